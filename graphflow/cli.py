@@ -1,0 +1,215 @@
+"""`graphflow run|validate|nodes|schema`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from graphflow.executor import Executor, RunInfo
+from graphflow.graph import WorkflowInvalid, validate
+from graphflow.hookspecs import hookimpl
+from graphflow.plugins import Plugins, build_plugins
+from graphflow.registry import Registry
+from graphflow.workflow import Link, Workflow, WorkflowFileError, load_workflow
+
+
+class UsageError(Exception):
+    """A mistake on the command line, reported as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `graphflow` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except (UsageError, WorkflowFileError) as exc:
+        print(f"graphflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("graphflow: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphflow", description="Node-based workflows for diffusion images.")
+    parser.add_argument("--plugins", metavar="DIR", help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one)")
+    run.add_argument("workflow")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                     help="override a node's input (repeatable)")
+    run.add_argument("--output", default="output", metavar="DIR", help="folder for saved files (default: output)")
+    run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
+    run.set_defaults(handler=_cmd_run)
+
+    check = sub.add_parser("validate", help="check a workflow and list every problem")
+    check.add_argument("workflow")
+    check.add_argument("--json", action="store_true", help="print problems as JSON")
+    check.set_defaults(handler=_cmd_validate)
+
+    nodes = sub.add_parser("nodes", help="list the available node types")
+    nodes.add_argument("--json", action="store_true", help="print every node's full schema as JSON")
+    nodes.set_defaults(handler=_cmd_nodes)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+def _load_plugins(args: argparse.Namespace) -> Plugins:
+    plugins = build_plugins(args.plugins)
+    for problem in plugins.registry.problems:
+        print(f"graphflow: warning: {problem}", file=sys.stderr)
+    return plugins
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    plugins = _load_plugins(args)
+    workflow = apply_overrides(load_workflow(args.workflow), args.sets, plugins.registry)
+    plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
+    output = Path(args.output)
+    executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp")
+    try:
+        result = executor.run(workflow)
+    except WorkflowInvalid as exc:
+        _print_issues(exc.issues, args.workflow)
+        return 1
+    if result.status == "error":
+        print(f"graphflow: {result.error}", file=sys.stderr)
+        return 1
+    if result.status == "cancelled":
+        print("graphflow: run cancelled", file=sys.stderr)
+        return 130
+    for node_id, ui in result.ui.items():
+        for items in ui.values():
+            for item in items:
+                if isinstance(item, dict) and "filename" in item:
+                    print(output / item.get("subfolder", "") / item["filename"])
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    plugins = _load_plugins(args)
+    workflow = load_workflow(args.workflow)
+    issues = validate(workflow, plugins.registry)
+    if args.json:
+        print(json.dumps([i.to_dict() for i in issues], indent=2))
+    elif issues:
+        _print_issues(issues, args.workflow)
+    else:
+        print(f"{args.workflow}: valid ({len(workflow.nodes)} nodes)")
+    return 1 if issues else 0
+
+
+def _cmd_nodes(args: argparse.Namespace) -> int:
+    registry = _load_plugins(args).registry
+    catalogue = registry.catalogue()
+    if args.json:
+        print(json.dumps(catalogue, indent=2, default=str))
+        return 0
+    for schema in catalogue:
+        ins = ", ".join(f"{i['name']}: {i['type']}" for i in schema["inputs"]) or "-"
+        outs = ", ".join(f"{o['name']}: {o['type']}" for o in schema["outputs"]) or "-"
+        flag = " [output]" if schema["output_node"] else ""
+        print(f"{schema['type']} {schema['version']} ({schema['plugin']}){flag}\n  {schema['title']}: "
+              f"{schema['description'].splitlines()[0] if schema['description'] else ''}\n"
+              f"  inputs: {ins}\n  outputs: {outs}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Workflow.model_json_schema(), indent=2))
+    return 0
+
+
+def apply_overrides(workflow: Workflow, sets: list[str], registry: Registry) -> Workflow:
+    """Apply `NODE.INPUT=VALUE` overrides, converting VALUE to the input's type; a link is replaced."""
+    for item in sets:
+        target, sep, raw = item.partition("=")
+        node_id, dot, input_name = target.rpartition(".")
+        if not sep or not dot or not node_id or not input_name:
+            raise UsageError(f"--set {item!r}: expected NODE.INPUT=VALUE")
+        entry = workflow.nodes.get(node_id)
+        if entry is None:
+            raise UsageError(f"--set {item!r}: no node {node_id!r} (nodes: {', '.join(workflow.nodes)})")
+        spec = registry.get(entry.type)
+        field_ = spec.inputs.get(input_name) if spec else None
+        if spec is not None and field_ is None:
+            raise UsageError(f"--set {item!r}: node {node_id!r} ({entry.type}) has no input {input_name!r} "
+                             f"(it has: {', '.join(spec.inputs)})")
+        entry.inputs[input_name] = _parse_value(raw, field_.type.name if field_ else None)
+        entry.links.pop(input_name, None)
+    return workflow
+
+
+def _parse_value(raw: str, type_name: str | None) -> Any:
+    if type_name not in ("INT", "FLOAT", "BOOLEAN", None):
+        return raw  # text and enumerations are taken as written
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        if type_name is None:
+            return raw
+        raise UsageError(f"{raw!r} is not a valid {type_name}") from None
+
+
+def _print_issues(issues: list, source: str) -> None:
+    print(f"{source}: {len(issues)} problem{'s' if len(issues) != 1 else ''}", file=sys.stderr)
+    for issue in issues:
+        print(f"  - {issue}", file=sys.stderr)
+
+
+class _ConsoleReporter:
+    """Prints a run's progress to stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.total = 0
+        self.done = 0
+        self.last_bar = 0.0
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    @hookimpl
+    def on_run_start(self, run: RunInfo) -> None:
+        self.total = len(run.plan.order)
+        self._say(f"running {self.total} node{'s' if self.total != 1 else ''}")
+
+    @hookimpl
+    def on_nodes_cached(self, run: RunInfo, node_ids: list[str]) -> None:
+        self.done += len(node_ids)
+        self._say(f"  {len(node_ids)} from cache")
+
+    @hookimpl
+    def on_node_start(self, run: RunInfo, node_id: str) -> None:
+        self.done += 1
+        self._say(f"  [{self.done}/{self.total}] {node_id} ({run.plan.nodes[node_id].spec.type_id})")
+
+    @hookimpl
+    def on_progress(self, run: RunInfo, node_id: str, step: int, total: int, preview: Any) -> None:
+        now = time.monotonic()
+        if self.quiet or (now - self.last_bar < 0.2 and step < total):
+            return
+        self.last_bar = now
+        filled = int(30 * step / max(total, 1))
+        end = "\n" if step >= total else "\r"
+        print(f"      [{'#' * filled}{'.' * (30 - filled)}] {step}/{total}", end=end, file=sys.stderr, flush=True)
+
+    @hookimpl
+    def on_run_end(self, run: RunInfo, status: str, error: BaseException | None) -> None:
+        self._say(f"{status} in {time.perf_counter() - run.started:.2f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The narrow view of the world a node gets while it runs."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from graphflow.outputs import file_ref, reserve_output_path
+
+if TYPE_CHECKING:
+    import torch
+
+ProgressCallback = Callable[[str, int, int, Any], None]
+
+
+class Cancelled(Exception):
+    """The run was cancelled; raised between nodes or where a node checks the context."""
+
+
+class CancelToken:
+    """A thread-safe flag that a run's owner sets and nodes poll."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the run to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether cancellation has been asked for."""
+        return self._event.is_set()
+
+
+@dataclass
+class Context:
+    """What `run(ctx, ...)` receives: logging, progress, cancellation, seeded randomness, folders."""
+
+    node_id: str
+    node_type: str
+    output_dir: Path
+    temp_dir: Path
+    log: logging.Logger
+    workflow: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    _progress: ProgressCallback | None = None
+    _cancel: CancelToken | None = None
+    _ui: dict[str, list[Any]] = field(default_factory=dict)
+
+    def progress(self, step: int, total: int, preview: Any = None) -> None:
+        """Report `step` of `total` (and an optional preview image); also a cancellation point."""
+        self.check_cancelled()
+        if self._progress is not None:
+            self._progress(self.node_id, step, total, preview)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the run has been asked to stop."""
+        return self._cancel is not None and self._cancel.cancelled
+
+    def check_cancelled(self) -> None:
+        """Raise `Cancelled` if the run has been asked to stop."""
+        if self.cancelled:
+            raise Cancelled(f"cancelled in node {self.node_id!r}")
+
+    def random(self, seed: int) -> random.Random:
+        """A Python random generator seeded with `seed`."""
+        return random.Random(seed)
+
+    def generator(self, seed: int) -> "torch.Generator":
+        """A CPU torch generator seeded with `seed`, so a seed gives the same numbers on any device."""
+        import torch
+
+        return torch.Generator(device="cpu").manual_seed(seed)
+
+    def output_file(self, prefix: str, suffix: str, temporary: bool = False) -> Path:
+        """A new, never-overwriting numbered file `<prefix>_NNNNN_<suffix>` in the output (or temp) folder."""
+        return reserve_output_path(self.temp_dir if temporary else self.output_dir, prefix, suffix)
+
+    def file_ref(self, path: Path, temporary: bool = False) -> dict[str, str]:
+        """The reference (filename, subfolder, type) under which the editor and API serve `path`."""
+        if temporary:
+            return file_ref(self.temp_dir, path, "temp")
+        return file_ref(self.output_dir, path, "output")
+
+    def add_ui(self, key: str, *items: Any) -> None:
+        """Attach results to show in the editor (e.g. saved image references) to this node's run."""
+        self._ui.setdefault(key, []).extend(items)
+
+    @property
+    def ui(self) -> dict[str, list[Any]]:
+        """What the node attached with `add_ui`."""
+        return self._ui

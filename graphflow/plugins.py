@@ -1,0 +1,102 @@
+"""Builds the plugin manager in a function: built-in nodes, installed entry points, a local folder."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from graphflow import hookspecs
+from graphflow.registry import Registry
+
+ENTRY_POINT_GROUP = "graphflow"
+PLUGINS_ENV = "GRAPHFLOW_PLUGINS"
+BUILTIN_MODULES = ("graphflow_nodes.primitives", "graphflow_nodes.math", "graphflow_nodes.text")
+
+
+@dataclass
+class Plugins:
+    """The plugin manager and the registry of node types built from it."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+
+
+def build_plugins(
+    plugins_dir: str | Path | None = None,
+    *,
+    entry_points: bool = True,
+    builtins: tuple[str, ...] = BUILTIN_MODULES,
+) -> Plugins:
+    """Load every plugin source, skip and report the broken ones, and register their nodes."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    registry = Registry()
+    for module_name in builtins:
+        _add(manager, registry, f"builtin.{module_name.rsplit('.', 1)[-1]}", lambda m=module_name: importlib.import_module(m))
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.value in builtins:
+                continue
+            _add(manager, registry, ep.name, ep.load)
+    folder = plugins_dir if plugins_dir is not None else os.environ.get(PLUGINS_ENV)
+    if folder:
+        _add_folder(manager, registry, Path(folder))
+    _register_nodes(manager, registry)
+    return Plugins(manager, registry)
+
+
+def _add(manager: pluggy.PluginManager, registry: Registry, name: str, load) -> None:
+    try:
+        plugin = load()
+        manager.register(plugin, name=name)
+    except Exception as exc:  # a plugin must never take the others down
+        registry.fail(name, f"failed to import: {type(exc).__name__}: {exc}")
+
+
+def _add_folder(manager: pluggy.PluginManager, registry: Registry, folder: Path) -> None:
+    if not folder.is_dir():
+        registry.fail(f"local:{folder}", f"plugins folder {folder} does not exist")
+        return
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(("_", ".")):
+            continue
+        if path.suffix == ".py":
+            _add(manager, registry, f"local:{path.stem}", lambda p=path: _import_path(p.stem, p))
+        elif (path / "__init__.py").is_file():
+            _add(manager, registry, f"local:{path.name}", lambda p=path: _import_path(p.name, p / "__init__.py"))
+
+
+def _import_path(name: str, path: Path) -> ModuleType:
+    module_name = f"graphflow_local_plugins.{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path, submodule_search_locations=None
+                                                  if path.name != "__init__.py" else [str(path.parent)])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _register_nodes(manager: pluggy.PluginManager, registry: Registry) -> None:
+    # Each plugin's hook is called on its own so one failure is attributed and contained.
+    for impl in manager.hook.register_nodes.get_hookimpls():
+        classes: list[type] = []
+        try:
+            impl.function(register=classes.append)
+        except Exception as exc:
+            registry.fail(impl.plugin_name, f"register_nodes failed: {type(exc).__name__}: {exc}")
+            continue
+        registry.add_plugin_nodes(impl.plugin_name, classes)

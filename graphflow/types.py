@@ -1,0 +1,70 @@
+"""The value types that travel on edges, and the rules for which may feed which."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """A named edge type; `literal` types may also be typed into a node as plain values."""
+
+    name: str
+    literal: bool = False
+    python_types: tuple[type, ...] = ()
+    choices: tuple[str, ...] = field(default=(), compare=False)
+    description: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def accepts_literal(self, value: Any) -> bool:
+        """Whether a plain value from a workflow file is of this type."""
+        if not self.literal:
+            return False
+        if isinstance(value, bool) and bool not in self.python_types:
+            return False  # JSON true must not pass as 1
+        return isinstance(value, self.python_types)
+
+
+INT = ValueType("INT", literal=True, python_types=(int,), description="whole number")
+FLOAT = ValueType("FLOAT", literal=True, python_types=(float, int), description="real number")
+STRING = ValueType("STRING", literal=True, python_types=(str,), description="text")
+BOOLEAN = ValueType("BOOLEAN", literal=True, python_types=(bool,), description="true or false")
+
+LATENT = ValueType("LATENT", description="latent samples, optionally with a noise mask")
+IMAGE = ValueType("IMAGE", description="batch of RGB images, float [B, H, W, 3] in 0..1")
+MASK = ValueType("MASK", description="batch of masks, float [B, H, W] in 0..1")
+CONDITIONING = ValueType("CONDITIONING", description="text or class conditioning for a sampler")
+MODEL = ValueType("MODEL", description="a diffusion model (denoising U-Net and its noise schedule)")
+VAE = ValueType("VAE", description="an autoencoder between images and latents")
+CLIP = ValueType("CLIP", description="a text encoder with its tokenizer")
+UPSCALE_MODEL = ValueType("UPSCALE_MODEL", description="an image super-resolution network")
+
+BUILTIN_TYPES: dict[str, ValueType] = {
+    t.name: t
+    for t in (INT, FLOAT, STRING, BOOLEAN, LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL)
+}
+
+# The only implicit conversions; every other pair must match exactly.
+_IMPLICIT: frozenset[tuple[str, str]] = frozenset({("INT", "FLOAT")})
+
+
+def enum_type(name: str, choices: tuple[str, ...] | list[str]) -> ValueType:
+    """An enumeration: a string restricted to `choices`, compatible only with the same-named enum."""
+    if not choices:
+        raise ValueError(f"enumeration {name!r} needs at least one choice")
+    return ValueType(name, literal=True, python_types=(str,), choices=tuple(choices))
+
+
+def can_feed(source: ValueType, target: ValueType) -> bool:
+    """Whether an output of type `source` may be linked into an input of type `target`."""
+    return source.name == target.name or (source.name, target.name) in _IMPLICIT
+
+
+def coerce_literal(value_type: ValueType, value: Any) -> Any:
+    """Convert a literal to the input's Python type (INT into FLOAT becomes a float)."""
+    if value_type.name == "FLOAT" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
