@@ -60,6 +60,9 @@ class OutputCache:
         self.nbytes = 0
 
 
+_SCALARS = (int, float, str, bytes, bool, type(None))
+
+
 def estimate_bytes(value: Any, _depth: int = 0) -> int:
     """Rough memory held by a value: tensors and arrays by their buffers, containers recursively.
 
@@ -68,6 +71,8 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
     """
     if _depth > 6:
         return 0
+    if isinstance(value, _SCALARS):
+        return sys.getsizeof(value)
     sizer = getattr(value, "cache_bytes", None)
     if callable(sizer):
         return int(sizer())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -37,20 +36,37 @@ class CancelToken:
         return self._event.is_set()
 
 
-@dataclass
 class Context:
     """What `run(ctx, ...)` receives: logging, progress, cancellation, seeded randomness, folders."""
 
-    node_id: str
-    node_type: str
-    output_dir: Path
-    temp_dir: Path
-    log: logging.Logger
-    workflow: dict[str, Any] = field(default_factory=dict)
-    services: dict[str, Any] = field(default_factory=dict)
-    _progress: ProgressCallback | None = None
-    _cancel: CancelToken | None = None
-    _ui: dict[str, list[Any]] = field(default_factory=dict)
+    __slots__ = ("node_id", "node_type", "output_dir", "temp_dir", "workflow", "services", "_progress",
+                 "_cancel", "_ui")
+
+    def __init__(
+        self,
+        node_id: str,
+        node_type: str,
+        output_dir: Path,
+        temp_dir: Path,
+        workflow: dict[str, Any] | None = None,
+        services: dict[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.node_type = node_type
+        self.output_dir = output_dir
+        self.temp_dir = temp_dir
+        self.workflow = workflow if workflow is not None else {}
+        self.services = services if services is not None else {}
+        self._progress = progress
+        self._cancel = cancel
+        self._ui: dict[str, list[Any]] = {}
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger named after the node type."""
+        return logging.getLogger(f"graphflow.node.{self.node_type}")
 
     def progress(self, step: int, total: int, preview: Any = None) -> None:
         """Report `step` of `total` (and an optional preview image); also a cancellation point."""

@@ -103,6 +103,7 @@ class _Run:
         self.values: dict[str, dict[str, Any]] = {}
         self.result = RunResult(info.run_id, "success", [], [], {}, {})
         self.workflow_json = info.workflow.model_dump(mode="json", exclude_none=True)
+        self.observed = {name for name in _EVENTS if getattr(self.hook, name).get_hookimpls()}
 
     def execute(self) -> RunResult:
         order = self.info.plan.order
@@ -138,17 +139,8 @@ class _Run:
         inputs = dict(node.literals)
         for name, (src, output) in node.links.items():
             inputs[name] = self.values[src][output]
-        ctx = Context(
-            node_id=node.node_id,
-            node_type=node.spec.type_id,
-            output_dir=self.executor.output_dir,
-            temp_dir=self.executor.temp_dir,
-            log=logging.getLogger(f"graphflow.node.{node.spec.type_id}"),
-            workflow=self.workflow_json,
-            services=self.executor.services,
-            _progress=self._progress,
-            _cancel=self.cancel,
-        )
+        ctx = Context(node.node_id, node.spec.type_id, self.executor.output_dir, self.executor.temp_dir,
+                      self.workflow_json, self.executor.services, self._progress, self.cancel)
         self._emit("on_node_start", run=self.info, node_id=node.node_id)
         started = time.perf_counter()
         try:
@@ -180,10 +172,16 @@ class _Run:
         self._emit("on_progress", run=self.info, node_id=node_id, step=step, total=total, preview=preview)
 
     def _emit(self, hook_name: str, **kwargs: Any) -> None:
+        if hook_name not in self.observed:
+            return
         try:
             getattr(self.hook, hook_name)(**kwargs)
         except Exception:  # an observer's bug must not fail the run
             log.exception("a plugin's %s hook raised", hook_name)
+
+
+_EVENTS = ("on_run_start", "on_nodes_cached", "on_node_start", "on_progress", "on_node_end", "on_node_error",
+           "on_run_end")
 
 
 def _normalise(node: PlannedNode, returned: Any) -> dict[str, Any]:

@@ -110,14 +110,18 @@ class _Checker:
         graph.add_nodes_from(self.nodes)
         graph.add_edges_from((src, nid) for nid, n in self.nodes.items() for src, _ in n.links.values()
                              if src in self.nodes)
-        self._check_cycles(graph)
+        ordered: list[str] = []
+        try:
+            ordered = list(nx.topological_sort(graph))
+        except nx.NetworkXUnfeasible:
+            self._report_cycles(graph)
         wanted = self._targets(targets)
         if self.issues:
             return self.issues, None
         needed = set(wanted)
         for target in wanted:
             needed |= nx.ancestors(graph, target)
-        order = [self.nodes[n] for n in nx.topological_sort(graph.subgraph(needed))]
+        order = [self.nodes[n] for n in ordered if n in needed]
         return [], Plan(order=order, targets=wanted, nodes={n.node_id: n for n in order})
 
     def _upgraded(self, node_id: str, entry) -> tuple[NodeSpec, dict[str, Any], dict[str, tuple[str, str]]] | None:
@@ -126,7 +130,7 @@ class _Checker:
             self.add(node_id, None, "unknown_node_type", self.registry.explain_unknown(entry.type, entry.plugin))
             return None
         inputs = dict(entry.inputs)
-        links = {name: link.model_dump() for name, link in entry.links.items()}
+        links = {name: {"node": link.node, "output": link.output} for name, link in entry.links.items()}
         file_major = _major(entry.version)
         if file_major is None or file_major > spec.major:
             self.add(node_id, None, "version_mismatch",
@@ -210,7 +214,7 @@ class _Checker:
             return _BAD
         return coerce_literal(vtype, value)
 
-    def _check_cycles(self, graph: nx.DiGraph) -> None:
+    def _report_cycles(self, graph: nx.DiGraph) -> None:
         for component in nx.strongly_connected_components(graph):
             if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
                 continue

@@ -1,0 +1,100 @@
+"""A node class is declared once; bad declarations fail at import naming node and field."""
+
+import pytest
+
+from graphflow.api import FLOAT, INT, LATENT, STRING, Context, DeclarationError, Input, Output, node, spec_of
+
+
+def test_declaration_builds_a_spec_with_ordered_fields_and_docstring():
+    @node("acme.scale", version="1.2.3", title="Scale", category="acme")
+    class Scale:
+        """Multiply a value.
+
+        More help here."""
+
+        value = Input(FLOAT, default=1.0, min=0, max=10, step=0.5)
+        factor = Input(INT, default=2)
+        result = Output(FLOAT)
+
+        def run(self, ctx: Context, value: float, factor: int) -> float:
+            return value * factor
+
+    spec = spec_of(Scale)
+    assert spec.type_id == "acme.scale" and spec.version == "1.2.3" and spec.major == 1
+    assert list(spec.inputs) == ["value", "factor"] and list(spec.outputs) == ["result"]
+    assert spec.description.startswith("Multiply a value.") and spec.cacheable and not spec.is_output
+
+
+@pytest.mark.parametrize(
+    ("type_id", "version", "fragment"),
+    [("Blur", "1.0.0", "namespaced"), ("acme.blur", "1.0", "semantic"), ("acme.blur", "v1.0.0", "semantic")],
+)
+def test_bad_id_or_version_names_the_node(type_id, version, fragment):
+    with pytest.raises(DeclarationError, match=fragment) as err:
+        @node(type_id, version=version)
+        class Blur:
+            result = Output(FLOAT)
+
+            def run(self, ctx):
+                return 1.0
+    assert type_id in str(err.value)
+
+
+def _declare(**fields):
+    body = dict(fields)
+    body.setdefault("result", Output(FLOAT))
+    body.setdefault("run", lambda self, ctx, **kw: 0.0)
+    return node("acme.bad", version="1.0.0")(type("Bad", (), body))
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"amount": Input(INT, default="three")}, "default 'three' is not a INT"),
+        ({"amount": Input(INT, default=50, min=0, max=10)}, "outside its bounds"),
+        ({"amount": Input(INT, min=5, max=1)}, "min 5 is above max 1"),
+        ({"amount": Input(INT, step=0)}, "step must be positive"),
+        ({"mode": Input(STRING, choices=[])}, "non-empty list"),
+        ({"mode": Input(STRING, default="c", choices=["a", "b"])}, "not one of its choices"),
+        ({"latent": Input(LATENT, source="literal")}, "cannot be typed in"),
+        ({"amount": Input("INT")}, "has no value type"),
+        ({"Amount": Input(INT)}, "lowercase identifier"),
+    ],
+)
+def test_bad_field_names_node_and_field(fields, fragment):
+    with pytest.raises(DeclarationError, match=fragment) as err:
+        _declare(**fields)
+    assert "acme.bad" in str(err.value)
+    assert next(iter(fields)) in str(err.value)
+
+
+def test_run_signature_must_match_inputs():
+    with pytest.raises(DeclarationError, match="input 'b' is not a parameter of run"):
+        @node("acme.sig", version="1.0.0")
+        class Sig:
+            a = Input(FLOAT)
+            b = Input(FLOAT)
+            result = Output(FLOAT)
+
+            def run(self, ctx, a):
+                return a
+
+
+def test_a_node_without_outputs_must_be_an_output_node():
+    with pytest.raises(DeclarationError, match="at least one output"):
+        @node("acme.nothing", version="1.0.0")
+        class Nothing:
+            def run(self, ctx):
+                return None
+
+
+def test_link_only_types_default_to_link_source():
+    @node("acme.decode", version="1.0.0")
+    class Decode:
+        latent = Input(LATENT)
+        result = Output(FLOAT)
+
+        def run(self, ctx, latent):
+            return 0.0
+
+    assert spec_of(Decode).inputs["latent"].source == "link"

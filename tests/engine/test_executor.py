@@ -1,0 +1,220 @@
+"""The executor runs only what changed, caches under structural keys, and fails or stops cleanly."""
+
+import threading
+
+import pytest
+
+from graphflow.cache import OutputCache
+from graphflow.context import CancelToken
+from graphflow.executor import Executor, NodeExecutionError
+from graphflow.hookspecs import hookimpl
+from graphflow.workflow import parse_workflow
+
+
+def wf(nodes):
+    return parse_workflow({"format": "graphflow.workflow", "version": 1, "nodes": nodes})
+
+
+def link(node, output="result"):
+    return {"node": node, "output": output}
+
+
+def twenty_node_graph(deep_value: float = 1.0) -> dict:
+    """A 20-node graph: two chains of adders that merge, one literal deep in the first chain."""
+    nodes = {"root": {"type": "test.value", "inputs": {"value": 1.0}}}
+    for i in range(1, 9):
+        nodes[f"left{i}"] = {"type": "test.add", "inputs": {"b": deep_value if i == 4 else 1.0},
+                             "links": {"a": link("root" if i == 1 else f"left{i - 1}")}}
+        nodes[f"right{i}"] = {"type": "test.add", "inputs": {"b": 2.0},
+                              "links": {"a": link("root" if i == 1 else f"right{i - 1}")}}
+    nodes["merge"] = {"type": "test.add", "links": {"a": link("left8"), "b": link("right8")}}
+    nodes["sink"] = {"type": "test.sink", "links": {"value": link("merge")}}
+    nodes["unused"] = {"type": "test.value"}
+    assert len(nodes) == 20
+    return nodes
+
+
+def test_changing_one_literal_reruns_only_that_node_and_its_descendants(counting_plugins):
+    executor = Executor(counting_plugins)
+    first = executor.run(wf(twenty_node_graph()))
+    assert first.status == "success" and len(counting_plugins.runs) == 19  # "unused" never runs
+    assert first.ui["sink"]["values"] == [9.0 + 17.0]
+    counting_plugins.runs.clear()
+    second = executor.run(wf(twenty_node_graph(deep_value=5.0)))
+    assert counting_plugins.runs == ["left4", "left5", "left6", "left7", "left8", "merge", "sink"]
+    assert second.ui["sink"]["values"] == [13.0 + 17.0]
+    assert set(second.cached) == {"root", *(f"right{i}" for i in range(1, 9)), "left1", "left2", "left3"}
+
+
+def test_an_identical_rerun_executes_nothing(counting_plugins):
+    executor = Executor(counting_plugins)
+    executor.run(wf(twenty_node_graph()))
+    counting_plugins.runs.clear()
+    again = executor.run(wf(twenty_node_graph()))
+    assert counting_plugins.runs == [] and again.executed == [] and len(again.cached) == 19
+    assert again.ui["sink"]["values"] == [26.0]
+
+
+def test_node_ids_are_not_part_of_the_cache_key(counting_plugins):
+    executor = Executor(counting_plugins)
+    executor.run(wf({"a": {"type": "test.value", "inputs": {"value": 3.0}},
+                     "s": {"type": "test.sink", "links": {"value": link("a")}}}))
+    counting_plugins.runs.clear()
+    executor.run(wf({"renamed": {"type": "test.value", "inputs": {"value": 3.0}},
+                     "s2": {"type": "test.sink", "links": {"value": link("renamed")}}}))
+    assert counting_plugins.runs == []
+
+
+def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugins):
+    executor = Executor(counting_plugins)
+    nodes = {"v": {"type": "test.value"}, "n": {"type": "test.noisy", "links": {"value": link("v")}},
+             "a": {"type": "test.add", "links": {"a": link("n")}}, "s": {"type": "test.sink", "links": {"value": link("a")}}}
+    executor.run(wf(nodes))
+    counting_plugins.runs.clear()
+    executor.run(wf(nodes))
+    assert counting_plugins.runs == ["n", "a", "s"]
+
+
+def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cached(counting_plugins):
+    executor = Executor(counting_plugins)
+    nodes = {"v": {"type": "test.value", "inputs": {"value": 7.0}},
+             "f": {"type": "test.fail", "links": {"value": link("v")}},
+             "s": {"type": "test.sink", "links": {"value": link("f")}}}
+    result = executor.run(wf(nodes))
+    assert result.status == "error" and isinstance(result.error, NodeExecutionError)
+    assert result.error.node_id == "f"
+    message = str(result.error)
+    assert "node 'f' (test.fail) failed: RuntimeError: boom" in message and "value=<FLOAT from 'v'.result>" in message
+    counting_plugins.runs.clear()
+    executor.run(wf(nodes))
+    assert "v" not in counting_plugins.runs
+
+
+def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir):
+    from graphflow.plugins import build_plugins
+
+    folder = plugin_dir("odd", '''
+        from graphflow.api import FLOAT, Output, hookimpl, node
+
+        @node("odd.pair", version="1.0.0", output=True)
+        class Pair:
+            x = Output(FLOAT)
+            y = Output(FLOAT)
+            def run(self, ctx):
+                return {"x": 1.0}
+
+        @hookimpl
+        def register_nodes(register):
+            register(Pair)
+    ''')
+    result = Executor(build_plugins(folder, entry_points=False)).run(wf({"p": {"type": "odd.pair"}}))
+    assert result.status == "error" and "node 'p'" in str(result.error) and "['x', 'y']" in str(result.error)
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def on_run_start(self, run):
+        self.events.append(("start",))
+
+    @hookimpl
+    def on_nodes_cached(self, run, node_ids):
+        self.events.append(("cached", tuple(node_ids)))
+
+    @hookimpl
+    def on_node_start(self, run, node_id):
+        self.events.append(("node", node_id))
+
+    @hookimpl
+    def on_progress(self, run, node_id, step, total, preview):
+        self.events.append(("progress", node_id, step, total))
+
+    @hookimpl
+    def on_node_end(self, run, node_id, ui, seconds):
+        self.events.append(("done", node_id))
+
+    @hookimpl
+    def on_node_error(self, run, node_id, error):
+        self.events.append(("error", node_id))
+
+    @hookimpl
+    def on_run_end(self, run, status, error):
+        self.events.append(("end", status))
+
+
+def test_hooks_observe_every_event_of_a_run(counting_plugins):
+    recorder = Recorder()
+    counting_plugins.manager.register(recorder)
+    executor = Executor(counting_plugins)
+    nodes = {"st": {"type": "test.steps", "inputs": {"steps": 2}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
+    executor.run(wf(nodes))
+    assert recorder.events == [("start",), ("node", "st"), ("progress", "st", 1, 2), ("progress", "st", 2, 2),
+                               ("done", "st"), ("node", "s"), ("done", "s"), ("end", "success")]
+    recorder.events.clear()
+    executor.run(wf({**nodes, "f": {"type": "test.fail"}, "s2": {"type": "test.sink", "links": {"value": link("f")}}}))
+    assert ("cached", ("st", "s")) in recorder.events and ("error", "f") in recorder.events
+    assert recorder.events[-1] == ("end", "error")
+
+
+def test_a_broken_observer_does_not_fail_the_run(counting_plugins):
+    class Broken:
+        @hookimpl
+        def on_node_start(self, run, node_id):
+            raise RuntimeError("observer bug")
+
+    counting_plugins.manager.register(Broken())
+    result = Executor(counting_plugins).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}))
+    assert result.status == "success"
+
+
+def test_cancellation_is_honoured_inside_a_node_and_between_nodes(counting_plugins):
+    token = CancelToken()
+
+    class CancelAtFirstStep:
+        @hookimpl
+        def on_progress(self, run, node_id, step, total, preview):
+            token.cancel()
+
+    counting_plugins.manager.register(CancelAtFirstStep())
+    nodes = {"st": {"type": "test.steps", "inputs": {"steps": 50}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
+    result = Executor(counting_plugins).run(wf(nodes), cancel=token)
+    assert result.status == "cancelled" and "s" not in counting_plugins.runs
+    cancelled = CancelToken()
+    cancelled.cancel()
+    counting_plugins.runs.clear()
+    result = Executor(counting_plugins).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}), cancel=cancelled)
+    assert result.status == "cancelled" and counting_plugins.runs == []
+
+
+def test_cache_is_bounded_and_evicts_least_recently_used(counting_plugins):
+    executor = Executor(counting_plugins, cache=OutputCache(max_entries=2))
+    for value in (1.0, 2.0, 3.0):
+        executor.run(wf({"v": {"type": "test.value", "inputs": {"value": value}}}), targets=["v"])
+    assert len(executor.cache) == 2
+    counting_plugins.runs.clear()
+    executor.run(wf({"v": {"type": "test.value", "inputs": {"value": 1.0}}}), targets=["v"])
+    assert counting_plugins.runs == ["v"]  # evicted first
+    executor.run(wf({"v": {"type": "test.value", "inputs": {"value": 3.0}}}), targets=["v"])
+    assert counting_plugins.runs == ["v"]  # still cached
+
+
+def test_runs_from_several_threads_share_the_cache(counting_plugins):
+    executor = Executor(counting_plugins)
+    results = []
+    threads = [threading.Thread(target=lambda v=v: results.append(executor.run(
+        wf({"v": {"type": "test.value", "inputs": {"value": float(v)}}, "s": {"type": "test.sink", "links": {"value": link("v")}}}))))
+        for v in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.ui["s"]["values"][0] for r in results) == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("max_bytes", [64])
+def test_byte_bound_keeps_nothing_larger_than_the_budget(max_bytes):
+    cache = OutputCache(max_bytes=max_bytes)
+    cache.put("big", {"x": b"0" * 1000}, {})
+    assert "big" not in cache and cache.nbytes == 0
