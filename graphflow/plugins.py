@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ from graphflow.registry import Registry
 
 ENTRY_POINT_GROUP = "graphflow"
 PLUGINS_ENV = "GRAPHFLOW_PLUGINS"
-BUILTIN_MODULES = ("graphflow_nodes.primitives", "graphflow_nodes.math", "graphflow_nodes.text")
+BUILTIN_PACKAGE = "graphflow_nodes"
+
+
+def builtin_modules() -> tuple[str, ...]:
+    """Every module of the built-in nodes package (`nodes/` in the source tree)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return tuple(f"{BUILTIN_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                 if not m.name.startswith("_"))
 
 
 @dataclass
@@ -33,9 +41,10 @@ def build_plugins(
     plugins_dir: str | Path | None = None,
     *,
     entry_points: bool = True,
-    builtins: tuple[str, ...] = BUILTIN_MODULES,
+    builtins: tuple[str, ...] | None = None,
 ) -> Plugins:
     """Load every plugin source, skip and report the broken ones, and register their nodes."""
+    builtins = builtin_modules() if builtins is None else builtins
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     registry = Registry()
