@@ -39,8 +39,8 @@ class CancelToken:
 class Context:
     """What `run(ctx, ...)` receives: logging, progress, cancellation, seeded randomness, folders."""
 
-    __slots__ = ("node_id", "node_type", "output_dir", "temp_dir", "workflow", "services", "_progress",
-                 "_cancel", "_ui")
+    __slots__ = ("node_id", "node_type", "output_dir", "temp_dir", "input_dir", "workflow", "services",
+                 "_progress", "_cancel", "_ui")
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class Context:
         node_type: str,
         output_dir: Path,
         temp_dir: Path,
+        input_dir: Path,
         workflow: dict[str, Any] | None = None,
         services: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
@@ -57,6 +58,7 @@ class Context:
         self.node_type = node_type
         self.output_dir = output_dir
         self.temp_dir = temp_dir
+        self.input_dir = input_dir
         self.workflow = workflow if workflow is not None else {}
         self.services = services if services is not None else {}
         self._progress = progress

@@ -70,12 +70,14 @@ class Executor:
         cache: OutputCache | None = None,
         output_dir: str | Path = "output",
         temp_dir: str | Path = "temp",
+        input_dir: str | Path = "input",
         services: dict[str, Any] | None = None,
     ) -> None:
         self.plugins = plugins
         self.cache = cache if cache is not None else OutputCache()
         self.output_dir = Path(output_dir)
         self.temp_dir = Path(temp_dir)
+        self.input_dir = Path(input_dir)
         self.services = services if services is not None else {}
 
     def run(
@@ -140,7 +142,7 @@ class _Run:
         for name, (src, output) in node.links.items():
             inputs[name] = self.values[src][output]
         ctx = Context(node.node_id, node.spec.type_id, self.executor.output_dir, self.executor.temp_dir,
-                      self.workflow_json, self.executor.services, self._progress, self.cancel)
+                      self.executor.input_dir, self.workflow_json, self.executor.services, self._progress, self.cancel)
         self._emit("on_node_start", run=self.info, node_id=node.node_id)
         started = time.perf_counter()
         try:
