@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from graphflow import settings
 from graphflow.executor import Executor, RunInfo
 from graphflow.graph import WorkflowInvalid, validate
 from graphflow.hookspecs import hookimpl
@@ -48,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override a node's input (repeatable)")
     run.add_argument("--output", default="output", metavar="DIR", help="folder for saved files (default: output)")
+    run.add_argument("--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)")
+    run.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                     help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
     run.set_defaults(handler=_cmd_run)
 
@@ -62,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
     schema.set_defaults(handler=_cmd_schema)
+
+    from graphflow.server.cli import add_serve_command
+
+    add_serve_command(sub)
     return parser
 
 
@@ -73,11 +82,12 @@ def _load_plugins(args: argparse.Namespace) -> Plugins:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    settings.configure(models_dir=args.models, input_dir=args.input, device=args.device)
     plugins = _load_plugins(args)
     workflow = apply_overrides(load_workflow(args.workflow), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
     output = Path(args.output)
-    executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp")
+    executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp", input_dir=settings.input_dir())
     try:
         result = executor.run(workflow)
     except WorkflowInvalid as exc:

@@ -1,0 +1,83 @@
+"""The application factory: middlewares, routes, and the engine started in a cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from graphflow import settings
+from graphflow.executor import Executor
+from graphflow.plugins import build_plugins
+from graphflow.server import routes_files, routes_library, routes_prompts, routes_static, routes_ws
+from graphflow.server.bridge import HookBridge
+from graphflow.server.config import ServerConfig
+from graphflow.server.errors import error_middleware
+from graphflow.server.events import EventHub
+from graphflow.server.keys import CONFIG, DISPATCHER, HUB, PLUGINS, STARTED, STORE
+from graphflow.server.queue_store import QueueStore
+from graphflow.server.security import make_security_middleware
+from graphflow.server.worker import Dispatcher
+
+log = logging.getLogger("graphflow.server")
+SHUTDOWN_WAIT_S = 10.0
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    """A ready-to-run aiohttp application for `config`; the engine starts with the app."""
+    app = web.Application(
+        middlewares=[error_middleware, make_security_middleware(config.host, config.token)],
+        client_max_size=config.max_upload_bytes + 1024 * 1024,
+    )
+    app[CONFIG] = config
+    app[STARTED] = time.time()
+    app.cleanup_ctx.append(_engine)
+    app.on_shutdown.append(_close_websockets)
+    for module in (routes_prompts, routes_files, routes_library, routes_ws, routes_static):
+        app.add_routes(module.routes)
+    return app
+
+
+async def _engine(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    for folder in (config.output_dir, config.input_dir, config.user_workflows_dir, config.temp_folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    settings.configure(models_dir=config.models_dir, input_dir=config.input_dir)
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphflow-worker")
+    plugins = await loop.run_in_executor(pool, lambda: build_plugins(config.plugins_dir,
+                                                                     entry_points=config.entry_points))
+    for problem in plugins.registry.problems:
+        log.warning("%s", problem)
+    store = QueueStore(config.database)
+    for prompt_id in store.recover():
+        log.warning("prompt %s was running when the server stopped; it is marked interrupted", prompt_id)
+    hub = EventHub()
+    bridge = HookBridge(loop, hub, config.preview_max_side)
+    plugins.manager.register(bridge, name="graphflow.server-events")
+    executor = Executor(plugins, output_dir=config.output_dir, temp_dir=config.temp_folder,
+                        input_dir=config.input_dir)
+    dispatcher = Dispatcher(store, hub, executor, bridge, pool)
+    app[PLUGINS], app[STORE], app[HUB], app[DISPATCHER] = plugins, store, hub, dispatcher
+    dispatcher.publish_queue()
+    task = loop.create_task(dispatcher.run_forever(), name="graphflow-dispatcher")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    try:
+        await asyncio.wait_for(asyncio.to_thread(pool.shutdown, True), SHUTDOWN_WAIT_S)
+    except TimeoutError:
+        log.warning("the running node did not stop within %.0f s; exiting anyway", SHUTDOWN_WAIT_S)
+    plugins.manager.unregister(bridge)
+    store.close()
+
+
+async def _close_websockets(app: web.Application) -> None:
+    if HUB in app:
+        await app[HUB].close()

@@ -1,0 +1,95 @@
+"""`graphflow serve`: the command that starts the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from graphflow import settings
+from graphflow.server.app import create_app
+from graphflow.server.config import DEFAULT_PORT, ServerConfig
+from graphflow.server.security import UnsafeBinding, check_binding
+
+TOKEN_ENV = "GRAPHFLOW_TOKEN"
+
+
+def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `serve` to the `graphflow` command's subparsers."""
+    parser = subparsers.add_parser("serve", help="run the server and the browser editor")
+    add_serve_arguments(parser)
+    parser.set_defaults(handler=serve)
+    return parser
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `graphflow serve`."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any)")
+    parser.add_argument("--token", help=f"require this token on every request (or {TOKEN_ENV}); "
+                        "needed to listen on anything but loopback")
+    parser.add_argument("--output", default="output", metavar="DIR", help="folder for saved files")
+    parser.add_argument("--input", default="input", metavar="DIR", help="folder for uploaded images")
+    parser.add_argument("--user-dir", default="user", metavar="DIR",
+                        help="folder for saved workflows, temp files and the queue database")
+    parser.add_argument("--db", metavar="PATH", help="queue/history database (default: USER_DIR/graphflow.db)")
+    parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where models run (default: GRAPHFLOW_DEVICE or auto)")
+    # SUPPRESS keeps a top-level `graphflow --plugins DIR serve` value when this one is not given.
+    parser.add_argument("--plugins", metavar="DIR", default=argparse.SUPPRESS,
+                        help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The server configuration the parsed options ask for."""
+    plugins = getattr(args, "plugins", None)
+    return ServerConfig(
+        host=args.host, port=args.port, token=args.token or os.environ.get(TOKEN_ENV) or None,
+        output_dir=Path(args.output), input_dir=Path(args.input), user_dir=Path(args.user_dir),
+        db_path=Path(args.db) if args.db else None, models_dir=Path(args.models) if args.models else None,
+        plugins_dir=Path(plugins) if plugins else None,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT/SIGTERM; returns the exit status."""
+    config = config_from_args(args)
+    settings.configure(device=args.device)
+    try:
+        check_binding(config.host, config.token)
+    except UnsafeBinding as exc:
+        print(f"graphflow: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(_serve(config))
+    except OSError as exc:
+        print(f"graphflow: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(config: ServerConfig) -> None:
+    runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"graphflow: serving on http://{shown}:{port}/" + (" (token required)" if config.token else ""),
+              flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,18 @@
+"""Typed application keys: what the app factory and its startup context put on the app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from graphflow.plugins import Plugins
+from graphflow.server.config import ServerConfig
+from graphflow.server.events import EventHub
+from graphflow.server.queue_store import QueueStore
+from graphflow.server.worker import Dispatcher
+
+CONFIG = web.AppKey("graphflow_config", ServerConfig)
+PLUGINS = web.AppKey("graphflow_plugins", Plugins)
+STORE = web.AppKey("graphflow_store", QueueStore)
+HUB = web.AppKey("graphflow_hub", EventHub)
+DISPATCHER = web.AppKey("graphflow_dispatcher", Dispatcher)
+STARTED = web.AppKey("graphflow_started", float)

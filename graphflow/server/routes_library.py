@@ -1,0 +1,213 @@
+"""Node catalogue, workflow files (repo read-only, user read-write), model lists and system info."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from graphflow.server.config import ServerConfig
+from graphflow.server.errors import ApiError, json_object, read_json
+from graphflow.server.keys import CONFIG, PLUGINS, STARTED
+from graphflow.server.paths import PathEscape, confine, relative_name
+from graphflow.server.routes_files import confined
+from graphflow.workflow import PNG_KEY, WorkflowFileError, parse_workflow
+
+routes = web.RouteTableDef()
+SOURCES = ("repo", "user")
+
+
+@routes.get("/api/nodes")
+async def nodes(request: web.Request) -> web.Response:
+    """Every node type's schema and the plugins that failed to load."""
+    registry = request.app[PLUGINS].registry
+    return web.json_response(
+        {"nodes": registry.catalogue(), "problems": [{"plugin": p.plugin, "message": p.message}
+                                                     for p in registry.problems]},
+        dumps=lambda data: json.dumps(data, default=str))
+
+
+def _workflow_root(config: ServerConfig, source: str) -> Path:
+    if source == "repo":
+        return config.repo_workflows_dir
+    if source == "user":
+        return config.user_workflows_dir
+    raise ApiError("not_found", f"workflow source {source!r} is not one of: {', '.join(SOURCES)}")
+
+
+def _list_workflows(config: ServerConfig) -> list[dict[str, Any]]:
+    found = []
+    for source in SOURCES:
+        root = _workflow_root(config, source)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*.json")):
+            try:
+                confine(root, relative_name(root, path))
+            except (PathEscape, ValueError):
+                continue  # a symlink leading out of the folder is not listed
+            stat = path.stat()
+            found.append({"source": source, "name": path.relative_to(root).as_posix(), "readonly": source == "repo",
+                          "size": stat.st_size, "modified": stat.st_mtime})
+    return found
+
+
+@routes.get("/api/workflows")
+async def list_workflows(request: web.Request) -> web.Response:
+    """The saved workflows of both folders."""
+    return web.json_response({"workflows": await asyncio.to_thread(_list_workflows, request.app[CONFIG])})
+
+
+def _workflow_path(request: web.Request) -> tuple[str, str, Path]:
+    source, name = request.match_info["source"], request.match_info["name"]
+    root = _workflow_root(request.app[CONFIG], source)
+    if not name.endswith(".json"):
+        raise ApiError("bad_request", f"workflow name {name!r} must end with .json")
+    return source, name, confined(root, name)
+
+
+def _normalised(data: Any, source: str) -> dict[str, Any]:
+    try:
+        return parse_workflow(data, source=source).model_dump(mode="json", exclude_none=True)
+    except WorkflowFileError as exc:
+        raise ApiError("bad_workflow_file", str(exc)) from None
+
+
+@routes.get("/api/workflows/{source}/{name:.+}")
+async def load_workflow(request: web.Request) -> web.Response:
+    """One workflow file, migrated to the current format."""
+    source, name, path = _workflow_path(request)
+    if not path.is_file():
+        raise ApiError("not_found", f"no workflow {name!r} in the {source} folder")
+    try:
+        data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError("bad_workflow_file", f"{name}: not valid JSON ({exc})") from None
+    return web.json_response(_normalised(data, name))
+
+
+@routes.put("/api/workflows/{source}/{name:.+}")
+async def save_workflow(request: web.Request) -> web.Response:
+    """Save a workflow into the user folder."""
+    if request.match_info["source"] == "repo":
+        raise ApiError("read_only", "the repository's workflows folder is read-only; save to 'user'")
+    source, name, path = _workflow_path(request)
+    workflow = _normalised(json_object(await read_json(request), "workflow"), name)
+    if path.exists() and request.query.get("overwrite", "true").lower() in ("0", "false", "no"):
+        raise ApiError("conflict", f"workflow {name!r} already exists; save with ?overwrite=true to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(path.write_text, json.dumps(workflow, indent=2) + "\n", encoding="utf-8")
+    return web.json_response({"source": source, "name": name})
+
+
+@routes.delete("/api/workflows/{source}/{name:.+}")
+async def delete_workflow(request: web.Request) -> web.Response:
+    """Delete a workflow from the user folder."""
+    if request.match_info["source"] == "repo":
+        raise ApiError("read_only", "the repository's workflows folder is read-only")
+    _, name, path = _workflow_path(request)
+    if not path.is_file():
+        raise ApiError("not_found", f"no workflow {name!r} in the user folder")
+    path.unlink()
+    return web.json_response({"deleted": name})
+
+
+def _png_workflow(data: bytes) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            text = dict(getattr(image, "text", {}) or {})
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ApiError("unsupported_media_type", f"not a readable PNG ({exc})") from None
+    if PNG_KEY not in text:
+        raise ApiError("bad_workflow_file", "this image carries no graphflow workflow")
+    try:
+        return json.loads(text[PNG_KEY])
+    except ValueError:
+        raise ApiError("bad_workflow_file", "the workflow text in this image is not valid JSON") from None
+
+
+@routes.post("/api/workflows/extract")
+async def extract_workflow(request: web.Request) -> web.Response:
+    """The workflow embedded in an uploaded PNG."""
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError("bad_request", "send the PNG as multipart/form-data with a field named 'file'")
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField):
+        raise ApiError("bad_request", "no file in the multipart field 'file'")
+    data = await asyncio.to_thread(upload.file.read)
+    return web.json_response(_normalised(await asyncio.to_thread(_png_workflow, data), upload.filename or "image"))
+
+
+def _model_kinds() -> dict[str, str]:
+    try:
+        from graphflow.models.paths import KINDS
+    except ImportError:
+        return {}
+    return KINDS
+
+
+@routes.get("/api/models")
+async def model_kinds(request: web.Request) -> web.Response:
+    """The model folder kinds."""
+    return web.json_response({"kinds": sorted(_model_kinds())})
+
+
+@routes.get("/api/models/{kind}")
+async def model_files(request: web.Request) -> web.Response:
+    """The model files of one kind."""
+    kind = request.match_info["kind"]
+    if kind not in _model_kinds():
+        raise ApiError("not_found", f"unknown model kind {kind!r}; see GET /api/models")
+    from graphflow.models.paths import list_models, models_root
+
+    root = models_root(request.app[CONFIG].models_dir)
+    confined(root, kind)
+    files = await asyncio.to_thread(list_models, kind, root)
+    return web.json_response({"kind": kind, "files": files})
+
+
+def _device() -> tuple[str | None, dict[str, Any]]:
+    try:
+        import torch
+    except ImportError:
+        return None, {"type": "cpu", "name": platform.processor() or "cpu", "memory_total": 0, "memory_free": 0}
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        return torch.__version__, {"type": "cuda", "name": torch.cuda.get_device_name(), "memory_total": total,
+                                   "memory_free": free}
+    kind = "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
+    return torch.__version__, {"type": kind, "name": platform.processor() or kind, "memory_total": 0,
+                               "memory_free": 0}
+
+
+def _system_info(started: float) -> dict[str, Any]:
+    import importlib.metadata
+
+    import psutil
+
+    try:
+        version = importlib.metadata.version("graphflow")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    torch_version, device = _device()
+    memory = psutil.virtual_memory()
+    return {"graphflow": version, "python": platform.python_version(), "torch": torch_version,
+            "platform": platform.platform(), "device": device,
+            "memory": {"total": memory.total, "available": memory.available}, "pid": os.getpid(),
+            "uptime": round(time.time() - started, 3)}
+
+
+@routes.get("/api/system")
+async def system(request: web.Request) -> web.Response:
+    """Versions, device and memory."""
+    return web.json_response(await asyncio.to_thread(_system_info, request.app[STARTED]))

@@ -1,0 +1,167 @@
+"""REST routes for validation, the queue, interrupting and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from graphflow.graph import validate
+from graphflow.registry import Registry
+from graphflow.server.errors import ApiError, json_object, read_json
+from graphflow.server.keys import DISPATCHER, PLUGINS, STORE
+from graphflow.server.queue_store import PromptRecord
+from graphflow.workflow import WorkflowFileError, parse_workflow
+
+routes = web.RouteTableDef()
+MAX_HISTORY_PAGE = 500
+
+
+def workflow_issues(registry: Registry, data: Any, targets: list[str] | None) -> list[dict[str, Any]]:
+    """Every problem of a workflow as Issue dicts; a file that is not a workflow is one `bad_workflow_file` issue."""
+    try:
+        workflow = parse_workflow(data)
+    except WorkflowFileError as exc:
+        return [{"node_id": None, "input": None, "kind": "bad_workflow_file", "message": str(exc)}]
+    return [issue.to_dict() for issue in validate(workflow, registry, targets)]
+
+
+def _targets(body: dict[str, Any]) -> list[str] | None:
+    targets = body.get("targets")
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+        raise ApiError("bad_request", "'targets' must be a list of node ids")
+    return targets
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError("bad_request", f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError("bad_request", f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
+def _record_or_404(request: web.Request) -> PromptRecord:
+    prompt_id = request.match_info["prompt_id"]
+    record = request.app[STORE].get(prompt_id)
+    if record is None:
+        raise ApiError("not_found", f"no prompt with id {prompt_id!r}")
+    return record
+
+
+@routes.post("/api/validate")
+async def validate_workflow(request: web.Request) -> web.Response:
+    """Check a workflow and return every issue."""
+    body = json_object(await read_json(request))
+    issues = workflow_issues(request.app[PLUGINS].registry, body.get("workflow"), _targets(body))
+    return web.json_response({"valid": not issues, "issues": issues})
+
+
+@routes.post("/api/prompt")
+async def submit(request: web.Request) -> web.Response:
+    """Validate a workflow and queue it."""
+    body = json_object(await read_json(request))
+    targets = _targets(body)
+    priority = body.get("priority", 0)
+    client_id = body.get("client_id")
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ApiError("bad_request", "'priority' must be an integer")
+    if client_id is not None and not isinstance(client_id, str):
+        raise ApiError("bad_request", "'client_id' must be text")
+    issues = workflow_issues(request.app[PLUGINS].registry, body.get("workflow"), targets)
+    if issues:
+        raise ApiError("invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued",
+                       issues=issues)
+    workflow = parse_workflow(body["workflow"]).model_dump(mode="json", exclude_none=True)
+    store = request.app[STORE]
+    record = store.add(workflow, client_id=client_id, priority=priority, front=bool(body.get("front")),
+                       targets=targets)
+    request.app[DISPATCHER].notify()
+    return web.json_response({"prompt_id": record.prompt_id, "number": record.number,
+                              "position": store.position(record)})
+
+
+@routes.get("/api/queue")
+async def queue(request: web.Request) -> web.Response:
+    """The running prompt and the pending ones in run order."""
+    current = request.app[DISPATCHER].current
+    return web.json_response({"running": current[0].queue_item() if current else None,
+                              "pending": [r.queue_item() for r in request.app[STORE].pending()]})
+
+
+@routes.delete("/api/queue/{prompt_id}")
+async def cancel_one(request: web.Request) -> web.Response:
+    """Remove one pending prompt from the queue."""
+    record = _record_or_404(request)
+    if record.status == "running":
+        raise ApiError("conflict", f"prompt {record.prompt_id!r} is running; stop it with POST /api/interrupt")
+    cancelled = request.app[STORE].cancel_pending(record.prompt_id)
+    if not cancelled:
+        raise ApiError("not_found", f"prompt {record.prompt_id!r} is not pending (it is {record.status})")
+    request.app[DISPATCHER].notify()
+    return web.json_response({"cancelled": cancelled})
+
+
+@routes.delete("/api/queue")
+async def cancel_all(request: web.Request) -> web.Response:
+    """Remove every pending prompt from the queue."""
+    cancelled = request.app[STORE].cancel_pending()
+    request.app[DISPATCHER].notify()
+    return web.json_response({"cancelled": cancelled})
+
+
+@routes.post("/api/interrupt")
+async def interrupt(request: web.Request) -> web.Response:
+    """Stop the running prompt at its next cancellation check."""
+    body = json_object(await read_json(request)) if request.can_read_body else {}
+    prompt_id = body.get("prompt_id")
+    return web.json_response({"interrupted": request.app[DISPATCHER].interrupt(prompt_id)})
+
+
+@routes.get("/api/prompt/{prompt_id}")
+async def prompt_record(request: web.Request) -> web.Response:
+    """One prompt in any state, with its workflow."""
+    return web.json_response(_record_or_404(request).to_dict(workflow=True))
+
+
+@routes.post("/api/prompt/{prompt_id}/requeue")
+async def requeue(request: web.Request) -> web.Response:
+    """Queue a finished prompt's workflow again as a new prompt."""
+    record = _record_or_404(request)
+    if record.status in ("pending", "running"):
+        raise ApiError("conflict", f"prompt {record.prompt_id!r} is still {record.status}")
+    store = request.app[STORE]
+    new = store.add(record.workflow, client_id=record.client_id, priority=record.priority,
+                    targets=record.targets, requeued_from=record.prompt_id)
+    request.app[DISPATCHER].notify()
+    return web.json_response({"prompt_id": new.prompt_id, "number": new.number, "position": store.position(new)})
+
+
+@routes.get("/api/history")
+async def history(request: web.Request) -> web.Response:
+    """Finished prompts, newest first, a page at a time."""
+    offset = _int_query(request, "offset", 0, 0, 2**31)
+    limit = _int_query(request, "limit", 50, 1, MAX_HISTORY_PAGE)
+    items, total = request.app[STORE].history(offset, limit)
+    return web.json_response({"items": [r.to_dict() for r in items], "total": total, "offset": offset,
+                              "limit": limit})
+
+
+@routes.delete("/api/history/{prompt_id}")
+async def delete_history_entry(request: web.Request) -> web.Response:
+    """Delete one finished prompt."""
+    prompt_id = request.match_info["prompt_id"]
+    if not request.app[STORE].delete_finished(prompt_id):
+        raise ApiError("not_found", f"no finished prompt with id {prompt_id!r}")
+    return web.json_response({"deleted": prompt_id})
+
+
+@routes.delete("/api/history")
+async def clear_history(request: web.Request) -> web.Response:
+    """Delete every finished prompt."""
+    return web.json_response({"deleted": request.app[STORE].delete_finished()})

@@ -1,0 +1,54 @@
+"""The websocket: run events out, `watch` / `get_state` in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from aiohttp import WSMsgType, web
+
+from graphflow.server.errors import ApiError
+from graphflow.server.events import Client, EventHub
+from graphflow.server.keys import HUB
+
+routes = web.RouteTableDef()
+SCOPES = ("all", "mine")
+
+
+def _handle(hub: EventHub, client: Client, text: str) -> None:
+    try:
+        message = json.loads(text)
+        kind = message["type"]
+    except (ValueError, KeyError, TypeError):
+        hub.send_error(client, "messages must be JSON objects with a 'type'")
+        return
+    if kind == "get_state":
+        hub.send_state(client)
+    elif kind == "watch":
+        scope = (message.get("data") or {}).get("scope")
+        if scope not in SCOPES:
+            hub.send_error(client, f"watch scope must be one of: {', '.join(SCOPES)}")
+            return
+        client.watch = scope
+        hub.send_state(client)
+    else:
+        hub.send_error(client, f"unknown message type {kind!r} (known: watch, get_state)")
+
+
+@routes.get("/api/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Open an event stream; the first message is the current state."""
+    watch = request.query.get("watch", "all")
+    if watch not in SCOPES:
+        raise ApiError("bad_request", f"watch must be one of: {', '.join(SCOPES)}")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    client = hub.attach(ws, request.query.get("client_id") or uuid.uuid4().hex, watch)
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                _handle(hub, client, message.data)
+    finally:
+        await hub.detach(client)
+    return ws

@@ -1,0 +1,115 @@
+"""Browser-test fixtures: a real graphflow server on loopback and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerThread:
+    """A graphflow server running its own event loop in a thread, for the length of a test module."""
+
+    def __init__(self, root: Path) -> None:
+        from graphflow.server.app import create_app
+        from graphflow.server.config import ServerConfig
+
+        plugins = root / "plugins"
+        plugins.mkdir()
+        shutil.copy(Path(__file__).with_name("webtest_plugin.py"), plugins / "webtest.py")
+        self.port = _free_port()
+        self.config = ServerConfig(
+            port=self.port, output_dir=root / "output", input_dir=root / "input", user_dir=root / "user",
+            plugins_dir=plugins, entry_points=False,
+        )
+        self.app = create_app(self.config)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        asyncio.set_event_loop(self.loop)
+        runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(runner.cleanup())
+        self.loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        if not self.ready.wait(60):
+            raise RuntimeError("the graphflow test server did not start within 60 s")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """A running server with the built-in nodes plus the webtest nodes, in fresh folders."""
+    with ServerThread(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium; the browser tests are skipped when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Chromium: apt-get install -y chromium")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="browser tests need `pip install playwright`")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    """A fresh editor page (empty canvas); fails the test on any uncaught script error; screenshot at the end."""
+    context = browser.new_context(viewport={"width": 1400, "height": 820})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(server.url)
+    tab.wait_for_selector("body[data-ready=true]", timeout=15000)
+    yield tab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def editor(page):
+    """The editor driver on a fresh page."""
+    from tests.web.editor import Editor
+
+    return Editor(page)

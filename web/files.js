@@ -1,0 +1,67 @@
+// Opening and saving workflow files: file picker, download, drag-and-drop of JSON or PNG, examples.
+
+import { isPng, workflowFromPng } from "./png.js";
+
+/** The workflow JSON inside a dropped/picked File (a .json file or a PNG carrying one). */
+export async function workflowFromFile(file) {
+  const buffer = await file.arrayBuffer();
+  if (isPng(new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength)))) {
+    const data = await workflowFromPng(buffer);
+    if (!data) throw new Error(`${file.name}: this PNG carries no workflow`);
+    return data;
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(buffer));
+  } catch {
+    throw new Error(`${file.name}: not a workflow (neither JSON nor a PNG)`);
+  }
+}
+
+/** Offer `data` as a downloaded JSON file. */
+export function download(data, filename) {
+  const blob = new Blob([JSON.stringify(data, null, 2) + "\n"], { type: "application/json" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+/** Open files dropped on `target` with `open(data, name)`; `fail(message)` reports a bad file. */
+export function acceptDrops(target, open, fail) {
+  target.addEventListener("dragover", (e) => {
+    if (![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    target.classList.add("drop-hover");
+  });
+  target.addEventListener("dragleave", () => target.classList.remove("drop-hover"));
+  target.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    target.classList.remove("drop-hover");
+    const file = e.dataTransfer.files[0];
+    if (!file) return;
+    try {
+      open(await workflowFromFile(file), file.name);
+    } catch (err) {
+      fail(err.message);
+    }
+  });
+}
+
+/** Let the user pick a file with a hidden file input and open it. */
+export function pickFile(input, open, fail) {
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    input.value = "";
+    if (!file) return;
+    try {
+      open(await workflowFromFile(file), file.name);
+    } catch (err) {
+      fail(err.message);
+    }
+  });
+  input.click();
+}

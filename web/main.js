@@ -1,0 +1,197 @@
+// Starts the editor: loads the catalogue, builds the canvas and wires the toolbar, keys, panel and websocket.
+
+import { api } from "./api.js";
+import { Canvas } from "./canvas.js";
+import { acceptDrops, download, pickFile } from "./files.js";
+import { Graph, checkWorkflow } from "./graph.js";
+import { attachInteractions } from "./interact.js";
+import { openNodeMenu } from "./menu.js";
+import { Panel } from "./panel.js";
+import { readOutputs } from "./outputs.js";
+import { RunView } from "./run.js";
+import { bindShortcuts } from "./shortcuts.js";
+import { UndoStack } from "./undo.js";
+import { connect } from "./ws.js";
+
+const STORE_KEY = "graphflow.editor.workflow";
+const $ = (sel) => document.querySelector(sel);
+
+async function start() {
+  let catalogue;
+  try {
+    catalogue = await api.nodes();
+  } catch (err) {
+    $("#status").textContent = `Cannot load the node catalogue: ${err.message}`;
+    return;
+  }
+  const schemas = catalogue.nodes;
+  const graph = new Graph(new Map(schemas.map((s) => [s.type, s])));
+  const root = $("#canvas");
+  let pointer = [0, 0];
+  root.addEventListener("pointermove", (e) => (pointer = [e.clientX, e.clientY]));
+
+  const app = {
+    graph, clientId: sessionId(),
+    edit(fn) {
+      const result = fn();
+      undo.record();
+      return result;
+    },
+    commit: () => undo.record(),
+    toast, setStatus,
+    undo: () => undo.undo() || toast("Nothing to undo"),
+    redo: () => undo.redo() || toast("Nothing to redo"),
+    queue: () => runs.queue(),
+    save: () => download(graph.toWorkflow(), $("#workflow-name").value || "workflow.json"),
+    openFile: () => pickFile($("#file-input"), open, (m) => toast(m, "error")),
+    deleteSelection() {
+      const ids = [...canvas.selection];
+      if (ids.length) app.edit(() => graph.removeNodes(ids));
+    },
+    pointerWorld() {
+      const r = root.getBoundingClientRect();
+      const inside = pointer[0] > r.left && pointer[0] < r.right && pointer[1] > r.top && pointer[1] < r.bottom;
+      return inside ? canvas.toWorld(...pointer) : canvas.toWorld(r.left + r.width / 3, r.top + r.height / 3);
+    },
+    openMenu(x, y, filter = null, then = null) {
+      const pos = canvas.toWorld(x, y);
+      openNodeMenu(root, x, y, schemas, (type) => {
+        const node = graph.addNode(type, pos);
+        canvas.select([node.id]);
+        if (then) then(node);
+        else undo.record();
+      }, filter);
+    },
+    async openRecord(id) {
+      try {
+        const record = await api.prompt(id);
+        open(record.workflow, `run-${record.number}.json`);
+        for (const [nodeId, ui] of Object.entries(record.outputs ?? {})) canvas.setRuntime(nodeId, readOutputs(ui, api.viewUrl));
+      } catch (err) {
+        toast(err.message, "error");
+      }
+    },
+    refreshPanels: () => panel.refresh(),
+    setQueueCount(pending, running) {
+      $("#queue-count").textContent = `${pending} pending${running ? " · 1 running" : ""}`;
+      panel.refresh();
+    },
+    lightbox(url) {
+      $("#lightbox img").src = url;
+      $("#lightbox").hidden = false;
+    },
+    uploadImage: (file) => api.uploadImage(file).catch((err) => toast(err.message, "error")),
+    viewUrl: api.viewUrl,
+  };
+  const canvas = new Canvas(root, graph, app);
+  app.canvas = canvas;
+  const undo = new UndoStack(graph);
+  const runs = new RunView(canvas, app);
+  const panel = new Panel($("#panel"), app);
+
+  function open(data, name = "workflow.json") {
+    const problem = checkWorkflow(data);
+    if (problem) return toast(`${name}: ${problem}`, "error");
+    const warnings = graph.load(data);
+    undo.reset();
+    canvas.runtime.clear();
+    canvas.render();
+    canvas.fit();
+    $("#workflow-name").value = name.replace(/\.png$/i, ".json");
+    setStatus(warnings.length ? warnings.join("; ") : `Opened ${name}`, warnings.length ? "warn" : "ok");
+    for (const w of warnings) toast(w, "warn");
+  }
+
+  graph.addEventListener("change", () => {
+    localStorage.setItem(STORE_KEY, JSON.stringify(graph.toWorkflow()));
+    $("#empty-hint").hidden = graph.nodes.size > 0;
+  });
+  attachInteractions(canvas, app);
+  bindShortcuts(app);
+  acceptDrops(root, open, (m) => toast(m, "error"));
+  bindToolbar(app, open);
+  for (const p of catalogue.problems ?? []) toast(`Plugin ${p.plugin}: ${p.message}`, "warn");
+
+  canvas.setView(0, 0, 1);
+  const saved = localStorage.getItem(STORE_KEY);
+  if (saved) {
+    try {
+      open(JSON.parse(saved), "workflow.json");
+    } catch {
+      localStorage.removeItem(STORE_KEY);
+    }
+  }
+  connect(api.wsUrl(app.clientId), {
+    onEvent: (type, data) => runs.onEvent(type, data),
+    onPreview: (header, blob) => runs.onPreview(header, blob),
+    onStatus: (up) => $("#connection").classList.toggle("up", up),
+  });
+  panel.refresh();
+  loadExamples();
+  window.graphflow = app; // a handle for debugging and for the browser tests
+  document.body.dataset.ready = "true";
+}
+
+function bindToolbar(app, open) {
+  $("#btn-open").addEventListener("click", () => app.openFile());
+  $("#btn-save").addEventListener("click", () => app.save());
+  $("#btn-queue").addEventListener("click", () => app.queue());
+  $("#btn-undo").addEventListener("click", () => app.undo());
+  $("#btn-redo").addEventListener("click", () => app.redo());
+  $("#btn-fit").addEventListener("click", () => app.canvas.fit());
+  $("#btn-clear").addEventListener("click", () => {
+    app.edit(() => app.graph.removeNodes([...app.graph.nodes.keys()]));
+  });
+  $("#btn-add").addEventListener("click", () => {
+    const r = $("#canvas").getBoundingClientRect();
+    app.openMenu(r.left + r.width / 3, r.top + r.height / 4);
+  });
+  $("#lightbox").addEventListener("click", () => ($("#lightbox").hidden = true));
+  $("#examples").addEventListener("change", async (e) => {
+    const [source, ...rest] = e.target.value.split(":");
+    e.target.value = "";
+    if (!source) return;
+    const name = rest.join(":");
+    try {
+      open(await api.workflow(source, name), name.split("/").pop());
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  });
+}
+
+async function loadExamples() {
+  const select = $("#examples");
+  try {
+    const { workflows } = await api.workflows();
+    for (const w of workflows) select.append(new Option(`${w.source === "repo" ? "Example" : "Saved"}: ${w.name}`, `${w.source}:${w.name}`));
+  } catch {
+    select.disabled = true;
+  }
+}
+
+function toast(text, kind = "info") {
+  const el = document.createElement("div");
+  el.className = `toast ${kind}`;
+  el.setAttribute("data-testid", "toast");
+  el.textContent = text;
+  $("#toasts").append(el);
+  setTimeout(() => el.remove(), kind === "error" ? 7000 : 3500);
+}
+
+function setStatus(text, kind = "") {
+  const el = $("#status");
+  el.textContent = text;
+  el.dataset.kind = kind;
+}
+
+function sessionId() {
+  let id = sessionStorage.getItem("graphflow.client");
+  if (!id) {
+    id = crypto.randomUUID?.() ?? String(Math.random()).slice(2);
+    sessionStorage.setItem("graphflow.client", id);
+  }
+  return id;
+}
+
+start();
