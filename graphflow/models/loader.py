@@ -1,0 +1,177 @@
+"""Loading checkpoints (single-file original layout or diffusers folders) into MODEL, CLIP and VAE values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from accelerate import init_empty_weights
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+from graphflow.sampling.model import LATENT_FORMATS, DiffusionModel, ModelSampling
+from graphflow.text.encoder import ClipPart, TextEncoder
+from graphflow.text.tokenizers import Tokenizer, clip_bpe_tokenizer, tokenizer_from_folder
+
+from .cache import ModelCache, default_cache, file_identity
+from .convert import (CLIP_PREFIXES, OPENCLIP_PARTS, VAE_PREFIX, append_identity_layer, clip_from_ldm,
+                      load_clip_weights, load_exact, openclip_from_ldm)
+from .detect import (Detection, UnknownModelLayoutError, detect_folder, detect_state_dict, family_config,
+                     vae_config_from_ldm)
+from .device import pick_device, place
+from .files import StateDict, load_metadata, load_state_dict
+from .vae import Vae
+
+M = TypeVar("M", bound=torch.nn.Module)
+Loaded = tuple[DiffusionModel, TextEncoder, Vae]
+
+# text part -> (diffusers subfolder, tokenizer subfolder)
+_FOLDER_PARTS = {"clip_l": ("text_encoder", "tokenizer"), "clip_h": ("text_encoder", "tokenizer"),
+                 "clip_g": ("text_encoder_2", "tokenizer_2")}
+_PARTS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
+
+
+def resolve_device(device: torch.device | str | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype to load onto: `pick_device` for None/"auto"/"cpu"/"cuda"/"mps", fp16 off the CPU."""
+    if device is None or (isinstance(device, str) and device in ("auto", "cpu", "cuda", "mps")):
+        chosen, default_dtype = pick_device(device or "auto")
+    else:
+        chosen = torch.device(device)
+        default_dtype = torch.float32 if chosen.type == "cpu" else torch.float16
+    return chosen, dtype or default_dtype
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None, prediction: str | None = None,
+                    cache: ModelCache | None = None) -> Loaded:
+    """(MODEL, CLIP, VAE) from a single-file checkpoint or a diffusers folder; never touches the network.
+
+    `prediction` ("epsilon" | "v_prediction") overrides what the file says; models are shared through
+    `cache` (default: the process-wide one) while the file is unchanged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    device, dtype = resolve_device(device, dtype)
+    key = ("checkpoint", *file_identity(path), str(device), str(dtype), prediction)
+    load = (lambda: _load_folder(path, device, dtype, prediction)) if path.is_dir() else (
+        lambda: _load_single_file(path, device, dtype, prediction))
+    return (cache if cache is not None else default_cache()).get_or_load(key, load)
+
+
+def load_vae(path: str | os.PathLike[str], device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+             family: str = "sd1", cache: ModelCache | None = None) -> Vae:
+    """A VAE from a standalone file (original layout, optionally under first_stage_model.), a diffusers
+    vae folder or a diffusers pipeline folder. `family` gives the scaling factor where the file has none."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"VAE not found: {path}")
+    device, dtype = resolve_device(device, dtype)
+    key = ("vae", *file_identity(path), str(device), str(dtype), family)
+    return (cache if cache is not None else default_cache()).get_or_load(key, lambda: _load_vae(path, device, dtype, family))
+
+
+def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str) -> Vae:
+    if path.is_dir():
+        subfolder = "vae" if (path / "vae" / "config.json").is_file() else None
+        model = AutoencoderKL.from_pretrained(path, subfolder=subfolder, local_files_only=True)
+        return Vae(model, device, dtype)
+    state = load_state_dict(path)
+    if not any(k.startswith(VAE_PREFIX) for k in state):
+        state = {VAE_PREFIX + k: v for k, v in state.items()}
+    if VAE_PREFIX + "encoder.conv_in.weight" not in state:
+        raise UnknownModelLayoutError(
+            f"{path} is not an original-layout VAE (no 'encoder.conv_in.weight'); for a diffusers VAE give its "
+            "folder (with config.json) instead of the weight file")
+    config = vae_config_from_ldm(family, state)
+    return Vae(_build_vae(state, config, path), device, dtype)
+
+
+def _build(factory: Callable[[], M]) -> M:
+    """A model whose parameters stay unallocated until its weights are assigned (fast for real sizes)."""
+    with init_empty_weights():
+        return factory()
+
+
+def _build_vae(state: StateDict, config: dict[str, Any], path: Path) -> AutoencoderKL:
+    vae = _build(lambda: AutoencoderKL(**config))
+    load_exact(vae, convert_ldm_vae_checkpoint(state, config), f"{path}: VAE")
+    return vae.eval()
+
+
+def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
+    state = load_state_dict(path)
+    found = detect_state_dict(state, load_metadata(path), prediction)
+    if found.layout != "ldm":
+        raise UnknownModelLayoutError(
+            f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead")
+    if found.vae_config is None:
+        raise UnknownModelLayoutError(f"{path} has no VAE weights ({VAE_PREFIX}*); load a VAE separately with load_vae")
+    missing = [p for p in _PARTS[found.family] if p not in found.text_configs]
+    if missing:
+        wanted = ", ".join(CLIP_PREFIXES[found.family][p] + "*" for p in missing)
+        raise UnknownModelLayoutError(f"{path} ({found.family}) lacks its text encoder weights: {wanted}")
+    unet = _build(lambda: UNet2DConditionModel(**found.unet_config))
+    load_exact(unet, convert_ldm_unet_checkpoint(state, found.unet_config), f"{path}: UNet")
+    vae = _build_vae(state, found.vae_config, path)
+    texts = {part: _text_model_from_ldm(state, found, part, path) for part in _PARTS[found.family]}
+    tokenizers = {part: _default_tokenizer(part) for part in texts}
+    scheduler = family_config(found.family, "scheduler")
+    return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
+
+
+def _text_model_from_ldm(state: StateDict, found: Detection, part: str,
+                         path: Path) -> CLIPTextModel | CLIPTextModelWithProjection:
+    config = CLIPTextConfig(**found.text_configs[part])
+    prefix = CLIP_PREFIXES[found.family][part]
+    if part in OPENCLIP_PARTS:
+        weights = openclip_from_ldm(state, prefix, config.num_hidden_layers)
+    else:
+        weights = clip_from_ldm(state, prefix)
+    model = _build(lambda: (CLIPTextModelWithProjection if part == "clip_g" else CLIPTextModel)(config))
+    load_clip_weights(model, weights, f"{path}: text encoder {part}")
+    return model.eval()
+
+
+def _default_tokenizer(part: str) -> Tokenizer:
+    # OpenCLIP encoders (SD2's clip_h, SDXL's clip_g) were trained with 0 as padding, OpenAI CLIP with EOS
+    return clip_bpe_tokenizer(pad_with_end=part == "clip_l")
+
+
+def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
+    found = detect_folder(folder, prediction)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True)
+    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", local_files_only=True)
+    texts: dict[str, CLIPTextModel | CLIPTextModelWithProjection] = {}
+    tokenizers: dict[str, Tokenizer] = {}
+    for part in _PARTS[found.family]:
+        subfolder, tokenizer_folder = _FOLDER_PARTS[part]
+        cls = CLIPTextModelWithProjection if part == "clip_g" else CLIPTextModel
+        texts[part] = cls.from_pretrained(folder / subfolder, local_files_only=True).eval()
+        tokenizer_path = folder / tokenizer_folder
+        tokenizers[part] = (tokenizer_from_folder(tokenizer_path) if tokenizer_path.is_dir()
+                            else _default_tokenizer(part))
+    if found.family == "sd2":
+        append_identity_layer(texts["clip_h"])  # diffusers drops OpenCLIP's last layer; see append_identity_layer
+    scheduler_path = folder / "scheduler" / "scheduler_config.json"
+    scheduler = json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else family_config(found.family, "scheduler")
+    return _assemble(found, unet.eval(), vae.eval(), texts, tokenizers, scheduler, device, dtype)
+
+
+def _assemble(found: Detection, unet: UNet2DConditionModel, vae: AutoencoderKL, texts: Mapping[str, torch.nn.Module],
+              tokenizers: Mapping[str, Tokenizer], scheduler: Mapping[str, Any], device: torch.device,
+              dtype: torch.dtype) -> Loaded:
+    sampling = ModelSampling.from_scheduler_config({**scheduler, "prediction_type": found.prediction})
+    vae_value = Vae(vae, device, dtype)
+    latent_format = dataclasses.replace(LATENT_FORMATS[found.family], scaling_factor=vae_value.scaling_factor)
+    model = DiffusionModel(unet=place(unet, device, dtype), sampling=sampling, family=found.family,
+                           latent_format=latent_format, device=device, dtype=dtype)
+    parts = [ClipPart(name=part, model=place(texts[part], device, dtype), tokenizer=tokenizers[part])
+             for part in _PARTS[found.family]]
+    return model, TextEncoder(parts=tuple(parts), family=found.family), vae_value

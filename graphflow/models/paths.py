@@ -1,0 +1,93 @@
+"""Model folder layout (ComfyUI-like): one subfolder per kind under a configurable root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from graphflow.settings import MODELS_ENV as ENV_VAR
+
+# kind -> subfolder name under the models root
+KINDS: dict[str, str] = {
+    "checkpoints": "checkpoints",
+    "diffusers": "diffusers",
+    "vae": "vae",
+    "loras": "loras",
+    "embeddings": "embeddings",
+    "upscale_models": "upscale_models",
+    "unet": "unet",
+    "clip": "clip",
+    "controlnet": "controlnet",
+}
+
+MODEL_EXTENSIONS: frozenset[str] = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin"})
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A requested model name is not in its folder; the message lists what is there."""
+
+
+class UnsafeModelPathError(ValueError):
+    """A model name that would leave its folder (.., absolute path, symlink pointing out)."""
+
+
+def models_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The models root: the argument, else $GRAPHFLOW_MODELS_DIR, else ./models."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(ENV_VAR) or "models")
+
+
+def model_folder(kind: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding models of `kind` (not created)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    return models_root(root) / KINDS[kind]
+
+
+def _is_model_entry(path: Path, kind: str) -> bool:
+    if path.is_file():
+        return path.suffix.lower() in MODEL_EXTENSIONS
+    # a diffusers pipeline folder counts as one model
+    return kind in ("checkpoints", "diffusers") and (path / "model_index.json").is_file()
+
+
+def list_models(kind: str, root: str | os.PathLike[str] | None = None) -> list[str]:
+    """Relative names (posix style, sorted) of the model files/diffusers folders of `kind`."""
+    folder = model_folder(kind, root)
+    if not folder.is_dir():
+        return []
+    base = folder.resolve()
+    names: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        current = Path(dirpath)
+        for dirname in list(dirnames):
+            if _is_model_entry(current / dirname, kind):
+                dirnames.remove(dirname)  # do not list the files inside a diffusers folder
+                names.append((current / dirname).relative_to(folder).as_posix())
+        for filename in filenames:
+            path = current / filename
+            if _is_model_entry(path, kind) and path.resolve().is_relative_to(base):
+                names.append(path.relative_to(folder).as_posix())
+    return sorted(names)
+
+
+def resolve_model(kind: str, name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The path of model `name` of `kind`; refuses names escaping the folder, lists the choices if missing."""
+    folder = model_folder(kind, root)
+    relative = Path(name)
+    if not name or relative.is_absolute() or relative.drive or ".." in relative.parts:
+        raise UnsafeModelPathError(
+            f"model name {name!r} is not a plain name inside the {kind} folder; "
+            "use a relative name without '..' as listed by list_models"
+        )
+    path = folder / relative
+    if path.exists() and not path.resolve().is_relative_to(folder.resolve()):
+        raise UnsafeModelPathError(f"model {name!r} is a link pointing outside the {kind} folder {folder}")
+    if not path.exists() or not _is_model_entry(path, kind):
+        available = list_models(kind, root)
+        listing = ", ".join(available) if available else "(none)"
+        raise ModelNotFoundError(
+            f"{kind} model {name!r} not found in {folder.resolve()}; available: {listing}"
+        )
+    return path

@@ -1,0 +1,152 @@
+"""The VAE value: images <-> scaled latents through a diffusers AutoencoderKL, whole or in tiles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from diffusers import AutoencoderKL
+from torch import Tensor
+
+from .device import place
+
+
+class VaeSizeError(ValueError):
+    """An image, latent or tile size the VAE cannot work with."""
+
+
+class Vae:
+    """IMAGE [B,H,W,3] in 0..1 <-> latent samples [B,C,H/f,W/f] already multiplied by the scaling factor."""
+
+    def __init__(self, model: AutoencoderKL, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 scaling_factor: float | None = None) -> None:
+        if dtype == torch.float16 and getattr(model.config, "force_upcast", False):
+            dtype = torch.float32  # e.g. the SDXL VAE overflows in fp16
+        self.model = place(model, device, dtype).eval()
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.scaling_factor = float(scaling_factor if scaling_factor is not None else model.config.scaling_factor)
+        self.shift_factor = float(getattr(model.config, "shift_factor", None) or 0.0)
+
+    @property
+    def downscale(self) -> int:
+        """Image pixels per latent pixel along each side."""
+        return 2 ** (len(self.model.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the latent samples."""
+        return int(self.model.config.latent_channels)
+
+    def __repr__(self) -> str:
+        return f"Vae(downscale={self.downscale}, scaling_factor={self.scaling_factor}, device={self.device}, dtype={self.dtype})"
+
+    def encode(self, image: Tensor) -> Tensor:
+        """Scaled latent samples (CPU float32) of an IMAGE batch; H and W must be multiples of the downscale."""
+        self._check_image(image)
+        return self._encode(image.permute(0, 3, 1, 2))
+
+    def decode(self, samples: Tensor) -> Tensor:
+        """IMAGE batch (CPU float32, 0..1) of scaled latent samples."""
+        self._check_latent(samples)
+        return self._to_image(self._decode(samples))
+
+    def encode_tiled(self, image: Tensor, tile_size: int = 512, overlap: int = 64) -> Tensor:
+        """`encode` in overlapping tiles of `tile_size` image pixels, blended; memory bounded by the tile."""
+        self._check_image(image)
+        tile, lap = self._tile_in_latents(tile_size, overlap)
+        f = self.downscale
+        batch, height, width, _ = image.shape
+        out = torch.zeros(batch, self.latent_channels, height // f, width // f)
+        pixels = image.permute(0, 3, 1, 2)
+        return _blend_tiles(out, tile, lap, lambda y, x, h, w: self._encode(pixels[:, :, y * f:(y + h) * f, x * f:(x + w) * f]), 1)
+
+    def decode_tiled(self, samples: Tensor, tile_size: int = 512, overlap: int = 64) -> Tensor:
+        """`decode` in overlapping tiles of `tile_size` image pixels, blended; memory bounded by the tile."""
+        self._check_latent(samples)
+        tile, lap = self._tile_in_latents(tile_size, overlap)
+        f = self.downscale
+        batch, _, height, width = samples.shape
+        out = torch.zeros(batch, 3, height * f, width * f)
+        decoded = _blend_tiles(out, tile, lap, lambda y, x, h, w: self._decode(samples[:, :, y:y + h, x:x + w]), f)
+        return self._to_image(decoded)
+
+    def _encode(self, pixels: Tensor) -> Tensor:
+        with torch.no_grad():
+            x = pixels.to(self.device, self.dtype) * 2 - 1
+            latent = self.model.encode(x).latent_dist.mode()
+        return ((latent.float() - self.shift_factor) * self.scaling_factor).cpu()
+
+    def _decode(self, samples: Tensor) -> Tensor:
+        with torch.no_grad():
+            z = samples.to(self.device, self.dtype) / self.scaling_factor + self.shift_factor
+            return self.model.decode(z).sample.float().cpu()
+
+    @staticmethod
+    def _to_image(decoded: Tensor) -> Tensor:
+        return ((decoded + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
+
+    def _check_image(self, image: Tensor) -> None:
+        if image.ndim != 4 or image.shape[-1] != 3:
+            raise VaeSizeError(f"VAE encode expects an IMAGE [B, H, W, 3], got shape {tuple(image.shape)}")
+        height, width = image.shape[1:3]
+        f = self.downscale
+        if height % f or width % f:
+            raise VaeSizeError(
+                f"image size {width}x{height} is not a multiple of the VAE's downscale factor {f}; "
+                f"crop or resize it to {width // f * f}x{height // f * f} or {-(-width // f) * f}x{-(-height // f) * f}")
+
+    def _check_latent(self, samples: Tensor) -> None:
+        if samples.ndim != 4 or samples.shape[1] != self.latent_channels:
+            raise VaeSizeError(
+                f"VAE decode expects latents [B, {self.latent_channels}, h, w], got shape {tuple(samples.shape)}")
+
+    def _tile_in_latents(self, tile_size: int, overlap: int) -> tuple[int, int]:
+        f = self.downscale
+        if tile_size % f or overlap % f or tile_size <= 0 or not 0 <= overlap < tile_size:
+            raise VaeSizeError(
+                f"tile_size {tile_size} and overlap {overlap} must be multiples of the VAE's downscale factor {f}, "
+                "with 0 <= overlap < tile_size")
+        return tile_size // f, overlap // f
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile start offsets covering [0, length) with at least `overlap` shared between neighbours."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def _ramp(size: int, ramp: int, at_start: bool, at_end: bool) -> Tensor:
+    """1-D blend weights of one tile: linear ramps over `ramp` samples on edges shared with a neighbour."""
+    weights = torch.ones(size)
+    if ramp > 0:
+        rise = (torch.arange(ramp, dtype=torch.float32) + 1) / (ramp + 1)
+        if at_start:
+            weights[:ramp] = rise
+        if at_end:
+            weights[-ramp:] = torch.minimum(weights[-ramp:], rise.flip(0))
+    return weights
+
+
+def _blend_tiles(out: Tensor, tile: int, overlap: int, run: Callable[[int, int, int, int], Tensor], scale: int) -> Tensor:
+    """Fill `out` (preallocated, output units) from tiles of the input grid, weighting overlaps with ramps.
+
+    `run(y, x, h, w)` processes the input window at (y, x) of size (h, w), in input units; the output
+    is `scale` times larger (decode) or the same size in latent units (encode: scale 1, input given in latents).
+    """
+    in_height, in_width = out.shape[2] // scale, out.shape[3] // scale
+    total = torch.zeros(1, 1, out.shape[2], out.shape[3])
+    ys, xs = _starts(in_height, tile, overlap), _starts(in_width, tile, overlap)
+    for y in ys:
+        h = min(tile, in_height)
+        wy = _ramp(h * scale, overlap * scale, y > 0, y + h < in_height)
+        for x in xs:
+            w = min(tile, in_width)
+            wx = _ramp(w * scale, overlap * scale, x > 0, x + w < in_width)
+            weight = wy[:, None] * wx[None, :]
+            region = (slice(None), slice(None), slice(y * scale, (y + h) * scale), slice(x * scale, (x + w) * scale))
+            out[region] += run(y, x, h, w) * weight
+            total[region] += weight
+    return out.div_(total)

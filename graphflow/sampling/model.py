@@ -1,0 +1,188 @@
+"""MODEL values: latent formats, the discrete noise table of a model, and the model bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+PredictionType = Literal["epsilon", "v_prediction"]
+PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
+
+
+@dataclass(frozen=True)
+class LatentFormat:
+    """How a family's latents look: channel count, VAE scaling factor and a cheap latent->RGB map."""
+
+    channels: int
+    scaling_factor: float
+    latent_rgb_factors: tuple[tuple[float, float, float], ...]
+    latent_rgb_factors_bias: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.latent_rgb_factors) != self.channels:
+            raise ValueError(
+                f"latent_rgb_factors needs one RGB row per latent channel: "
+                f"{len(self.latent_rgb_factors)} rows for {self.channels} channels"
+            )
+
+
+# Factors and scales as published in ComfyUI's comfy/latent_formats.py (SD15 and SDXL).
+SD1_LATENT_FORMAT = LatentFormat(
+    channels=4,
+    scaling_factor=0.18215,
+    latent_rgb_factors=(
+        (0.3512, 0.2297, 0.3227),
+        (0.3250, 0.4974, 0.2350),
+        (-0.2829, 0.1762, 0.2721),
+        (-0.2120, -0.2616, -0.7177),
+    ),
+)
+SD2_LATENT_FORMAT = SD1_LATENT_FORMAT
+SDXL_LATENT_FORMAT = LatentFormat(
+    channels=4,
+    scaling_factor=0.13025,
+    latent_rgb_factors=(
+        (0.3651, 0.4232, 0.4341),
+        (-0.2533, -0.0042, 0.1068),
+        (0.1076, 0.1111, -0.0362),
+        (-0.3165, -0.2492, -0.2188),
+    ),
+    latent_rgb_factors_bias=(0.1084, -0.0175, -0.0011),
+)
+LATENT_FORMATS: dict[str, LatentFormat] = {
+    "sd1": SD1_LATENT_FORMAT,
+    "sd2": SD2_LATENT_FORMAT,
+    "sdxl": SDXL_LATENT_FORMAT,
+}
+
+
+def _per_sample(sigma: Tensor | float, like: Tensor) -> Tensor:
+    """Sigma (scalar or [B]) shaped to broadcast over `like` [B, ...]."""
+    sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
+    if sigma.ndim == 0:
+        return sigma
+    return sigma.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+class ModelSampling:
+    """Noise table of a discrete-time (DDPM-trained) model in the k-diffusion sigma view.
+
+    sigma_t = sqrt((1 - alphas_cumprod[t]) / alphas_cumprod[t]); x_sigma = x0 + sigma * noise.
+    """
+
+    def __init__(self, alphas_cumprod: Tensor, prediction_type: str = "epsilon") -> None:
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"unknown prediction type {prediction_type!r}: expected one of {', '.join(PREDICTION_TYPES)}"
+            )
+        alphas_cumprod = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten()
+        if alphas_cumprod.numel() < 2:
+            raise ValueError("alphas_cumprod needs at least two timesteps")
+        self.prediction_type: PredictionType = prediction_type  # type: ignore[assignment]
+        self.alphas_cumprod = alphas_cumprod
+        self.sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
+        self.log_sigmas = self.sigmas.log()
+
+    @classmethod
+    def from_betas(
+        cls,
+        beta_schedule: str = "scaled_linear",
+        beta_start: float = 0.00085,
+        beta_end: float = 0.012,
+        num_timesteps: int = 1000,
+        prediction_type: str = "epsilon",
+    ) -> ModelSampling:
+        """The noise table of a beta schedule ("scaled_linear" is Stable Diffusion's, "linear" DDPM's)."""
+        if beta_schedule == "scaled_linear":
+            betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
+        elif beta_schedule == "linear":
+            betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+        else:
+            raise ValueError(
+                f"unsupported beta_schedule {beta_schedule!r}: expected 'scaled_linear' or 'linear'"
+            )
+        return cls(torch.cumprod(1 - betas, dim=0), prediction_type)
+
+    @classmethod
+    def from_scheduler_config(cls, config: Mapping[str, Any]) -> ModelSampling:
+        """Build from a diffusers scheduler config (beta_schedule, beta_start/end, trained_betas, ...)."""
+        prediction_type = config.get("prediction_type", "epsilon")
+        trained = config.get("trained_betas")
+        if trained is not None:
+            betas = torch.as_tensor(trained, dtype=torch.float64)
+            return cls(torch.cumprod(1 - betas, dim=0), prediction_type)
+        return cls.from_betas(
+            beta_schedule=config.get("beta_schedule", "scaled_linear"),
+            beta_start=float(config.get("beta_start", 0.00085)),
+            beta_end=float(config.get("beta_end", 0.012)),
+            num_timesteps=int(config.get("num_train_timesteps", 1000)),
+            prediction_type=prediction_type,
+        )
+
+    @property
+    def sigma_min(self) -> float:
+        """Smallest sigma of the table (timestep 0)."""
+        return float(self.sigmas[0])
+
+    @property
+    def sigma_max(self) -> float:
+        """Largest sigma of the table (last timestep)."""
+        return float(self.sigmas[-1])
+
+    def timestep(self, sigma: Tensor | float) -> Tensor:
+        """Fractional timestep of a sigma, interpolating linearly in log-sigma (clamped to the table)."""
+        sigma = torch.as_tensor(sigma)
+        log_sigmas = self.log_sigmas.to(sigma.device)
+        log_sigma = sigma.float().log().clamp(log_sigmas[0], log_sigmas[-1])
+        high = torch.searchsorted(log_sigmas, log_sigma.contiguous()).clamp(1, len(log_sigmas) - 1)
+        low_value, high_value = log_sigmas[high - 1], log_sigmas[high]
+        weight = (log_sigma - low_value) / (high_value - low_value)
+        return (high - 1).float() + weight.clamp(0, 1)
+
+    def sigma(self, timestep: Tensor | float) -> Tensor:
+        """Sigma at a (fractional) timestep, interpolating linearly in log-sigma."""
+        timestep = torch.as_tensor(timestep)
+        log_sigmas = self.log_sigmas.to(timestep.device)
+        t = timestep.float().clamp(0, len(log_sigmas) - 1)
+        low, high = t.floor().long(), t.ceil().long()
+        weight = t - low
+        return ((1 - weight) * log_sigmas[low] + weight * log_sigmas[high]).exp()
+
+    def calculate_input(self, sigma: Tensor | float, x: Tensor) -> Tensor:
+        """The UNet's input for a noisy latent x at sigma: x / sqrt(sigma^2 + 1)."""
+        return x / (_per_sample(sigma, x) ** 2 + 1) ** 0.5
+
+    def calculate_denoised(self, sigma: Tensor | float, model_output: Tensor, x: Tensor) -> Tensor:
+        """The x0 estimate from the UNet output (epsilon or v) at noisy latent x."""
+        sigma = _per_sample(sigma, x)
+        if self.prediction_type == "epsilon":
+            return x - model_output * sigma
+        return x / (sigma**2 + 1) - model_output * sigma / (sigma**2 + 1) ** 0.5
+
+    def noise_scaling(
+        self, sigma: Tensor | float, noise: Tensor, latent_image: Tensor, max_denoise: bool = False
+    ) -> Tensor:
+        """Noisy start latent: latent + noise * sigma (noise * sqrt(1 + sigma^2) at full denoise)."""
+        sigma = _per_sample(sigma, noise)
+        scale = (1 + sigma**2) ** 0.5 if max_denoise else sigma
+        return latent_image + noise * scale
+
+    def inverse_noise_scaling(self, sigma: Tensor | float, latent: Tensor) -> Tensor:
+        """Undo noise_scaling's output transform (the identity for these models)."""
+        return latent
+
+
+@dataclass(frozen=True, eq=False)
+class DiffusionModel:
+    """A loaded diffusion model: diffusers UNet2DConditionModel plus how to sample it."""
+
+    unet: Any
+    sampling: ModelSampling
+    family: str
+    latent_format: LatentFormat
+    device: torch.device
+    dtype: torch.dtype
