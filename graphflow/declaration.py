@@ -81,6 +81,7 @@ class NodeSpec:
     cacheable: bool
     cls: type
     upgrade: Callable[[str, dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None
+    fingerprint: Callable[..., Any] | None
 
     @property
     def major(self) -> int:
@@ -141,7 +142,6 @@ def _build_spec(
     if not outputs and not output:
         raise DeclarationError(f"{where}: a node needs at least one output or output=True")
     _check_run(where, cls, inputs)
-    upgrade = getattr(cls, "upgrade", None)
     return NodeSpec(
         type_id=type_id,
         version=version,
@@ -153,7 +153,8 @@ def _build_spec(
         is_output=output,
         cacheable=cacheable,
         cls=cls,
-        upgrade=upgrade,
+        upgrade=getattr(cls, "upgrade", None),
+        fingerprint=getattr(cls, "fingerprint", None),
     )
 
 

@@ -166,6 +166,8 @@ class _Run:
         spec = node.spec
         parts = [spec.type_id, spec.version, json.dumps(node.literals, sort_keys=True, default=repr)]
         parts += [f"{name}={self.keys[src]}:{out}" for name, (src, out) in sorted(node.links.items())]
+        if spec.fingerprint is not None:  # e.g. a file's size and mtime, so an edited file is re-read
+            parts.append(repr(_fingerprint(node)))
         if not spec.cacheable:
             parts.append(self.nonce)  # never served from cache, and its descendants re-run too
         return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).hexdigest()
@@ -197,6 +199,13 @@ def _normalise(node: PlannedNode, returned: Any) -> dict[str, Any]:
     if len(names) == 1 and not isinstance(returned, dict):
         return {names[0]: returned}
     raise NodeOutputError(f"run() returned {type(returned).__name__}; expected a dict with keys {names}")
+
+
+def _fingerprint(node: PlannedNode) -> Any:
+    try:
+        return node.spec.fingerprint(**node.literals)
+    except Exception as exc:  # a file that vanished: let the node itself report it when it runs
+        return f"unavailable: {exc}"
 
 
 def _describe_inputs(node: PlannedNode, inputs: dict[str, Any]) -> dict[str, str]:

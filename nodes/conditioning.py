@@ -1,0 +1,101 @@
+"""Conditioning nodes: encode prompts, clip skip, and combine / average / concatenate conditionings."""
+
+from graphflow.api import CLIP, CONDITIONING, FLOAT, INT, STRING, Context, Input, Output, hookimpl, node
+from graphflow.sampling import conditioning as cond
+
+
+@node("graphflow.conditioning.encode", version="1.0.0", title="Encode Prompt", category="conditioning")
+class EncodePrompt:
+    """Encode a prompt with the model's text encoder.
+
+    Weighting works as in ComfyUI and A1111: `(word:1.3)`, `(word)` = x1.1, `[word]` = /1.1,
+    `\\(` for a literal bracket. Prompts longer than 75 tokens are encoded in chunks.
+    """
+
+    clip = Input(CLIP)
+    text = Input(STRING, default="", multiline=True)
+    conditioning = Output(CONDITIONING)
+
+    def run(self, ctx: Context, clip, text: str):
+        return clip.encode(text)
+
+
+@node("graphflow.conditioning.encode_sdxl", version="1.0.0", title="Encode Prompt (SDXL)", category="conditioning")
+class EncodePromptSdxl:
+    """Encode a prompt for SDXL with its size conditioning (original size, crop, target size)."""
+
+    clip = Input(CLIP)
+    text = Input(STRING, default="", multiline=True)
+    width = Input(INT, default=1024, min=64, max=16384, step=8)
+    height = Input(INT, default=1024, min=64, max=16384, step=8)
+    crop_w = Input(INT, default=0, min=0, max=16384)
+    crop_h = Input(INT, default=0, min=0, max=16384)
+    target_width = Input(INT, default=1024, min=64, max=16384, step=8)
+    target_height = Input(INT, default=1024, min=64, max=16384, step=8)
+    conditioning = Output(CONDITIONING)
+
+    def run(self, ctx: Context, clip, text: str, width: int, height: int, crop_w: int, crop_h: int,
+            target_width: int, target_height: int):
+        if clip.family != "sdxl":
+            raise ValueError(f"this node needs an SDXL text encoder, but the CLIP input is {clip.family}; "
+                             "use Encode Prompt instead")
+        extras = {"width": width, "height": height, "crop_w": crop_w, "crop_h": crop_h,
+                  "target_width": target_width, "target_height": target_height}
+        return tuple(entry.replace(extras={**entry.extras, **extras}) for entry in clip.encode(text))
+
+
+@node("graphflow.conditioning.clip_skip", version="1.0.0", title="CLIP Set Last Layer", category="conditioning")
+class ClipSetLastLayer:
+    """Use an earlier layer of the text encoder (-1 = last, -2 = penultimate, ...), as ComfyUI's CLIPSetLastLayer."""
+
+    clip = Input(CLIP)
+    stop_at_clip_layer = Input(INT, default=-1, min=-24, max=-1)
+    result = Output(CLIP)
+
+    def run(self, ctx: Context, clip, stop_at_clip_layer: int):
+        return clip.with_clip_skip(stop_at_clip_layer)
+
+
+@node("graphflow.conditioning.combine", version="1.0.0", title="Combine Conditioning", category="conditioning")
+class CombineConditioning:
+    """Use both conditionings: the sampler averages their predictions."""
+
+    first = Input(CONDITIONING)
+    second = Input(CONDITIONING)
+    conditioning = Output(CONDITIONING)
+
+    def run(self, ctx: Context, first, second):
+        return cond.combine(first, second)
+
+
+@node("graphflow.conditioning.average", version="1.0.0", title="Average Conditioning", category="conditioning")
+class AverageConditioning:
+    """Blend two conditionings' embeddings: `to_strength` of `to`, the rest of `source`."""
+
+    to = Input(CONDITIONING)
+    source = Input(CONDITIONING)
+    to_strength = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01, widget="slider")
+    conditioning = Output(CONDITIONING)
+
+    def run(self, ctx: Context, to, source, to_strength: float):
+        return cond.average(to, source, to_strength)
+
+
+@node("graphflow.conditioning.concat", version="1.0.0", title="Concatenate Conditioning", category="conditioning")
+class ConcatConditioning:
+    """Append `source`'s tokens after `to`'s, as if the prompts were one longer prompt."""
+
+    to = Input(CONDITIONING)
+    source = Input(CONDITIONING)
+    conditioning = Output(CONDITIONING)
+
+    def run(self, ctx: Context, to, source):
+        return cond.concat(to, source)
+
+
+@hookimpl
+def register_nodes(register) -> None:
+    """Provide the conditioning nodes."""
+    for cls in (EncodePrompt, EncodePromptSdxl, ClipSetLastLayer, CombineConditioning, AverageConditioning,
+                ConcatConditioning):
+        register(cls)

@@ -1,0 +1,126 @@
+"""Image nodes: load from the input folder, save PNGs that carry their workflow, preview."""
+
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from graphflow.api import IMAGE, MASK, STRING, Context, Input, Output, hookimpl, node
+from graphflow.imaging import IMAGE_SUFFIXES, image_to_pils, pil_to_image_and_mask, save_png
+from graphflow.models.cache import file_identity
+from graphflow.settings import input_dir
+
+_SAMPLERS = ("graphflow.sampling.sample", "graphflow.sampling.sample_advanced")
+
+
+def _input_images() -> list[str]:
+    root = input_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def _resolve_input(name: str):
+    root = input_dir().resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise FileNotFoundError(f"no image {name!r} in the input folder {root}; it has: {', '.join(_input_images()) or 'nothing'}")
+    return path
+
+
+@node("graphflow.image.load", version="1.0.0", title="Load Image", category="image")
+class LoadImage:
+    """Load an image from the input folder; its transparency becomes a MASK (1 where transparent)."""
+
+    image = Input(STRING, choices=_input_images, source="literal", widget="image_upload")
+    pixels = Output(IMAGE)
+    mask = Output(MASK)
+
+    @staticmethod
+    def fingerprint(image: str | None = None, **_: Any) -> Any:
+        """The file's identity, so an edited file is read again."""
+        return file_identity(_resolve_input(image)) if image else None
+
+    def run(self, ctx: Context, image: str) -> tuple:
+        path = _resolve_input(image)
+        try:
+            with Image.open(path) as picture:
+                return pil_to_image_and_mask(picture)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"{image!r} is not a readable image: {exc}") from None
+
+
+def _save(ctx: Context, images, prefix: str, temporary: bool) -> None:
+    parameters = describe_generation(ctx.workflow, ctx.node_id)
+    for picture in image_to_pils(images):
+        path = ctx.output_file(prefix, ".png", temporary=temporary)
+        save_png(picture, path, ctx.workflow, parameters, compress_level=1 if temporary else 4)
+        ctx.add_ui("images", ctx.file_ref(path, temporary=temporary))
+
+
+@node("graphflow.image.save", version="1.0.0", title="Save Image", category="image", output=True, cacheable=False)
+class SaveImage:
+    """Save images as numbered PNGs in the output folder; each carries its workflow and generation parameters."""
+
+    images = Input(IMAGE)
+    filename_prefix = Input(STRING, default="graphflow", source="literal")
+
+    def run(self, ctx: Context, images, filename_prefix: str) -> None:
+        _save(ctx, images, filename_prefix, temporary=False)
+
+
+@node("graphflow.image.preview", version="1.0.0", title="Preview Image", category="image", output=True,
+      cacheable=False)
+class PreviewImage:
+    """Show images without keeping them (written to the temporary folder)."""
+
+    images = Input(IMAGE)
+
+    def run(self, ctx: Context, images) -> None:
+        _save(ctx, images, "preview", temporary=True)
+
+
+def describe_generation(workflow: dict[str, Any], node_id: str) -> str | None:
+    """A1111-style parameters of the sampler feeding `node_id`: prompts, steps, sampler, cfg, seed, model."""
+    nodes = workflow.get("nodes", {})
+    sampler_id = _nearest_upstream(nodes, node_id, _SAMPLERS)
+    if sampler_id is None:
+        return None
+    sampler = nodes[sampler_id]
+    values = sampler.get("inputs", {})
+    prompt = _upstream_text(nodes, sampler, "positive")
+    negative = _upstream_text(nodes, sampler, "negative")
+    loader = _nearest_upstream(nodes, sampler_id, ("graphflow.loaders.checkpoint",))
+    fields = {"Steps": values.get("steps"), "Sampler": values.get("sampler_name"), "Schedule": values.get("scheduler"),
+              "CFG scale": values.get("cfg"), "Seed": values.get("seed", values.get("noise_seed")),
+              "Denoise": values.get("denoise"),
+              "Model": nodes[loader].get("inputs", {}).get("checkpoint") if loader else None}
+    details = ", ".join(f"{k}: {v}" for k, v in fields.items() if v is not None)
+    return f"{prompt or ''}\nNegative prompt: {negative or ''}\n{details}"
+
+
+def _nearest_upstream(nodes: dict[str, Any], start: str, types: tuple[str, ...]) -> str | None:
+    seen, frontier = {start}, [start]
+    while frontier:
+        current = frontier.pop(0)
+        if current != start and nodes.get(current, {}).get("type") in types:
+            return current
+        for link in nodes.get(current, {}).get("links", {}).values():
+            if link["node"] not in seen:
+                seen.add(link["node"])
+                frontier.append(link["node"])
+    return None
+
+
+def _upstream_text(nodes: dict[str, Any], sampler: dict[str, Any], input_name: str) -> str | None:
+    link = sampler.get("links", {}).get(input_name)
+    entry = nodes.get(link["node"], {}) if link else {}
+    text = entry.get("inputs", {}).get("text")
+    return text if isinstance(text, str) else None
+
+
+@hookimpl
+def register_nodes(register) -> None:
+    """Provide the image nodes."""
+    for cls in (LoadImage, SaveImage, PreviewImage):
+        register(cls)

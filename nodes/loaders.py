@@ -1,0 +1,62 @@
+"""Loader nodes: checkpoints (U-Net, text encoder, VAE) and standalone VAEs."""
+
+from typing import Any
+
+from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, enum_type, hookimpl, node
+from graphflow.models.builtin import checkpoint_choices, resolve_checkpoint
+from graphflow.models.cache import file_identity
+from graphflow.models.loader import load_checkpoint, load_vae
+from graphflow.models.paths import list_models, resolve_model
+from graphflow.settings import device_preference
+
+PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
+FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl"])
+
+
+@node("graphflow.loaders.checkpoint", version="1.0.0", title="Load Checkpoint", category="loaders")
+class LoadCheckpoint:
+    """Load a Stable Diffusion checkpoint (a single .safetensors file or a diffusers folder).
+
+    The family (SD1, SD2, SDXL) and prediction type are read from the weights; `prediction`
+    overrides the latter. Loaded models are shared between loaders and kept while memory allows.
+    """
+
+    checkpoint = Input(STRING, choices=checkpoint_choices, source="literal", widget="model_file")
+    prediction = Input(PREDICTION, default="auto", source="literal")
+    model = Output(MODEL, "the denoising U-Net with its noise schedule")
+    clip = Output(CLIP, "the text encoder(s) and tokenizer(s)")
+    vae = Output(VAE, "the autoencoder between pixels and latents")
+
+    @staticmethod
+    def fingerprint(checkpoint: str | None = None, **_: Any) -> Any:
+        """The file's identity, so a replaced file is loaded again."""
+        return file_identity(resolve_checkpoint(checkpoint)) if checkpoint else None
+
+    def run(self, ctx: Context, checkpoint: str, prediction: str) -> tuple:
+        path = resolve_checkpoint(checkpoint)
+        ctx.log.info("loading %s", path)
+        return load_checkpoint(path, device=device_preference(), prediction=None if prediction == "auto" else prediction)
+
+
+@node("graphflow.loaders.vae", version="1.0.0", title="Load VAE", category="loaders")
+class LoadVae:
+    """Load a standalone VAE file from models/vae (e.g. a fine-tuned SD VAE)."""
+
+    vae_name = Input(STRING, choices=lambda: list_models("vae"), source="literal", widget="model_file")
+    family = Input(FAMILY, default="sd1", source="literal", description="sets the latent scaling factor")
+    vae = Output(VAE)
+
+    @staticmethod
+    def fingerprint(vae_name: str | None = None, **_: Any) -> Any:
+        """The file's identity, so a replaced file is loaded again."""
+        return file_identity(resolve_model("vae", vae_name)) if vae_name else None
+
+    def run(self, ctx: Context, vae_name: str, family: str):
+        return load_vae(resolve_model("vae", vae_name), device=device_preference(), family=family)
+
+
+@hookimpl
+def register_nodes(register) -> None:
+    """Provide the loader nodes."""
+    register(LoadCheckpoint)
+    register(LoadVae)
