@@ -218,3 +218,40 @@ def test_byte_bound_keeps_nothing_larger_than_the_budget(max_bytes):
     cache = OutputCache(max_bytes=max_bytes)
     cache.put("big", {"x": b"0" * 1000}, {})
     assert "big" not in cache and cache.nbytes == 0
+
+
+def test_a_fingerprint_change_reruns_the_node_even_with_the_same_inputs(plugin_dir, tmp_path):
+    from graphflow.plugins import build_plugins
+
+    watched = tmp_path / "watched.txt"
+    watched.write_text("one")
+    folder = plugin_dir("files", f'''
+        from graphflow.api import STRING, Input, Output, hookimpl, node
+
+        READS = []
+
+        @node("files.read", version="1.0.0")
+        class Read:
+            path = Input(STRING)
+            text = Output(STRING)
+
+            @staticmethod
+            def fingerprint(path=None, **_):
+                from pathlib import Path
+                return Path(path).read_text()
+
+            def run(self, ctx, path):
+                READS.append(path)
+                from pathlib import Path
+                return Path(path).read_text()
+
+        @hookimpl
+        def register_nodes(register):
+            register(Read)
+    ''')
+    executor = Executor(build_plugins(folder, entry_points=False))
+    workflow = wf({"r": {"type": "files.read", "inputs": {"path": str(watched)}}})
+    assert executor.run(workflow, targets=["r"]).outputs["r"]["text"] == "one"
+    assert executor.run(workflow, targets=["r"]).executed == []
+    watched.write_text("two")
+    assert executor.run(workflow, targets=["r"]).outputs["r"]["text"] == "two"
