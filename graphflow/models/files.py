@@ -65,8 +65,10 @@ def _load_torch_weights_only(path: Path) -> object:
 
 
 def _tensors_only(obj: object, path: Path) -> StateDict:
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "params_ema", "params"):  # Lightning, Real-ESRGAN releases
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
     if not isinstance(obj, dict):
         raise CheckpointFormatError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")
     tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}

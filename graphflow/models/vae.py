@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 from diffusers import AutoencoderKL
 from torch import Tensor
+
+from graphflow.tiling import blend_tiles
 
 from .device import place
 
@@ -59,7 +60,7 @@ class Vae:
         batch, height, width, _ = image.shape
         out = torch.zeros(batch, self.latent_channels, height // f, width // f)
         pixels = image.permute(0, 3, 1, 2)
-        return _blend_tiles(out, tile, lap, lambda y, x, h, w: self._encode(pixels[:, :, y * f:(y + h) * f, x * f:(x + w) * f]), 1)
+        return blend_tiles(out, tile, lap, lambda y, x, h, w: self._encode(pixels[:, :, y * f:(y + h) * f, x * f:(x + w) * f]), 1)
 
     def decode_tiled(self, samples: Tensor, tile_size: int = 512, overlap: int = 64) -> Tensor:
         """`decode` in overlapping tiles of `tile_size` image pixels, blended; memory bounded by the tile."""
@@ -68,7 +69,7 @@ class Vae:
         f = self.downscale
         batch, _, height, width = samples.shape
         out = torch.zeros(batch, 3, height * f, width * f)
-        decoded = _blend_tiles(out, tile, lap, lambda y, x, h, w: self._decode(samples[:, :, y:y + h, x:x + w]), f)
+        decoded = blend_tiles(out, tile, lap, lambda y, x, h, w: self._decode(samples[:, :, y:y + h, x:x + w]), f)
         return self._to_image(decoded)
 
     def _encode(self, pixels: Tensor) -> Tensor:
@@ -108,45 +109,3 @@ class Vae:
                 f"tile_size {tile_size} and overlap {overlap} must be multiples of the VAE's downscale factor {f}, "
                 "with 0 <= overlap < tile_size")
         return tile_size // f, overlap // f
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile start offsets covering [0, length) with at least `overlap` shared between neighbours."""
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, tile - overlap))
-    return starts + [length - tile]
-
-
-def _ramp(size: int, ramp: int, at_start: bool, at_end: bool) -> Tensor:
-    """1-D blend weights of one tile: linear ramps over `ramp` samples on edges shared with a neighbour."""
-    weights = torch.ones(size)
-    if ramp > 0:
-        rise = (torch.arange(ramp, dtype=torch.float32) + 1) / (ramp + 1)
-        if at_start:
-            weights[:ramp] = rise
-        if at_end:
-            weights[-ramp:] = torch.minimum(weights[-ramp:], rise.flip(0))
-    return weights
-
-
-def _blend_tiles(out: Tensor, tile: int, overlap: int, run: Callable[[int, int, int, int], Tensor], scale: int) -> Tensor:
-    """Fill `out` (preallocated, output units) from tiles of the input grid, weighting overlaps with ramps.
-
-    `run(y, x, h, w)` processes the input window at (y, x) of size (h, w), in input units; the output
-    is `scale` times larger (decode) or the same size in latent units (encode: scale 1, input given in latents).
-    """
-    in_height, in_width = out.shape[2] // scale, out.shape[3] // scale
-    total = torch.zeros(1, 1, out.shape[2], out.shape[3])
-    ys, xs = _starts(in_height, tile, overlap), _starts(in_width, tile, overlap)
-    for y in ys:
-        h = min(tile, in_height)
-        wy = _ramp(h * scale, overlap * scale, y > 0, y + h < in_height)
-        for x in xs:
-            w = min(tile, in_width)
-            wx = _ramp(w * scale, overlap * scale, x > 0, x + w < in_width)
-            weight = wy[:, None] * wx[None, :]
-            region = (slice(None), slice(None), slice(y * scale, (y + h) * scale), slice(x * scale, (x + w) * scale))
-            out[region] += run(y, x, h, w) * weight
-            total[region] += weight
-    return out.div_(total)

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphflow.models.vae import Vae, VaeSizeError, _blend_tiles
+from graphflow.models.vae import Vae, VaeSizeError
+from graphflow.tiling import blend_tiles
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def test_blending_of_a_local_operation_reproduces_it_exactly() -> None:
     expected = F.interpolate(latent, scale_factor=8, mode="nearest")
     out = torch.zeros_like(expected)
     run = lambda y, x, h, w: F.interpolate(latent[:, :, y:y + h, x:x + w], scale_factor=8, mode="nearest")  # noqa: E731
-    torch.testing.assert_close(_blend_tiles(out, tile=8, overlap=3, run=run, scale=8), expected)
+    torch.testing.assert_close(blend_tiles(out, tile=8, overlap=3, run=run, scale=8), expected)
 
 
 def test_decode_gives_an_image_and_encode_inverts_the_scaling(vae: Vae) -> None:
