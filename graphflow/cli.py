@@ -13,9 +13,10 @@ from graphflow import settings
 from graphflow.executor import Executor, RunInfo
 from graphflow.graph import WorkflowInvalid, validate
 from graphflow.hookspecs import hookimpl
+from graphflow.interop import load_any
 from graphflow.plugins import Plugins, build_plugins
 from graphflow.registry import Registry
-from graphflow.workflow import Link, Workflow, WorkflowFileError, load_workflow
+from graphflow.workflow import Workflow, WorkflowFileError, save_workflow
 
 
 class UsageError(Exception):
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plugins", metavar="DIR", help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one)")
+    run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one; graphflow or ComfyUI format)")
     run.add_argument("workflow")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override a node's input (repeatable)")
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="print every node's full schema as JSON")
     nodes.set_defaults(handler=_cmd_nodes)
 
+    imports = sub.add_parser("import", help="convert another tool's workflow file to graphflow's format")
+    imports.add_argument("tool", choices=("comfy",), help="the tool the file comes from")
+    imports.add_argument("file", help="a ComfyUI workflow (API or UI format, .json or a .png carrying one)")
+    imports.add_argument("-o", "--output", metavar="OUT", help="write the graphflow workflow here (default: stdout)")
+    imports.set_defaults(handler=_cmd_import)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
     schema.set_defaults(handler=_cmd_schema)
 
@@ -84,7 +91,7 @@ def _load_plugins(args: argparse.Namespace) -> Plugins:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure(models_dir=args.models, input_dir=args.input, device=args.device)
     plugins = _load_plugins(args)
-    workflow = apply_overrides(load_workflow(args.workflow), args.sets, plugins.registry)
+    workflow = apply_overrides(load_any(args.workflow, plugins.registry), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
     output = Path(args.output)
     executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp", input_dir=settings.input_dir())
@@ -109,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     plugins = _load_plugins(args)
-    workflow = load_workflow(args.workflow)
+    workflow = load_any(args.workflow, plugins.registry)
     issues = validate(workflow, plugins.registry)
     if args.json:
         print(json.dumps([i.to_dict() for i in issues], indent=2))
@@ -133,6 +140,16 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
         print(f"{schema['type']} {schema['version']} ({schema['plugin']}){flag}\n  {schema['title']}: "
               f"{schema['description'].splitlines()[0] if schema['description'] else ''}\n"
               f"  inputs: {ins}\n  outputs: {outs}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    workflow = load_any(args.file, _load_plugins(args).registry)
+    if args.output:
+        save_workflow(workflow, args.output)
+        print(f"{args.file}: {len(workflow.nodes)} nodes written to {args.output}", file=sys.stderr)
+    else:
+        print(workflow.to_json())
     return 0
 
 

@@ -1,5 +1,6 @@
 """Loader nodes: checkpoints (U-Net, text encoder, VAE) and standalone VAEs."""
 
+from dataclasses import replace
 from typing import Any
 
 from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, enum_type, hookimpl, node
@@ -11,6 +12,7 @@ from graphflow.settings import device_preference
 
 PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
 FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl"])
+TIMESTEPS = enum_type("TIMESTEPS", ["continuous", "discrete"])
 
 
 @node("graphflow.loaders.checkpoint", version="1.0.0", title="Load Checkpoint", category="loaders")
@@ -23,6 +25,9 @@ class LoadCheckpoint:
 
     checkpoint = Input(STRING, choices=checkpoint_choices, source="literal", widget="model_file")
     prediction = Input(PREDICTION, default="auto", source="literal")
+    timesteps = Input(TIMESTEPS, default="continuous", source="literal",
+                      description="discrete: round each sigma to the nearest training timestep, as ComfyUI does "
+                                  "(set on imported ComfyUI workflows, so a seed gives ComfyUI's picture)")
     model = Output(MODEL, "the denoising U-Net with its noise schedule")
     clip = Output(CLIP, "the text encoder(s) and tokenizer(s)")
     vae = Output(VAE, "the autoencoder between pixels and latents")
@@ -32,10 +37,14 @@ class LoadCheckpoint:
         """The file's identity, so a replaced file is loaded again."""
         return file_identity(resolve_checkpoint(checkpoint)) if checkpoint else None
 
-    def run(self, ctx: Context, checkpoint: str, prediction: str) -> tuple:
+    def run(self, ctx: Context, checkpoint: str, prediction: str, timesteps: str) -> tuple:
         path = resolve_checkpoint(checkpoint)
         ctx.log.info("loading %s", path)
-        return load_checkpoint(path, device=device_preference(), prediction=None if prediction == "auto" else prediction)
+        model, clip, vae = load_checkpoint(path, device=device_preference(),
+                                           prediction=None if prediction == "auto" else prediction)
+        if timesteps == "discrete":
+            model = replace(model, sampling=model.sampling.with_discrete_timesteps())
+        return model, clip, vae
 
 
 @node("graphflow.loaders.vae", version="1.0.0", title="Load VAE", category="loaders")

@@ -56,6 +56,13 @@ export const api = {
     return ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
   },
 
+  /** Convert a ComfyUI workflow file (JSON or PNG) to a graphflow workflow on the server. */
+  importComfy(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return call("POST", "import/comfy", form);
+  },
+
   /** The URL that shows a saved file reference `{filename, subfolder, type}`. */
   viewUrl(ref) {
     const params = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder ?? "", type: ref.type ?? "output" });

@@ -1,20 +1,33 @@
 // Opening and saving workflow files: file picker, download, drag-and-drop of JSON or PNG, examples.
 
-import { isPng, workflowFromPng } from "./png.js";
+import { api } from "./api.js";
+import { WORKFLOW_KEY, isPng, pngText, workflowFromPng } from "./png.js";
 
-/** The workflow JSON inside a dropped/picked File (a .json file or a PNG carrying one). */
+/** The workflow JSON inside a dropped/picked File (a .json file or a PNG carrying one);
+ * ComfyUI files (API or UI format, JSON or PNG) are converted by the server. */
 export async function workflowFromFile(file) {
   const buffer = await file.arrayBuffer();
   if (isPng(new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength)))) {
+    const texts = await pngText(buffer);
+    if (!texts.has(WORKFLOW_KEY) && (texts.has("prompt") || texts.has("workflow"))) return api.importComfy(file);
     const data = await workflowFromPng(buffer);
     if (!data) throw new Error(`${file.name}: this PNG carries no workflow`);
     return data;
   }
+  let data;
   try {
-    return JSON.parse(new TextDecoder().decode(buffer));
+    data = JSON.parse(new TextDecoder().decode(buffer));
   } catch {
     throw new Error(`${file.name}: not a workflow (neither JSON nor a PNG)`);
   }
+  return isComfy(data) ? api.importComfy(file) : data;
+}
+
+/** Whether JSON data is a ComfyUI workflow: UI format (a nodes list) or API format (nodes with class_type). */
+function isComfy(data) {
+  if (!data || typeof data !== "object" || Array.isArray(data) || data.format) return false;
+  const nodes = Object.values(data);
+  return Array.isArray(data.nodes) || (nodes.length > 0 && nodes.every((n) => n && typeof n === "object" && "class_type" in n));
 }
 
 /** Offer `data` as a downloaded JSON file. */

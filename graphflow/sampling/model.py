@@ -74,7 +74,8 @@ class ModelSampling:
     sigma_t = sqrt((1 - alphas_cumprod[t]) / alphas_cumprod[t]); x_sigma = x0 + sigma * noise.
     """
 
-    def __init__(self, alphas_cumprod: Tensor, prediction_type: str = "epsilon") -> None:
+    def __init__(self, alphas_cumprod: Tensor, prediction_type: str = "epsilon",
+                 discrete_timesteps: bool = False) -> None:
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"unknown prediction type {prediction_type!r}: expected one of {', '.join(PREDICTION_TYPES)}"
@@ -86,6 +87,8 @@ class ModelSampling:
         self.alphas_cumprod = alphas_cumprod
         self.sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().float()
         self.log_sigmas = self.sigmas.log()
+        # True: timestep() gives the nearest table index, as ComfyUI's ModelSamplingDiscrete does
+        self.discrete_timesteps = discrete_timesteps
 
     @classmethod
     def from_betas(
@@ -133,10 +136,20 @@ class ModelSampling:
         """Largest sigma of the table (last timestep)."""
         return float(self.sigmas[-1])
 
+    def with_discrete_timesteps(self) -> ModelSampling:
+        """A copy whose timestep() rounds to the nearest training timestep (ComfyUI's behaviour)."""
+        copy = object.__new__(ModelSampling)
+        copy.__dict__.update(self.__dict__, discrete_timesteps=True)
+        return copy
+
     def timestep(self, sigma: Tensor | float) -> Tensor:
-        """Fractional timestep of a sigma, interpolating linearly in log-sigma (clamped to the table)."""
+        """Fractional timestep of a sigma, interpolating linearly in log-sigma (clamped to the table);
+        with `discrete_timesteps`, the index of the nearest table entry in log-sigma."""
         sigma = torch.as_tensor(sigma)
         log_sigmas = self.log_sigmas.to(sigma.device)
+        if self.discrete_timesteps:
+            distances = sigma.float().log().reshape(1, -1) - log_sigmas[:, None]
+            return distances.abs().argmin(dim=0).view(sigma.shape).float()
         log_sigma = sigma.float().log().clamp(log_sigmas[0], log_sigmas[-1])
         high = torch.searchsorted(log_sigmas, log_sigma.contiguous()).clamp(1, len(log_sigmas) - 1)
         low_value, high_value = log_sigmas[high - 1], log_sigmas[high]

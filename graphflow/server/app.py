@@ -14,7 +14,8 @@ from aiohttp import web
 from graphflow import settings
 from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
-from graphflow.server import routes_files, routes_library, routes_prompts, routes_static, routes_ws
+from graphflow.server import (comfy_ws, routes_comfy, routes_files, routes_library, routes_prompts, routes_static,
+                              routes_ws)
 from graphflow.server.bridge import HookBridge
 from graphflow.server.config import ServerConfig
 from graphflow.server.errors import error_middleware
@@ -38,7 +39,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_engine)
     app.on_shutdown.append(_close_websockets)
-    for module in (routes_prompts, routes_files, routes_library, routes_ws, routes_static):
+    for module in (routes_prompts, routes_files, routes_library, routes_ws, routes_comfy, comfy_ws, routes_static):
         app.add_routes(module.routes)
     return app
 

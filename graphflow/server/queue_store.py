@@ -129,9 +129,10 @@ class QueueStore:
         return ids
 
     def add(self, workflow: dict[str, Any], *, client_id: str | None = None, priority: int = 0,
-            front: bool = False, targets: list[str] | None = None, requeued_from: str | None = None) -> PromptRecord:
-        """Queue a prompt and return its record."""
-        prompt_id = uuid.uuid4().hex
+            front: bool = False, targets: list[str] | None = None, requeued_from: str | None = None,
+            prompt_id: str | None = None) -> PromptRecord:
+        """Queue a prompt and return its record (`prompt_id` chosen by the client, or a new one)."""
+        prompt_id = prompt_id or uuid.uuid4().hex
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -18,7 +18,8 @@ from graphflow.server.errors import ApiError, json_object, read_json
 from graphflow.server.keys import CONFIG, PLUGINS, STARTED
 from graphflow.server.paths import PathEscape, confine, relative_name
 from graphflow.server.routes_files import confined
-from graphflow.workflow import PNG_KEY, WorkflowFileError, parse_workflow
+from graphflow.interop import to_workflow
+from graphflow.workflow import PNG_KEY, WorkflowFileError
 
 routes = web.RouteTableDef()
 SOURCES = ("repo", "user")
@@ -74,8 +75,9 @@ def _workflow_path(request: web.Request) -> tuple[str, str, Path]:
 
 
 def _normalised(data: Any, source: str) -> dict[str, Any]:
+    """Any known workflow format (graphflow, ComfyUI API or UI) as graphflow workflow JSON."""
     try:
-        return parse_workflow(data, source=source).model_dump(mode="json", exclude_none=True)
+        return to_workflow(data, source=source).model_dump(mode="json", exclude_none=True)
     except WorkflowFileError as exc:
         raise ApiError("bad_workflow_file", str(exc)) from None
 
@@ -148,7 +150,7 @@ async def extract_workflow(request: web.Request) -> web.Response:
     return web.json_response(_normalised(await asyncio.to_thread(_png_workflow, data), upload.filename or "image"))
 
 
-def _model_kinds() -> dict[str, str]:
+def model_kind_folders() -> dict[str, str]:
     try:
         from graphflow.models.paths import KINDS
     except ImportError:
@@ -159,14 +161,14 @@ def _model_kinds() -> dict[str, str]:
 @routes.get("/api/models")
 async def model_kinds(request: web.Request) -> web.Response:
     """The model folder kinds."""
-    return web.json_response({"kinds": sorted(_model_kinds())})
+    return web.json_response({"kinds": sorted(model_kind_folders())})
 
 
 @routes.get("/api/models/{kind}")
 async def model_files(request: web.Request) -> web.Response:
     """The model files of one kind."""
     kind = request.match_info["kind"]
-    if kind not in _model_kinds():
+    if kind not in model_kind_folders():
         raise ApiError("not_found", f"unknown model kind {kind!r}; see GET /api/models")
     from graphflow.models.paths import list_models, models_root
 
@@ -190,7 +192,7 @@ def _device() -> tuple[str | None, dict[str, Any]]:
                                "memory_free": 0}
 
 
-def _system_info(started: float) -> dict[str, Any]:
+def system_info(started: float) -> dict[str, Any]:
     import importlib.metadata
 
     import psutil
@@ -210,4 +212,4 @@ def _system_info(started: float) -> dict[str, Any]:
 @routes.get("/api/system")
 async def system(request: web.Request) -> web.Response:
     """Versions, device and memory."""
-    return web.json_response(await asyncio.to_thread(_system_info, request.app[STARTED]))
+    return web.json_response(await asyncio.to_thread(system_info, request.app[STARTED]))

@@ -1,0 +1,236 @@
+"""ComfyUI's API ("prompt") format <-> graphflow workflows, through the mapping table.
+
+ComfyUI node ids are kept as graphflow node ids, so outputs and errors name the ids the client
+sent; the origin (format, class type of each node) is recorded in the workflow's `meta["comfyui"]`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from graphflow.interop.comfy_nodes import LOAD_IMAGE_MASK, NODE_MAPS, SUPPORTED, NodeMap, ValueMapError, by_target
+from graphflow.registry import Registry
+from graphflow.workflow import Workflow, WorkflowFileError
+
+META_KEY = "comfyui"
+HELPER_SEPARATOR = ":"
+
+
+class ComfyImportError(WorkflowFileError):
+    """A ComfyUI file cannot be converted; the message lists every problem at once."""
+
+    def __init__(self, message: str, unsupported: dict[str, list[str]] | None = None,
+                 problems: list[tuple[str | None, str]] | None = None) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported or {}
+        self.problems = problems or []
+
+
+class ComfyExportError(ValueError):
+    """A graphflow workflow uses node types that have no ComfyUI counterpart in the mapping table."""
+
+
+def is_link(value: Any) -> bool:
+    """ComfyUI's rule: a 2-list [node id (str), output index (number)] is a link."""
+    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
+
+
+def unsupported_message(unsupported: dict[str, list[str]], source: str) -> str:
+    """One sentence naming every unsupported ComfyUI node type and the nodes that use it."""
+    names = "; ".join(f"{cls} (node{'s' if len(ids) > 1 else ''} {', '.join(ids)})"
+                      for cls, ids in sorted(unsupported.items()))
+    return (f"{source}: graphflow has no counterpart for these ComfyUI node types: {names}. "
+            "Replace them with supported nodes, or install a graphflow plugin that provides them")
+
+
+def _check_shape(prompt: Any, source: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(prompt, dict) or not prompt:
+        raise ComfyImportError(f"{source}: a ComfyUI prompt is a non-empty JSON object of nodes keyed by id")
+    problems = [(str(node_id), "has no 'class_type'") for node_id, node in prompt.items()
+                if not isinstance(node, dict) or not isinstance(node.get("class_type"), str)]
+    if problems:
+        raise ComfyImportError(f"{source}: " + "; ".join(f"node {i} {m}" for i, m in problems), problems=problems)
+    return prompt
+
+
+class _Importer:
+    def __init__(self, prompt: dict[str, dict[str, Any]], registry: Registry | None, source: str) -> None:
+        self.prompt = prompt
+        self.registry = registry
+        self.source = source
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, tuple[str, ...]] = {}
+        self.helpers: dict[str, str] = {}
+        self.dropped: dict[str, dict[str, Any]] = defaultdict(dict)
+        self.problems: list[tuple[str | None, str]] = []
+
+    def run(self) -> dict[str, Any]:
+        for node_id, node in self.prompt.items():
+            if node["class_type"] == LOAD_IMAGE_MASK:
+                self._load_image_mask(node_id, node)
+            else:
+                self._node(node_id, node, NODE_MAPS[node["class_type"]])
+        for node_id, node in self.prompt.items():
+            self._links(node_id, node)
+        if self.problems:
+            raise ComfyImportError(f"{self.source}: " + "; ".join(
+                f"node {n}: {m}" if n else m for n, m in self.problems), problems=self.problems)
+        return self.nodes
+
+    def _accepts(self, type_id: str, name: str) -> bool:
+        spec = self.registry.get(type_id) if self.registry is not None else None
+        return spec is None or name in spec.inputs
+
+    def _node(self, node_id: str, node: dict[str, Any], mapping: NodeMap) -> None:
+        entry: dict[str, Any] = {"type": mapping.target, "inputs": {}, "links": {}}
+        title = (node.get("_meta") or {}).get("title")
+        if isinstance(title, str) and title:
+            entry["title"] = title
+        for name, value in (node.get("inputs") or {}).items():
+            if is_link(value):
+                continue
+            if isinstance(value, dict) and set(value) == {"__value__"}:
+                value = value["__value__"]
+            ours = mapping.graphflow_input(name)
+            if name in mapping.ignored or not self._accepts(mapping.target, ours):
+                self.dropped[node_id][name] = value  # ComfyUI drops undeclared constants too
+                continue
+            if name in mapping.values:
+                try:
+                    value = mapping.values[name].to_graphflow(value)
+                except ValueMapError as exc:
+                    self.problems.append((node_id, f"{mapping.comfy} input {name!r}: {exc}"))
+                    continue
+            entry["inputs"][ours] = value
+        if mapping.derive is not None:
+            entry["inputs"].update(mapping.derive(node.get("inputs") or {}))
+        self.nodes[node_id] = entry
+        self.outputs[node_id] = mapping.outputs
+
+    def _load_image_mask(self, node_id: str, node: dict[str, Any]) -> None:
+        inputs = node.get("inputs") or {}
+        channel = inputs.get("channel", "alpha")
+        title = (node.get("_meta") or {}).get("title")
+        loader = {"type": "graphflow.image.load", "inputs": {"image": inputs.get("image")}, "links": {}}
+        if channel == "alpha":  # graphflow's Load Image mask is 1 - alpha, like ComfyUI's alpha channel
+            self.nodes[node_id] = {**loader, **({"title": title} if title else {})}
+            self.outputs[node_id] = ("mask",)
+            return
+        helper = f"{node_id}{HELPER_SEPARATOR}image"
+        self.nodes[helper] = loader
+        self.helpers[helper] = node_id
+        self.nodes[node_id] = {"type": "graphflow.mask.from_image", "inputs": {"channel": channel},
+                               "links": {"image": {"node": helper, "output": "pixels"}},
+                               **({"title": title} if title else {})}
+        self.outputs[node_id] = ("mask",)
+
+    def _links(self, node_id: str, node: dict[str, Any]) -> None:
+        mapping = NODE_MAPS.get(node["class_type"])
+        for name, value in (node.get("inputs") or {}).items():
+            if not is_link(value):
+                continue
+            source, index = value[0], int(value[1])
+            if source not in self.outputs:
+                self.problems.append((node_id, f"input {name!r} links to node {source!r}, which is not in the prompt"))
+                continue
+            names = self.outputs[source]
+            if not 0 <= index < len(names):
+                self.problems.append((node_id, f"input {name!r} links to output {index} of node {source!r} "
+                                      f"({self.prompt[source]['class_type']}), which has {len(names)} output(s)"))
+                continue
+            ours = mapping.graphflow_input(name) if mapping else name
+            self.nodes[node_id]["links"][ours] = {"node": source, "output": names[index]}
+
+
+def import_api(prompt: Any, *, registry: Registry | None = None, source: str = "ComfyUI prompt",
+               origin: dict[str, Any] | None = None, ui: dict[str, Any] | None = None) -> Workflow:
+    """A graphflow workflow from a ComfyUI API-format prompt; every problem is raised at once.
+
+    With a `registry`, constant inputs the graphflow node does not declare are dropped (as ComfyUI
+    drops undeclared constants) and kept in meta for export.
+    """
+    prompt = _check_shape(prompt, source)
+    unsupported: dict[str, list[str]] = defaultdict(list)
+    for node_id, node in prompt.items():
+        if node["class_type"] not in SUPPORTED:
+            unsupported[node["class_type"]].append(str(node_id))
+    if unsupported:
+        raise ComfyImportError(unsupported_message(unsupported, source), unsupported=dict(unsupported))
+    importer = _Importer({str(k): v for k, v in prompt.items()}, registry, source)
+    nodes = importer.run()
+    meta = {"format": "api", **(origin or {}),
+            "class_types": {str(k): v["class_type"] for k, v in prompt.items()}}
+    if importer.helpers:
+        meta["helpers"] = importer.helpers
+    if importer.dropped:
+        meta["dropped"] = dict(importer.dropped)
+    data = {"format": "graphflow.workflow", "version": 1, "nodes": nodes, "ui": ui or {}, "meta": {META_KEY: meta}}
+    return Workflow.model_validate(data)
+
+
+def owner_of(node_id: str) -> str:
+    """The ComfyUI node id a graphflow node id belongs to (helpers are `ID:role`)."""
+    return node_id.split(HELPER_SEPARATOR, 1)[0]
+
+
+def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
+    """The ComfyUI API prompt of a workflow whose node types are all in the mapping table."""
+    origin = workflow.meta.get(META_KEY) or {}
+    class_types: dict[str, str] = origin.get("class_types") or {}
+    helpers: dict[str, str] = origin.get("helpers") or {}
+    dropped: dict[str, dict[str, Any]] = origin.get("dropped") or {}
+    maps: dict[str, NodeMap] = {}
+    missing: dict[str, list[str]] = defaultdict(list)
+    for node_id, entry in workflow.nodes.items():
+        if node_id in helpers or class_types.get(node_id) == LOAD_IMAGE_MASK:
+            continue
+        mapping = NODE_MAPS.get(class_types.get(node_id, "")) or by_target(entry.type)
+        if mapping is None or mapping.target != entry.type:
+            missing[entry.type].append(node_id)
+        else:
+            maps[node_id] = mapping
+    if missing:
+        names = "; ".join(f"{t} (nodes {', '.join(ids)})" for t, ids in sorted(missing.items()))
+        raise ComfyExportError(f"these graphflow node types have no ComfyUI counterpart: {names}")
+    prompt: dict[str, dict[str, Any]] = {}
+    for node_id, entry in workflow.nodes.items():
+        if node_id in helpers:
+            continue
+        if class_types.get(node_id) == LOAD_IMAGE_MASK:
+            prompt[node_id] = _export_load_image_mask(workflow, node_id, entry)
+            continue
+        mapping = maps[node_id]
+        inputs: dict[str, Any] = {}
+        for name, value in entry.inputs.items():
+            if name in mapping.derived:
+                continue
+            comfy = mapping.comfy_input(name)
+            value = mapping.values[comfy].to_comfy(value) if comfy in mapping.values else value
+            inputs[comfy] = {"__value__": value} if isinstance(value, list) else value
+        for name, default in mapping.ignored.items():
+            inputs.setdefault(name, default)
+        inputs.update(dropped.get(node_id, {}))
+        for name, link in entry.links.items():
+            inputs[mapping.comfy_input(name)] = _link_to_comfy(workflow, class_types, link.node, link.output)
+        prompt[node_id] = {"inputs": inputs, "class_type": mapping.comfy,
+                           "_meta": {"title": entry.title or mapping.comfy}}
+    return prompt
+
+
+def _link_to_comfy(workflow: Workflow, class_types: dict[str, str], source: str, output: str) -> list[Any]:
+    if class_types.get(source) == LOAD_IMAGE_MASK:
+        return [source, 0]
+    mapping = NODE_MAPS.get(class_types.get(source, "")) or by_target(workflow.nodes[source].type)
+    return [source, mapping.outputs.index(output) if mapping and output in mapping.outputs else 0]
+
+
+def _export_load_image_mask(workflow: Workflow, node_id: str, entry: Any) -> dict[str, Any]:
+    if entry.type == "graphflow.image.load":
+        image, channel = entry.inputs.get("image"), "alpha"
+    else:
+        image = workflow.nodes[entry.links["image"].node].inputs.get("image")
+        channel = entry.inputs.get("channel", "red")
+    return {"inputs": {"image": image, "channel": channel}, "class_type": LOAD_IMAGE_MASK,
+            "_meta": {"title": entry.title or LOAD_IMAGE_MASK}}

@@ -1,0 +1,159 @@
+"""ComfyUI's websocket (/ws?clientId=) on graphflow's event hub.
+
+The hub sends graphflow events to a `ComfySocket` as if it were a websocket; the socket turns each
+into the messages ComfyUI sends (status, execution_start, execution_cached, executing, progress,
+executed, execution_success/error/interrupted) and preview frames into ComfyUI's 8-byte-header frames.
+Execution events go only to the client that queued the prompt (watch "mine"), as in ComfyUI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from graphflow.interop.comfy_api import META_KEY, owner_of
+from graphflow.server.keys import HUB, STORE
+from graphflow.server.queue_store import QueueStore
+
+log = logging.getLogger("graphflow.server.comfy_ws")
+routes = web.RouteTableDef()
+PREVIEW_IMAGE, JPEG = 1, 1
+PREVIEW_METHODS_OFF = ("none", "", None)
+
+
+@dataclass
+class _Run:
+    class_types: dict[str, str]
+    previews: bool
+    executed: list[str] = field(default_factory=list)
+    cached_sent: bool = False
+
+
+def _ms(ts: float) -> int:
+    return int(ts * 1000)
+
+
+class ComfySocket:
+    """Looks like a websocket to the EventHub; speaks ComfyUI's protocol to the real one."""
+
+    def __init__(self, ws: web.WebSocketResponse, client_id: str, store: QueueStore) -> None:
+        self.ws = ws
+        self.client_id = client_id
+        self.store = store
+        self.runs: dict[str, _Run] = {}
+
+    async def send_str(self, text: str) -> None:
+        """Translate one graphflow event and send the ComfyUI messages it becomes."""
+        try:
+            event = json.loads(text)
+            messages = self.translate(event["type"], event["data"], event.get("ts", 0.0))
+        except Exception:  # a translation bug must not silence the socket
+            log.exception("could not translate event %.200s", text)
+            return
+        for kind, data in messages:
+            await self.ws.send_str(json.dumps({"type": kind, "data": data}, default=str))
+
+    async def send_bytes(self, frame: bytes) -> None:
+        """A graphflow preview frame, re-framed as ComfyUI's PREVIEW_IMAGE (JPEG) when the prompt asked for previews."""
+        length = struct.unpack(">I", frame[4:8])[0]
+        header = json.loads(frame[8:8 + length])
+        run = self.runs.get(header.get("prompt_id"))
+        if run is not None and run.previews:
+            await self.ws.send_bytes(struct.pack(">II", PREVIEW_IMAGE, JPEG) + frame[8 + length:])
+
+    async def close(self, message: bytes = b"") -> None:
+        """Close the real websocket."""
+        await self.ws.close(message=message)
+
+    def _status(self, pending: int, running: Any, with_sid: bool) -> tuple[str, dict[str, Any]]:
+        data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": pending + (running is not None)}}}
+        if with_sid:
+            data["sid"] = self.client_id
+        return "status", data
+
+    def _start(self, prompt_id: str) -> _Run:
+        record = self.store.get(prompt_id)
+        origin = ((record.workflow.get("meta") or {}).get(META_KEY) or {}) if record else {}
+        run = _Run(origin.get("class_types", {}), origin.get("preview_method") not in PREVIEW_METHODS_OFF)
+        self.runs = {prompt_id: run}
+        return run
+
+    def translate(self, kind: str, data: dict[str, Any], ts: float) -> list[tuple[str, dict[str, Any]]]:
+        """The ComfyUI messages for one graphflow event."""
+        if kind == "state":
+            queue = data["queue"]
+            out = [self._status(queue["pending_count"], queue["running"], with_sid=True)]
+            running = data.get("running")
+            if running and running.get("client_id") == self.client_id and running.get("node_id"):
+                node = owner_of(running["node_id"])
+                out.append(("executing", {"node": node, "display_node": node, "prompt_id": running["prompt_id"]}))
+            return out
+        if kind == "queue":
+            return [self._status(data["pending_count"], data["running"], with_sid=False)]
+        prompt_id = data.get("prompt_id")
+        if kind == "run_started":
+            self._start(prompt_id)
+            return [("execution_start", {"prompt_id": prompt_id, "timestamp": _ms(ts)})]
+        run = self.runs.get(prompt_id) or self._start(prompt_id)
+        out = []
+        if not run.cached_sent:
+            run.cached_sent = True
+            nodes = sorted({owner_of(n) for n in data["nodes"]}) if kind == "nodes_cached" else []
+            out.append(("execution_cached", {"nodes": nodes, "prompt_id": prompt_id, "timestamp": _ms(ts)}))
+            if kind == "nodes_cached":
+                return out
+        return out + self._execution(run, kind, data, ts)
+
+    def _execution(self, run: _Run, kind: str, data: dict[str, Any], ts: float) -> list[tuple[str, dict[str, Any]]]:
+        prompt_id = data["prompt_id"]
+        node = owner_of(data["node_id"]) if data.get("node_id") else None
+        done = ("executing", {"node": None, "display_node": None, "prompt_id": prompt_id})
+        if kind == "node_started":
+            return [("executing", {"node": node, "display_node": node, "prompt_id": prompt_id})]
+        if kind == "progress":
+            return [("progress", {"value": data["value"], "max": data["max"], "prompt_id": prompt_id, "node": node})]
+        if kind == "node_finished":
+            run.executed.append(node)
+            if not data.get("outputs"):
+                return []
+            return [("executed", {"node": node, "display_node": node, "output": data["outputs"],
+                                  "prompt_id": prompt_id})]
+        if kind == "run_finished":
+            return [("execution_success", {"prompt_id": prompt_id, "timestamp": _ms(ts)}), done]
+        if kind == "run_interrupted":
+            return [("execution_interrupted", {"prompt_id": prompt_id, "node_id": node,
+                                               "node_type": run.class_types.get(node or ""),
+                                               "executed": run.executed, "timestamp": _ms(ts)}), done]
+        if kind == "run_failed":
+            error = data.get("error") or {}
+            node = owner_of(error["node_id"]) if error.get("node_id") else None
+            exception_type, _, message = str(error.get("message", "")).partition(": ")
+            return [("execution_error", {
+                "prompt_id": prompt_id, "node_id": node,
+                "node_type": run.class_types.get(node or "", error.get("node_type")), "executed": run.executed,
+                "exception_message": message or exception_type, "exception_type": exception_type if message else "",
+                "traceback": [], "current_inputs": {}, "current_outputs": [], "timestamp": _ms(ts)}), done]
+        return []
+
+
+@routes.get("/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """ComfyUI's event stream for one client id."""
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
+    await ws.prepare(request)
+    client_id = request.query.get("clientId") or uuid.uuid4().hex
+    hub = request.app[HUB]
+    client = hub.attach(ComfySocket(ws, client_id, request.app[STORE]), client_id, "mine")  # type: ignore[arg-type]
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.ERROR:
+                break  # clients' own messages (feature_flags, ...) need no answer
+    finally:
+        await hub.detach(client)
+    return ws

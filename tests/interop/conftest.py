@@ -1,0 +1,85 @@
+"""ComfyUI interop fixtures: the example files' models (tiny ones under ComfyUI's names) and input images."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from graphflow import settings
+from tests.nodes.conftest import executor, folder_settings, graphflow_cli, models_root, plugins  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "workflows" / "comfyui"
+DATA = Path(__file__).resolve().parent / "data"
+NAMES = ("txt2img", "img2img", "inpaint", "hires_fix", "upscale_model")
+# Overrides (graphflow input names) that make each example fast on tiny models; ids are shared by both formats.
+SMALL = {
+    "txt2img": {"3.steps": 2, "5.width": 64, "5.height": 64},
+    "img2img": {"3.steps": 2},
+    "inpaint": {"3.steps": 2},
+    "hires_fix": {"3.steps": 2, "5.width": 64, "5.height": 64, "11.steps": 2},
+    "upscale_model": {"3.steps": 2, "5.width": 64, "5.height": 64},
+}
+SMALL_UI = {"hires_fix": {"10.width": 96, "10.height": 96}, "upscale_model": {"13.width": 96, "13.height": 96}}
+
+
+def example(name: str, fmt: str) -> Path:
+    """An example file: fmt "api" or "workflow"."""
+    return EXAMPLES / f"{name}_{fmt}.json"
+
+
+def overrides(name: str, fmt: str) -> dict[str, Any]:
+    """NODE.INPUT -> value settings that shrink an example."""
+    return {**SMALL[name], **(SMALL_UI.get(name, {}) if fmt == "workflow" else {})}
+
+
+def small_api_prompt(name: str) -> dict[str, Any]:
+    """An API example with the shrinking overrides applied in ComfyUI's own input names."""
+    prompt = json.loads(example(name, "api").read_text())
+    for target, value in SMALL[name].items():
+        node, field = target.split(".")
+        prompt[node]["inputs"][field] = value
+    return prompt
+
+
+@pytest.fixture(scope="session")
+def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with the tiny SD1 checkpoint under ComfyUI's default name and a tiny x2 upscaler."""
+    from safetensors.torch import save_file
+
+    from tests.upscale.tiny import compact_spec, in_layout, tiny_network
+
+    root = tmp_path_factory.mktemp("comfy_models")
+    (root / "checkpoints").mkdir()
+    os.link(models_root / "checkpoints" / "tiny-sd1.safetensors", root / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    (root / "upscale_models").mkdir()
+    spec = compact_spec(2)
+    state = in_layout(tiny_network(spec), spec, spec.layout)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(root / "upscale_models" / "RealESRGAN_x2plus.safetensors"))
+    return root
+
+
+def write_inputs(folder: Path) -> None:
+    """The images the examples load: a 64x64 picture, a mask and a picture with a transparent hole."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / "example.png")
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[16:48, 16:48] = 255
+    Image.fromarray(np.stack([mask] * 3, axis=-1)).save(folder / "mask.png")
+    rgba = np.concatenate([rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), 255 - mask[..., None]], axis=-1)
+    Image.fromarray(rgba, "RGBA").save(folder / "inpaint_source.png")
+
+
+@pytest.fixture(autouse=True)
+def comfy_folders(monkeypatch: pytest.MonkeyPatch, folder_settings: Path, comfy_models: Path) -> Path:
+    """Every interop test sees the ComfyUI-named models and the example input images."""
+    monkeypatch.setenv(settings.MODELS_ENV, str(comfy_models))
+    write_inputs(folder_settings)
+    return folder_settings
