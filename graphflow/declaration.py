@@ -36,6 +36,7 @@ class Input:
     optional: bool = False
     widget: str | None = None
     description: str = ""
+    choices_help: Callable[[], str] | None = None
     name: str = field(default="", init=False)
 
     @property

@@ -210,7 +210,8 @@ class _Checker:
         choices = field_.current_choices()
         if choices is not None and value not in choices:
             shown = ", ".join(repr(c) for c in choices[:20]) + (" ..." if len(choices) > 20 else "")
-            self.add(node_id, name, "not_in_choices", f"{value!r} is not one of: {shown or '(none available)'}")
+            where = f"; {field_.choices_help()}" if field_.choices_help else ""
+            self.add(node_id, name, "not_in_choices", f"{value!r} is not one of: {shown or '(none available)'}{where}")
             return _BAD
         return coerce_literal(vtype, value)
 

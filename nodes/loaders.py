@@ -7,7 +7,7 @@ from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, enum
 from graphflow.models.builtin import checkpoint_choices, resolve_checkpoint
 from graphflow.models.cache import file_identity
 from graphflow.models.loader import load_checkpoint, load_vae
-from graphflow.models.paths import list_models, resolve_model
+from graphflow.models.paths import list_models, model_folder, resolve_model
 from graphflow.settings import device_preference
 
 PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
@@ -23,7 +23,8 @@ class LoadCheckpoint:
     overrides the latter. Loaded models are shared between loaders and kept while memory allows.
     """
 
-    checkpoint = Input(STRING, choices=checkpoint_choices, source="literal", widget="model_file")
+    checkpoint = Input(STRING, choices=checkpoint_choices, source="literal", widget="model_file",
+                       choices_help=lambda: f"checkpoints are read from {model_folder('checkpoints').resolve()}")
     prediction = Input(PREDICTION, default="auto", source="literal")
     timesteps = Input(TIMESTEPS, default="continuous", source="literal",
                       description="discrete: round each sigma to the nearest training timestep, as ComfyUI does "
@@ -51,7 +52,8 @@ class LoadCheckpoint:
 class LoadVae:
     """Load a standalone VAE file from models/vae (e.g. a fine-tuned SD VAE)."""
 
-    vae_name = Input(STRING, choices=lambda: list_models("vae"), source="literal", widget="model_file")
+    vae_name = Input(STRING, choices=lambda: list_models("vae"), source="literal", widget="model_file",
+                     choices_help=lambda: f"VAEs are read from {model_folder('vae').resolve()}")
     family = Input(FAMILY, default="sd1", source="literal", description="sets the latent scaling factor")
     vae = Output(VAE)
 

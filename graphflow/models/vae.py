@@ -100,7 +100,8 @@ class Vae:
     def _check_latent(self, samples: Tensor) -> None:
         if samples.ndim != 4 or samples.shape[1] != self.latent_channels:
             raise VaeSizeError(
-                f"VAE decode expects latents [B, {self.latent_channels}, h, w], got shape {tuple(samples.shape)}")
+                f"VAE decode expects latents [B, {self.latent_channels}, h, w], got shape {tuple(samples.shape)}; "
+                "decode with the VAE of the model that made this latent")
 
     def _tile_in_latents(self, tile_size: int, overlap: int) -> tuple[int, int]:
         f = self.downscale

@@ -10,12 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from graphflow import settings
-from graphflow.server.app import create_app
 from graphflow.server.config import DEFAULT_PORT, ServerConfig
-from graphflow.server.security import UnsafeBinding, check_binding
 
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
 
@@ -60,6 +56,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; returns the exit status."""
+    from graphflow.server.security import UnsafeBinding, check_binding
+
     config = config_from_args(args)
     settings.configure(device=args.device)
     try:
@@ -78,6 +76,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: ServerConfig) -> None:
+    from aiohttp import web
+
+    from graphflow.server.app import create_app
+
     runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=5)
     await runner.setup()
     try:
