@@ -1,0 +1,126 @@
+"""Stage 3: train UNet and text encoder jointly on cached latents (v-prediction, caption dropout, EMA)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from graphflow.demo.config import DemoConfig
+from graphflow.demo.models import build_scheduler, build_text_encoder, build_unet
+from graphflow.demo.runlog import Budget, Progress, lr_factor, save_atomic
+from graphflow.demo.world import dataset, random_caption
+
+CHECKPOINT = "denoiser.pt"
+
+
+class Denoiser(torch.nn.Module):
+    """The two trained parts side by side, so one optimiser and one EMA cover both."""
+
+    def __init__(self, unet: UNet2DConditionModel, text_encoder: CLIPTextModel) -> None:
+        super().__init__()
+        self.unet, self.text_encoder = unet, text_encoder
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Predict v for noisy latents under the tokenised captions."""
+        context = self.text_encoder(input_ids)[0]
+        return self.unet(noisy, timesteps, encoder_hidden_states=context).sample
+
+
+def build_denoiser(config: DemoConfig, tokenizer: CLIPTokenizer) -> Denoiser:
+    """Fresh UNet + text encoder, seeded by the config."""
+    torch.manual_seed(config.seed)
+    return Denoiser(build_unet(config), build_text_encoder(config, tokenizer))
+
+
+def load_checkpoint(out: Path) -> dict | None:
+    """Stage 3's checkpoint, if there is one."""
+    path = out / CHECKPOINT
+    return torch.load(path, weights_only=True) if path.exists() else None
+
+
+def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
+    """Token ids padded to the tokenizer's full length, exactly as the pipeline does."""
+    return tokenizer(
+        captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
+
+
+def train_denoiser(
+    out: Path, config: DemoConfig, tokenizer: CLIPTokenizer, cache: dict[str, torch.Tensor], budget: Budget
+) -> bool:
+    """Train (or continue) the denoiser; True when all steps are done, False when the budget ran out."""
+    settings = config.train
+    model = build_denoiser(config, tokenizer)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    step, seconds = 0, 0.0
+    state = load_checkpoint(out)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema = state["ema"]
+        optimizer.load_state_dict(state["optimizer"])
+        step, seconds = int(state["step"]), float(state["seconds"])
+    alphas = build_scheduler().alphas_cumprod
+    scenes = dataset(config.images, config.seed, config.image_size)
+    mean, std = cache["mean"], cache["std"]
+    scaling = float(cache["scaling_factor"])
+    progress = Progress("denoiser", settings.steps, step, settings.batch)
+    began = time.monotonic()
+
+    def save() -> None:
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "ema": ema,
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "seconds": seconds + time.monotonic() - began,
+            },
+            out / CHECKPOINT,
+        )
+
+    model.train()
+    while step < settings.steps and not budget.expired():
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr * lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
+        rng = np.random.default_rng([config.seed, 2, step])
+        indices = rng.integers(config.images, size=settings.batch)
+        captions = [
+            "" if rng.random() < settings.caption_dropout else random_caption(scenes.scene(int(i)), rng)
+            for i in indices
+        ]
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        index = torch.from_numpy(indices)
+        latents = mean[index].float()
+        if step < settings.sample_posterior_until:
+            latents = latents + std[index].float() * torch.randn(latents.shape, generator=generator)
+        latents = latents * scaling
+        timesteps = torch.randint(0, len(alphas), (settings.batch,), generator=generator)
+        noise = torch.randn(latents.shape, generator=generator)
+        a = alphas[timesteps].sqrt().view(-1, 1, 1, 1)
+        s = (1 - alphas[timesteps]).sqrt().view(-1, 1, 1, 1)
+        target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
+        loss = F.mse_loss(model(a * latents + s * noise, timesteps, tokenize(tokenizer, captions)), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
+        optimizer.step()
+        step += 1
+        decay = min(settings.ema_max, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                if value.is_floating_point():
+                    ema[key].mul_(decay).add_(value, alpha=1 - decay)
+                else:
+                    ema[key].copy_(value)
+        progress.update(step, loss.item())
+        if budget.checkpoint_due():
+            save()
+    save()
+    return step >= settings.steps

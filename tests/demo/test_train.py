@@ -1,0 +1,43 @@
+import json
+
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+
+from graphflow.demo.config import DemoConfig, tiny_config
+from graphflow.demo.train import main
+
+
+def test_tiny_training_run_produces_a_pipeline_that_reloads_offline(tmp_path):
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--tiny"]) == 0
+    pipe = StableDiffusionPipeline.from_pretrained(out / "pipeline", local_files_only=True)
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert pipe.safety_checker is None and pipe.unet.dtype == torch.float32
+    assert pipe.vae.config.scaling_factor != 1.0  # measured from the latents
+    image = pipe("a red circle", num_inference_steps=2, height=16, width=16, output_type="np").images
+    assert image.shape == (1, 16, 16, 3)
+    assert DemoConfig.from_dict(json.loads((out / "pipeline" / "demo_config.json").read_text())) == tiny_config()
+    assert "v_prediction" in (out / "pipeline" / "TRAINING.md").read_text()
+
+
+def test_a_stopped_run_resumes_where_it_left_off(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["--out", str(out), "--tiny", "--minutes", "0"])
+    assert "continue with" in capsys.readouterr().out
+    assert torch.load(out / "vae.pt", weights_only=True)["step"] == 0
+    main(["--out", str(out), "--resume"])
+    assert torch.load(out / "denoiser.pt", weights_only=True)["step"] == tiny_config().train.steps
+    assert (out / "pipeline" / "model_index.json").exists()
+
+
+def test_starting_over_an_existing_run_is_refused(tmp_path):
+    out = tmp_path / "run"
+    main(["--out", str(out), "--tiny", "--minutes", "0"])
+    with pytest.raises(SystemExit, match="--resume"):
+        main(["--out", str(out), "--tiny"])
+
+
+def test_resuming_nothing_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="no training run"):
+        main(["--out", str(tmp_path / "empty"), "--resume"])
