@@ -104,8 +104,12 @@ function dropdown(input, value, onChange) {
   el.className = "w-select";
   const choices = [...input.choices];
   if (value != null && !choices.includes(value)) choices.unshift(value); // keep a missing file visible
+  if (value == null) {
+    // nothing chosen yet: say so, rather than seeming to choose the first item (which would not be sent)
+    const empty = input.widget === "model_file" && !choices.length ? "(no model files found)" : "(choose one)";
+    el.append(Object.assign(new Option(empty, "", true, true), { disabled: true }));
+  }
   for (const choice of choices) el.append(new Option(choice, choice, false, choice === value));
-  if (input.widget === "model_file" && !input.choices.length) el.append(new Option("(no model files found)", "", true, true));
   el.addEventListener("change", () => onChange(el.value));
   return el;
 }

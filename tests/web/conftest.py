@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -28,9 +29,13 @@ def _free_port() -> int:
 class ServerThread:
     """A graphflow server running its own event loop in a thread, for the length of a test module."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, models_dir: Path | None = None) -> None:
+        from graphflow import settings
         from graphflow.server.app import create_app
         from graphflow.server.config import ServerConfig
+
+        # the server writes its folders into the process environment; put them back when it stops
+        self.saved_env = {name: os.environ.get(name) for name in (settings.MODELS_ENV, settings.INPUT_ENV)}
 
         plugins = root / "plugins"
         plugins.mkdir()
@@ -38,7 +43,7 @@ class ServerThread:
         self.port = _free_port()
         self.config = ServerConfig(
             port=self.port, output_dir=root / "output", input_dir=root / "input", user_dir=root / "user",
-            plugins_dir=plugins, entry_points=False,
+            plugins_dir=plugins, models_dir=models_dir, entry_points=False,
         )
         self.app = create_app(self.config)
         self.loop = asyncio.new_event_loop()
@@ -70,12 +75,23 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(30)
+        for name, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+def models_dir() -> Path | None:
+    """The server's models root; None keeps the default. A test module overrides it to offer models."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path | None) -> Iterator[ServerThread]:
     """A running server with the built-in nodes plus the webtest nodes, in fresh folders."""
-    with ServerThread(tmp_path_factory.mktemp("server")) as running:
+    with ServerThread(tmp_path_factory.mktemp("server"), models_dir) as running:
         yield running
 
 
@@ -113,3 +129,16 @@ def editor(page):
     from tests.web.editor import Editor
 
     return Editor(page)
+
+
+@pytest.fixture
+def screenshot(page) -> Callable[[str], Path]:
+    """Save a screenshot of the page now as test-artifacts/web/<name>.png; returns its path."""
+
+    def take(name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take
