@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class CondEntry:
-    """One conditioning: cross-attention context [1, T, D], optional pooled [1, P], strength, labels, extras.
+    """One conditioning: cross-attention context [N, T, D], optional pooled [N, P], strength, labels, extras.
+
+    N is 1 (one prompt for the whole latent batch) or the latent batch size (one prompt per latent).
 
     `extras` carries model-specific hints, e.g. SDXL's `width`, `height`, `crop_w`, `crop_h`,
     `target_width`, `target_height` (pixels, ComfyUI names).
@@ -30,13 +32,14 @@ class CondEntry:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.context.ndim != 3 or self.context.shape[0] != 1:
+        if self.context.ndim != 3 or self.context.shape[0] < 1:
             raise ValueError(
-                f"conditioning context must have shape [1, tokens, width], got {tuple(self.context.shape)}"
+                f"conditioning context must have shape [prompts, tokens, width], got {tuple(self.context.shape)}"
             )
-        if self.pooled is not None and (self.pooled.ndim != 2 or self.pooled.shape[0] != 1):
+        if self.pooled is not None and (self.pooled.ndim != 2 or self.pooled.shape[0] not in (1, self.context.shape[0])):
             raise ValueError(
-                f"pooled conditioning must have shape [1, width], got {tuple(self.pooled.shape)}"
+                f"pooled conditioning must have shape [1 or {self.context.shape[0]}, width], "
+                f"got {tuple(self.pooled.shape)}"
             )
         object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
 
@@ -87,7 +90,7 @@ def average(to: Conditioning, from_: Conditioning, weight: float) -> Conditionin
         tokens = entry.context.shape[1]
         src = source.context[:, :tokens].to(entry.context)
         if src.shape[1] < tokens:
-            pad = src.new_zeros(1, tokens - src.shape[1], src.shape[2])
+            pad = src.new_zeros(src.shape[0], tokens - src.shape[1], src.shape[2])
             src = torch.cat([src, pad], dim=1)
         pooled = entry.pooled
         if source.pooled is not None:
@@ -102,7 +105,9 @@ def concat(to: Conditioning, from_: Conditioning) -> Conditioning:
     result = []
     for entry in to:
         _check_widths(entry, source, "concat")
-        context = torch.cat([entry.context, source.context.to(entry.context)], dim=1)
+        prompts = max(entry.context.shape[0], source.context.shape[0])
+        parts = [c.to(entry.context).expand(prompts, -1, -1) for c in (entry.context, source.context)]
+        context = torch.cat(parts, dim=1)
         result.append(entry.replace(context=context))
     return tuple(result)
 

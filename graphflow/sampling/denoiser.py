@@ -79,7 +79,13 @@ def _batchable(entries: Sequence[CondEntry]) -> bool:
 
 
 def _per_batch(value: Tensor, batch: int) -> Tensor:
-    value = value.reshape(1, *value.shape[1:]) if value.ndim else value.reshape(1)
+    """One row per latent: a single row is shared by the whole batch, `batch` rows go one to each latent."""
+    value = value if value.ndim else value.reshape(1)
+    if value.shape[0] == batch:
+        return value
+    if value.shape[0] != 1:
+        raise ValueError(f"the conditioning holds {value.shape[0]} prompts but the latent batch has {batch}: "
+                         "give one prompt for the whole batch or one per latent")
     return value.expand(batch, *value.shape[1:])
 
 

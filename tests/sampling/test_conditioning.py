@@ -56,7 +56,7 @@ def test_mixing_with_an_empty_source_says_so() -> None:
 
 
 def test_entry_rejects_a_context_without_the_batch_axis() -> None:
-    with pytest.raises(ValueError, match=r"shape \[1, tokens, width\]"):
+    with pytest.raises(ValueError, match=r"shape \[prompts, tokens, width\]"):
         CondEntry(context=torch.zeros(77, 768))
 
 
