@@ -50,8 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override a node's input (repeatable)")
     run.add_argument("--output", default="output", metavar="DIR", help="folder for saved files (default: output)")
-    run.add_argument("--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)")
-    run.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
+    _add_folder_options(run)
     run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                      help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
@@ -60,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("validate", help="check a workflow and list every problem")
     check.add_argument("workflow")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
+    _add_folder_options(check)
     check.set_defaults(handler=_cmd_validate)
 
     nodes = sub.add_parser("nodes", help="list the available node types")
@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
     add_serve_command(sub)
     return parser
+
+
+def _add_folder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)")
+    parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
 
 
 def _load_plugins(args: argparse.Namespace) -> Plugins:
@@ -115,6 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    settings.configure(models_dir=args.models, input_dir=args.input)
     plugins = _load_plugins(args)
     workflow = load_any(args.workflow, plugins.registry)
     issues = validate(workflow, plugins.registry)

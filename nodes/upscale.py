@@ -3,30 +3,31 @@
 from typing import Any
 
 from graphflow.api import IMAGE, INT, STRING, UPSCALE_MODEL, Context, Input, Output, hookimpl, node
+from graphflow.models.builtin import resolve_upscale_model, upscale_model_choices
 from graphflow.models.cache import file_identity
-from graphflow.models.paths import list_models, resolve_model
 from graphflow.settings import device_preference
 from graphflow.upscale import UpscaleModel, load_upscale_model
 
 
 @node("graphflow.upscale.load_model", version="1.0.0", title="Load Upscale Model", category="loaders")
 class LoadUpscaleModel:
-    """Load a super-resolution model from models/upscale_models (.safetensors or weights-only .pth).
+    """Load a super-resolution model from models/upscale_models (.safetensors or weights-only .pth), or a built-in one.
 
+    `builtin:shapes-x2` is graphflow's own tiny x2 model for the demo model's shapes pictures.
     ESRGAN/RRDBNet (ESRGAN, BSRGAN, Real-ESRGAN x4plus/x2plus) and Real-ESRGAN compact networks are
     recognised from their weights, with their scale.
     """
 
-    model_name = Input(STRING, choices=lambda: list_models("upscale_models"), source="literal", widget="model_file")
+    model_name = Input(STRING, choices=upscale_model_choices, source="literal", widget="model_file")
     upscale_model = Output(UPSCALE_MODEL)
 
     @staticmethod
     def fingerprint(model_name: str | None = None, **_: Any) -> Any:
         """The file's identity, so a replaced file is loaded again."""
-        return file_identity(resolve_model("upscale_models", model_name)) if model_name else None
+        return file_identity(resolve_upscale_model(model_name)) if model_name else None
 
     def run(self, ctx: Context, model_name: str) -> UpscaleModel:
-        model = load_upscale_model(resolve_model("upscale_models", model_name), device=device_preference())
+        model = load_upscale_model(resolve_upscale_model(model_name), device=device_preference())
         ctx.log.info("loaded %s: %r", model_name, model)
         return model
 

@@ -85,4 +85,4 @@ def test_a_file_that_is_not_an_upscale_model_fails_with_its_name(tmp_path, model
 def test_the_model_list_shows_the_files_in_the_folder(models_dir):
     save_file(tiny_network(compact_spec(2)).state_dict(), str(models_dir / "a.safetensors"))
     spec = build_plugins(entry_points=False).registry.specs["graphflow.upscale.load_model"]
-    assert spec.inputs["model_name"].current_choices() == ("a.safetensors",)
+    assert spec.inputs["model_name"].current_choices() == ("builtin:shapes-x2", "a.safetensors")

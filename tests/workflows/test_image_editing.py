@@ -1,0 +1,67 @@
+"""The image-editing examples run (on the demo model when shipped, else tiny SD1) and do what they promise."""
+
+import numpy as np
+from PIL import Image
+
+from tests.workflows.conftest import INPUTS, correlation, needs_demo, read_frames, read_rgb
+
+
+def test_img2img_redraws_the_input_at_its_size(run_example):
+    output = read_rgb(run_example("img2img"))
+    source = read_rgb(INPUTS / "shapes.png")
+    assert output.shape == source.shape
+    assert np.abs(output - source).mean() > 0.01
+
+
+@needs_demo
+def test_img2img_keeps_the_input_layout(run_example):
+    output, other = read_rgb(run_example("img2img")), read_rgb(INPUTS / "shapes_b.png")
+    assert correlation(output, read_rgb(INPUTS / "shapes.png")) > correlation(output, other) + 0.2
+
+
+def test_sketch_to_image_redraws_the_sketch(run_example):
+    output = read_rgb(run_example("sketch_to_image"))
+    sketch = read_rgb(INPUTS / "sketch.png")
+    assert output.shape == sketch.shape
+    assert np.abs(output - sketch).mean() > 0.01
+
+
+@needs_demo
+def test_sketch_to_image_follows_the_sketch_layout(run_example):
+    output, other = read_rgb(run_example("sketch_to_image")), read_rgb(INPUTS / "shapes_b.png")
+    assert correlation(output, read_rgb(INPUTS / "sketch.png")) > correlation(output, other) + 0.2
+
+
+def test_inpaint_changes_only_the_transparent_region(run_example):
+    output = read_rgb(run_example("inpaint"))
+    with Image.open(INPUTS / "inpaint.png") as picture:
+        rgba = np.asarray(picture.convert("RGBA"))
+    kept = rgba[..., 3] == 255
+    assert 0 < kept.mean() < 1
+    assert np.array_equal(np.round(output[kept] * 255), rgba[..., :3][kept].astype(np.float64))
+    assert np.abs(output[~kept] - rgba[..., :3][~kept] / 255.0).mean() > 0.02
+
+
+def test_hires_fix_doubles_the_size(run_example):
+    assert read_rgb(run_example("hires_fix")).shape == (128, 128, 3)
+
+
+def test_upscale_model_doubles_the_size_with_the_builtin_upscaler(run_example):
+    assert read_rgb(run_example("upscale_model")).shape == (128, 128, 3)
+
+
+def test_interpolate_saves_an_eight_frame_animation(run_example):
+    path = run_example("interpolate")
+    assert path.suffix == ".webp"
+    frames = read_frames(path)
+    assert len(frames) == 8 and frames[0].shape == (64, 64, 3)
+    assert np.abs(frames[0] - frames[-1]).mean() > 0.01
+
+
+@needs_demo
+def test_interpolate_starts_at_the_first_picture_and_ends_at_the_second(run_example):
+    frames = read_frames(run_example("interpolate"))
+    first, second = read_rgb(INPUTS / "shapes.png"), read_rgb(INPUTS / "shapes_b.png")
+    assert correlation(frames[0], first) > correlation(frames[0], second)
+    assert correlation(frames[-1], second) > correlation(frames[-1], first)
+
