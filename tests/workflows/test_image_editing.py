@@ -1,35 +1,28 @@
 """The image-editing examples run (on the demo model when shipped, else tiny SD1) and do what they promise."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.workflows.conftest import INPUTS, correlation, needs_demo, read_frames, read_rgb
 
 
-def test_img2img_redraws_the_input_at_its_size(run_example):
-    output = read_rgb(run_example("img2img"))
-    source = read_rgb(INPUTS / "shapes.png")
-    assert output.shape == source.shape
-    assert np.abs(output - source).mean() > 0.01
+REDRAWS = [("img2img", "shapes.png"), ("sketch_to_image", "sketch.png")]
+
+
+@pytest.mark.parametrize(("example", "source"), REDRAWS)
+def test_image_to_image_redraws_its_input_at_its_size(run_example, example, source):
+    output = read_rgb(run_example(example))
+    original = read_rgb(INPUTS / source)
+    assert output.shape == original.shape
+    assert np.abs(output - original).mean() > 0.01
 
 
 @needs_demo
-def test_img2img_keeps_the_input_layout(run_example):
-    output, other = read_rgb(run_example("img2img")), read_rgb(INPUTS / "shapes_b.png")
-    assert correlation(output, read_rgb(INPUTS / "shapes.png")) > correlation(output, other) + 0.2
-
-
-def test_sketch_to_image_redraws_the_sketch(run_example):
-    output = read_rgb(run_example("sketch_to_image"))
-    sketch = read_rgb(INPUTS / "sketch.png")
-    assert output.shape == sketch.shape
-    assert np.abs(output - sketch).mean() > 0.01
-
-
-@needs_demo
-def test_sketch_to_image_follows_the_sketch_layout(run_example):
-    output, other = read_rgb(run_example("sketch_to_image")), read_rgb(INPUTS / "shapes_b.png")
-    assert correlation(output, read_rgb(INPUTS / "sketch.png")) > correlation(output, other) + 0.2
+@pytest.mark.parametrize(("example", "source"), REDRAWS)
+def test_image_to_image_keeps_its_input_layout(run_example, example, source):
+    output, other = read_rgb(run_example(example)), read_rgb(INPUTS / "shapes_b.png")
+    assert correlation(output, read_rgb(INPUTS / source)) > correlation(output, other) + 0.2
 
 
 def test_inpaint_changes_only_the_transparent_region(run_example):
