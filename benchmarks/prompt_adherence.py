@@ -1,7 +1,7 @@
 """Prompt adherence of the built-in demo model per sampler x schedule x steps, scored by the shapes-world checker.
 
-Run: .venv/bin/python benchmarks/prompt_adherence.py [--samplers euler,dpmpp_2m] [--schedulers normal,karras]
-     [--steps 10,20,50] [--singles 100] [--pairs 50]
+Run: .venv/bin/python benchmarks/prompt_adherence.py [--samplers euler,dpmpp_2m|all] [--schedulers normal,karras|all]
+     [--steps 10,20,50] [--singles 100] [--pairs 50] [--no-header]
 
 Images come from graphflow's own loader, prompt encoder, sampler and VAE (one prompt per latent of a
 batch); prompt i always uses noise from one fixed seed. Targets: colour, position, size >= 95 %;
@@ -24,6 +24,8 @@ from graphflow.models.loader import load_checkpoint
 from graphflow.sampling.conditioning import CondEntry
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.sample import sample
+from graphflow.sampling.samplers import SAMPLER_NAMES
+from graphflow.sampling.schedules import SCHEDULER_NAMES
 
 COLUMNS = ("colour", "position", "shape", "size", "all", "two_colour")
 TARGETS = {"colour": 0.95, "position": 0.95, "size": 0.95, "shape": 0.90, "two_colour": 0.90}
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the demo model draws 64)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-header", action="store_true", help="print only table rows (to join parallel runs)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -51,11 +54,15 @@ def main() -> None:
     negative = clip.encode("")
     side = args.size // vae.downscale
     latent = Latent(torch.zeros(len(prompts), model.latent_format.channels, side, side))
-    print(f"{args.checkpoint}: {args.singles} single-shape + {args.pairs} two-shape prompts, cfg {args.cfg}, "
-          f"seed {args.seed}")
-    print(f"{'sampler':18s} {'schedule':10s} {'steps':>5s} " + " ".join(f"{c:>10s}" for c in COLUMNS) + "  seconds")
-    for sampler_name in args.samplers.split(","):
-        for scheduler in args.schedulers.split(","):
+    if not args.no_header:
+        print(f"{args.checkpoint}: {args.singles} single-shape + {args.pairs} two-shape prompts, cfg {args.cfg}, "
+              f"seed {args.seed}")
+        print(f"{'sampler':18s} {'schedule':16s} {'steps':>5s} " + " ".join(f"{c:>10s}" for c in COLUMNS)
+              + "  seconds")
+    samplers = SAMPLER_NAMES if args.samplers == "all" else args.samplers.split(",")
+    schedulers = SCHEDULER_NAMES if args.schedulers == "all" else args.schedulers.split(",")
+    for sampler_name in samplers:
+        for scheduler in schedulers:
             for steps in (int(s) for s in args.steps.split(",")):
                 began = time.perf_counter()
                 samples = sample(model, positive=positive, negative=negative, latent=latent, seed=args.seed,
@@ -63,7 +70,7 @@ def main() -> None:
                 scores = score(image_to_pils(vae.decode(samples)), prompts)
                 cells = " ".join(f"{scores.get(c, float('nan')):10.2f}" for c in COLUMNS)
                 missed = [c for c, t in TARGETS.items() if scores.get(c, 0.0) < t]
-                print(f"{sampler_name:18s} {scheduler:10s} {steps:5d} {cells}  {time.perf_counter() - began:7.1f}"
+                print(f"{sampler_name:18s} {scheduler:16s} {steps:5d} {cells}  {time.perf_counter() - began:7.1f}"
                       + (f"  below target: {', '.join(missed)}" if missed else ""), flush=True)
 
 

@@ -3,12 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from graphflow.api import CONDITIONING, INT, MODEL, STRING, Context, Input, Output, hookimpl, node
-from graphflow.sampling.conditioning import CondEntry, Conditioning
-
-CONTEXT_TOKENS = 77
+from graphflow.sampling.conditioning import class_conditioning
 
 
 def class_count(model) -> int:
@@ -63,19 +59,6 @@ def resolve_class(model, class_index: int, class_name: str) -> int:
     if not 0 <= class_index < count:
         raise ValueError(f"class index {class_index} is out of range: this model has classes 0 to {count - 1}")
     return class_index
-
-
-def _context_width(model) -> int:
-    width: Any = getattr(model.unet.config, "cross_attention_dim", None)
-    if isinstance(width, (list, tuple)):
-        width = width[0]
-    return int(width or 1)
-
-
-def class_conditioning(model, index: int) -> Conditioning:
-    """One entry carrying the class label, with an all-zero (unconditional) cross-attention context."""
-    context = torch.zeros(1, CONTEXT_TOKENS, _context_width(model))
-    return (CondEntry(context=context, class_labels=torch.tensor([index], dtype=torch.long)),)
 
 
 @node("graphflow.conditioning.class_label", version="1.0.0", title="Class Conditioning", category="conditioning")

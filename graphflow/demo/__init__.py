@@ -4,3 +4,4 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEMO_MODEL_DIR = WEIGHTS_DIR / "shapes-demo"
+CLASS_MODEL_DIR = WEIGHTS_DIR / "shapes-class"

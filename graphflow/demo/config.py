@@ -56,6 +56,8 @@ class DenoiserTraining:
     # Steps before this one train on posterior samples, later ones on posterior means. The VAE's
     # posterior noise (std ~0.5) is as large as the gaps between colours in latent space and blurs them.
     sample_posterior_until: int = 0
+    # Share of each batch drawn from two-shape scenes; None keeps the world's own share (35 %).
+    pair_fraction: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from graphflow.demo.config import DemoConfig
 from graphflow.demo.models import build_scheduler, build_text_encoder, build_unet
 from graphflow.demo.runlog import Budget, Progress, lr_factor, save_atomic
-from graphflow.demo.world import dataset, random_caption
+from graphflow.demo.world import ShapesDataset, dataset, random_caption
 
 CHECKPOINT = "denoiser.pt"
 
@@ -51,6 +52,56 @@ def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
     ).input_ids
 
 
+def split_by_count(scenes: ShapesDataset) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the one-shape scenes and of the two-shape scenes."""
+    pairs = np.array([len(scenes.scene(i).things) == 2 for i in range(len(scenes))])
+    return np.flatnonzero(~pairs), np.flatnonzero(pairs)
+
+
+def draw_indices(
+    rng: np.random.Generator, count: int, batch: int, groups: tuple[np.ndarray, np.ndarray] | None, pair_fraction: float
+) -> np.ndarray:
+    """A batch of scene indices: uniform over `count` without groups, else `pair_fraction` of them two-shape."""
+    if groups is None:
+        return rng.integers(count, size=batch)
+    singles, pairs = groups
+    take_pair = rng.random(batch) < pair_fraction
+    return np.where(take_pair, pairs[rng.integers(len(pairs), size=batch)], singles[rng.integers(len(singles), size=batch)])
+
+
+def v_prediction_loss(
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    latents: torch.Tensor,
+    alphas: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """MSE between predict(noisy, t) and v for clean latents noised at uniformly drawn timesteps."""
+    timesteps = torch.randint(0, len(alphas), (latents.shape[0],), generator=generator)
+    noise = torch.randn(latents.shape, generator=generator)
+    a = alphas[timesteps].sqrt().view(-1, 1, 1, 1)
+    s = (1 - alphas[timesteps]).sqrt().view(-1, 1, 1, 1)
+    target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
+    return F.mse_loss(predict(a * latents + s * noise, timesteps), target)
+
+
+def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
+    """One optimiser step on `loss` with gradient-norm clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+
+
+@torch.no_grad()
+def update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    """Move the EMA weights towards the model's (integer buffers are copied)."""
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            ema[key].mul_(decay).add_(value, alpha=1 - decay)
+        else:
+            ema[key].copy_(value)
+
+
 def train_denoiser(
     out: Path, config: DemoConfig, tokenizer: CLIPTokenizer, cache: dict[str, torch.Tensor], budget: Budget
 ) -> bool:
@@ -68,6 +119,7 @@ def train_denoiser(
         step, seconds = int(state["step"]), float(state["seconds"])
     alphas = build_scheduler().alphas_cumprod
     scenes = dataset(config.images, config.seed, config.image_size)
+    groups = split_by_count(scenes) if settings.pair_fraction is not None else None
     mean, std = cache["mean"], cache["std"]
     scaling = float(cache["scaling_factor"])
     progress = Progress("denoiser", settings.steps, step, settings.batch)
@@ -90,7 +142,7 @@ def train_denoiser(
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
         rng = np.random.default_rng([config.seed, 2, step])
-        indices = rng.integers(config.images, size=settings.batch)
+        indices = draw_indices(rng, config.images, settings.batch, groups, settings.pair_fraction or 0.0)
         captions = [
             "" if rng.random() < settings.caption_dropout else random_caption(scenes.scene(int(i)), rng)
             for i in indices
@@ -101,24 +153,11 @@ def train_denoiser(
         if step < settings.sample_posterior_until:
             latents = latents + std[index].float() * torch.randn(latents.shape, generator=generator)
         latents = latents * scaling
-        timesteps = torch.randint(0, len(alphas), (settings.batch,), generator=generator)
-        noise = torch.randn(latents.shape, generator=generator)
-        a = alphas[timesteps].sqrt().view(-1, 1, 1, 1)
-        s = (1 - alphas[timesteps]).sqrt().view(-1, 1, 1, 1)
-        target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
-        loss = F.mse_loss(model(a * latents + s * noise, timesteps, tokenize(tokenizer, captions)), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
-        optimizer.step()
+        captions_ids = tokenize(tokenizer, captions)
+        loss = v_prediction_loss(lambda noisy, t: model(noisy, t, captions_ids), latents, alphas, generator)
+        optimise(model, optimizer, loss, settings.clip)
         step += 1
-        decay = min(settings.ema_max, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for key, value in model.state_dict().items():
-                if value.is_floating_point():
-                    ema[key].mul_(decay).add_(value, alpha=1 - decay)
-                else:
-                    ema[key].copy_(value)
+        update_ema(ema, model, min(settings.ema_max, (1 + step) / (10 + step)))
         progress.update(step, loss.item())
         if budget.checkpoint_due():
             save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +36,17 @@ Loaded = tuple[DiffusionModel, TextEncoder, Vae]
 _FOLDER_PARTS = {"clip_l": ("text_encoder", "tokenizer"), "clip_h": ("text_encoder", "tokenizer"),
                  "clip_g": ("text_encoder_2", "tokenizer_2")}
 _PARTS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
+
+
+class _LabelKeysFilter(logging.Filter):
+    """Silences diffusers' "not expected and will be ignored" for class-name keys: the class node reads them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("will be ignored" in message and ("'class_names'" in message or "'id2label'" in message))
+
+
+logging.getLogger("diffusers.configuration_utils").addFilter(_LabelKeysFilter())
 
 
 def resolve_device(device: torch.device | str | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:

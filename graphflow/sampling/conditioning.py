@@ -55,6 +55,17 @@ class CondEntry:
 
 Conditioning = tuple[CondEntry, ...]
 
+CONTEXT_TOKENS = 77
+
+
+def class_conditioning(model: Any, index: int) -> Conditioning:
+    """One entry carrying class label `index`, with an all-zero (unconditional) cross-attention context."""
+    width: Any = getattr(model.unet.config, "cross_attention_dim", None)
+    if isinstance(width, (list, tuple)):
+        width = width[0]
+    context = torch.zeros(1, CONTEXT_TOKENS, int(width or 1))
+    return (CondEntry(context=context, class_labels=torch.tensor([index], dtype=torch.long)),)
+
 
 def combine(a: Conditioning, b: Conditioning) -> Conditioning:
     """Union of two conditionings: the sampler averages all their entries (ConditioningCombine)."""

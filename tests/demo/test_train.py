@@ -1,11 +1,14 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
 from graphflow.demo.config import DemoConfig, tiny_config
 from graphflow.demo.train import main
+from graphflow.demo.train_denoiser import draw_indices, split_by_count
+from graphflow.demo.world import dataset
 
 
 def test_tiny_training_run_produces_a_pipeline_that_reloads_offline(tmp_path):
@@ -41,3 +44,14 @@ def test_starting_over_an_existing_run_is_refused(tmp_path):
 def test_resuming_nothing_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="no training run"):
         main(["--out", str(tmp_path / "empty"), "--resume"])
+
+
+def test_pair_fraction_sets_the_share_of_two_shape_scenes_in_a_batch():
+    scenes = dataset(400, seed=0)
+    singles, pairs = split_by_count(scenes)
+    assert all(len(scenes.scene(int(i)).things) == 2 for i in pairs) and len(singles) + len(pairs) == 400
+    rng = np.random.default_rng(0)
+    batch = draw_indices(rng, 400, 1000, (singles, pairs), pair_fraction=0.6)
+    share = np.isin(batch, pairs).mean()
+    assert 0.55 < share < 0.65
+    assert np.isin(draw_indices(rng, 400, 50, (singles, pairs), pair_fraction=1.0), pairs).all()

@@ -32,6 +32,7 @@ FAST: dict[str, dict[str, Any]] = {
     "hires_fix": {"sampler.steps": 4, "hires.steps": 4},
     "upscale_model": {"sampler.steps": 4},
     "interpolate": {"invert_a.steps": 4, "invert_b.steps": 4, "frames.steps": 4},
+    "class_conditional": {"sampler.steps": 10},
 }
 
 

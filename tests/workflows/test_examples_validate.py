@@ -15,7 +15,8 @@ EXAMPLES = sorted(p for p in WORKFLOWS.rglob("*.json"))
 
 def test_the_examples_include_the_image_editing_workflows():
     names = {p.stem for p in EXAMPLES}
-    assert {"img2img", "sketch_to_image", "inpaint", "hires_fix", "upscale_model", "interpolate"} <= names
+    editing = {"img2img", "sketch_to_image", "inpaint", "hires_fix", "upscale_model", "interpolate", "class_conditional"}
+    assert editing <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.relative_to(WORKFLOWS).as_posix())

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from graphflow.demo.checker import find_objects
 from tests.workflows.conftest import INPUTS, correlation, needs_demo, read_frames, read_rgb
 
 
@@ -58,3 +59,9 @@ def test_interpolate_starts_at_the_first_picture_and_ends_at_the_second(run_exam
     assert correlation(frames[0], first) > correlation(frames[0], second)
     assert correlation(frames[-1], second) > correlation(frames[-1], first)
 
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "triangle"])
+def test_class_conditional_draws_the_shape_it_is_given(run_example, shape):
+    objects = find_objects(read_rgb(run_example("class_conditional", **{"shape.class_name": shape})))
+    assert objects and objects[0].shape == shape
