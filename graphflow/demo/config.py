@@ -23,12 +23,13 @@ class VaeConfig:
 
 @dataclass(frozen=True)
 class UnetConfig:
-    """UNet2DConditionModel shape: cross-attention only in the low block and the middle."""
+    """UNet2DConditionModel shape: cross-attention from level `attention_from` down, and in the middle."""
 
     channels: tuple[int, ...] = (64, 128)
     layers: int = 1
     heads: int = 4
     groups: int = 32
+    attention_from: int = 1
 
 
 @dataclass(frozen=True)

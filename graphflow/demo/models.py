@@ -28,9 +28,10 @@ def build_vae(config: DemoConfig, scaling_factor: float = 1.0) -> AutoencoderKL:
 
 
 def build_unet(config: DemoConfig) -> UNet2DConditionModel:
-    """A two-level UNet with cross-attention at the lower level and in the middle block."""
-    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (len(config.unet.channels) - 1)
-    up = ("CrossAttnUpBlock2D",) * (len(config.unet.channels) - 1) + ("UpBlock2D",)
+    """A UNet with cross-attention at the levels from `attention_from` down and in the middle block."""
+    attends = [level >= config.unet.attention_from for level in range(len(config.unet.channels))]
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attends)
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attends))
     return UNet2DConditionModel(
         sample_size=config.latent_size,
         in_channels=config.vae.latent_channels,

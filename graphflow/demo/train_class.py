@@ -57,6 +57,9 @@ class ClassTraining:
     weight_decay: float = 0.01
     clip: float = 1.0
     label_dropout: float = 0.1
+    # Adam moves each weight about lr per step: the new, zero-started class table needs a far larger lr
+    # than the fine-tuned rest to grow to the scale of the time embedding it is added to (norm ~4-10).
+    class_lr_scale: float = 30.0
     ema_max: float = 0.998
     final_lr_fraction: float = 0.1
     checkpoint_minutes: float = 5.0
@@ -116,7 +119,10 @@ def train_class(out: Path, settings: ClassTraining, budget: Budget) -> bool:
     torch.manual_seed(settings.seed)
     unet = class_unet(Path(settings.init))
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    table = unet.class_embedding.weight
+    groups = [{"params": [p for p in unet.parameters() if p is not table], "lr_scale": 1.0},
+              {"params": [table], "lr_scale": settings.class_lr_scale}]
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
     step, seconds = 0, 0.0
     if (out / CHECKPOINT).exists():
         state = torch.load(out / CHECKPOINT, weights_only=True)
@@ -138,7 +144,8 @@ def train_class(out: Path, settings: ClassTraining, budget: Budget) -> bool:
     unet.train()
     while step < settings.steps and not budget.expired():
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
+            factor = lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
+            group["lr"] = settings.lr * factor * group["lr_scale"]
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
         index = torch.randint(0, len(cache["labels"]), (settings.batch,), generator=generator)
         labels = cache["labels"][index].clone()
