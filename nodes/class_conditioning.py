@@ -1,7 +1,6 @@
 """Class conditioning: drive a class-conditional U-Net (one with a class embedding table) by class."""
 
 from collections.abc import Mapping
-from typing import Any
 
 from graphflow.api import CONDITIONING, INT, MODEL, STRING, Context, Input, Output, hookimpl, node
 from graphflow.sampling.conditioning import class_conditioning

@@ -16,11 +16,9 @@ import json
 import os
 import shutil
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -28,8 +26,9 @@ from graphflow.demo.checker import score
 from graphflow.demo.config import DemoConfig
 from graphflow.demo.export import CONFIG_FILE, TRAINING_NOTES
 from graphflow.demo.models import build_scheduler
-from graphflow.demo.runlog import Budget, Progress, lr_factor, save_atomic
-from graphflow.demo.train_denoiser import optimise, split_by_count, update_ema, v_prediction_loss
+from graphflow.demo.runlog import Budget, save_atomic
+from graphflow.demo.train_denoiser import split_by_count
+from graphflow.demo.trainer import Trainer, v_prediction_loss
 from graphflow.demo.world import SHAPES, dataset, to_array
 from graphflow.imaging import image_to_pils
 from graphflow.models.loader import load_checkpoint
@@ -118,52 +117,27 @@ def train_class(out: Path, settings: ClassTraining, budget: Budget) -> bool:
     cache = encode_scenes(settings, out)
     torch.manual_seed(settings.seed)
     unet = class_unet(Path(settings.init))
-    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     table = unet.class_embedding.weight
     groups = [{"params": [p for p in unet.parameters() if p is not table], "lr_scale": 1.0},
               {"params": [table], "lr_scale": settings.class_lr_scale}]
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    step, seconds = 0, 0.0
-    if (out / CHECKPOINT).exists():
-        state = torch.load(out / CHECKPOINT, weights_only=True)
-        unet.load_state_dict(state["model"])
-        ema = state["ema"]
-        optimizer.load_state_dict(state["optimizer"])
-        step, seconds = int(state["step"]), float(state["seconds"])
+    trainer = Trainer(unet, optimizer, out / CHECKPOINT, settings, "class unet")
     alphas = build_scheduler().alphas_cumprod
     null = len(CLASS_NAMES) - 1
     context = torch.zeros(settings.batch, CONTEXT_TOKENS, unet.config.cross_attention_dim)
-    progress = Progress("class unet", settings.steps, step, settings.batch)
-    began = time.monotonic()
 
-    def save() -> None:
-        state = {"model": unet.state_dict(), "ema": ema, "optimizer": optimizer.state_dict(), "step": step,
-                 "seconds": seconds + time.monotonic() - began}
-        save_atomic(state, out / CHECKPOINT)
-
-    unet.train()
-    while step < settings.steps and not budget.expired():
-        for group in optimizer.param_groups:
-            factor = lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
-            group["lr"] = settings.lr * factor * group["lr_scale"]
+    def batch_loss(step: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
         index = torch.randint(0, len(cache["labels"]), (settings.batch,), generator=generator)
         labels = cache["labels"][index].clone()
         labels[torch.rand(settings.batch, generator=generator) < settings.label_dropout] = null
-        latents = cache["latents"][index].float()
 
         def predict(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return unet(noisy, t, encoder_hidden_states=context, class_labels=labels).sample
 
-        loss = v_prediction_loss(predict, latents, alphas, generator)
-        optimise(unet, optimizer, loss, settings.clip)
-        step += 1
-        update_ema(ema, unet, min(settings.ema_max, (1 + step) / (10 + step)))
-        progress.update(step, loss.item())
-        if budget.checkpoint_due():
-            save()
-    save()
-    return step >= settings.steps
+        return v_prediction_loss(predict, cache["latents"][index].float(), alphas, generator)
+
+    return trainer.run(batch_loss, budget)
 
 
 def export_class_model(out: Path, dest: Path) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from graphflow.demo.config import DemoConfig
 from graphflow.demo.models import build_scheduler, build_text_encoder, build_unet
-from graphflow.demo.runlog import Budget, Progress, lr_factor, save_atomic
+from graphflow.demo.runlog import Budget
+from graphflow.demo.trainer import Trainer, v_prediction_loss
 from graphflow.demo.world import ShapesDataset, dataset, random_caption
 
 CHECKPOINT = "denoiser.pt"
@@ -69,78 +67,21 @@ def draw_indices(
     return np.where(take_pair, pairs[rng.integers(len(pairs), size=batch)], singles[rng.integers(len(singles), size=batch)])
 
 
-def v_prediction_loss(
-    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    latents: torch.Tensor,
-    alphas: torch.Tensor,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """MSE between predict(noisy, t) and v for clean latents noised at uniformly drawn timesteps."""
-    timesteps = torch.randint(0, len(alphas), (latents.shape[0],), generator=generator)
-    noise = torch.randn(latents.shape, generator=generator)
-    a = alphas[timesteps].sqrt().view(-1, 1, 1, 1)
-    s = (1 - alphas[timesteps]).sqrt().view(-1, 1, 1, 1)
-    target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
-    return F.mse_loss(predict(a * latents + s * noise, timesteps), target)
-
-
-def optimise(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
-    """One optimiser step on `loss` with gradient-norm clipping."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
-
-
-@torch.no_grad()
-def update_ema(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
-    """Move the EMA weights towards the model's (integer buffers are copied)."""
-    for key, value in model.state_dict().items():
-        if value.is_floating_point():
-            ema[key].mul_(decay).add_(value, alpha=1 - decay)
-        else:
-            ema[key].copy_(value)
-
-
 def train_denoiser(
     out: Path, config: DemoConfig, tokenizer: CLIPTokenizer, cache: dict[str, torch.Tensor], budget: Budget
 ) -> bool:
     """Train (or continue) the denoiser; True when all steps are done, False when the budget ran out."""
     settings = config.train
     model = build_denoiser(config, tokenizer)
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    step, seconds = 0, 0.0
-    state = load_checkpoint(out)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema = state["ema"]
-        optimizer.load_state_dict(state["optimizer"])
-        step, seconds = int(state["step"]), float(state["seconds"])
+    trainer = Trainer(model, optimizer, out / CHECKPOINT, settings, "denoiser")
     alphas = build_scheduler().alphas_cumprod
     scenes = dataset(config.images, config.seed, config.image_size)
     groups = split_by_count(scenes) if settings.pair_fraction is not None else None
     mean, std = cache["mean"], cache["std"]
     scaling = float(cache["scaling_factor"])
-    progress = Progress("denoiser", settings.steps, step, settings.batch)
-    began = time.monotonic()
 
-    def save() -> None:
-        save_atomic(
-            {
-                "model": model.state_dict(),
-                "ema": ema,
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "seconds": seconds + time.monotonic() - began,
-            },
-            out / CHECKPOINT,
-        )
-
-    model.train()
-    while step < settings.steps and not budget.expired():
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, settings.warmup, settings.steps, settings.final_lr_fraction)
+    def batch_loss(step: int) -> torch.Tensor:
         rng = np.random.default_rng([config.seed, 2, step])
         indices = draw_indices(rng, config.images, settings.batch, groups, settings.pair_fraction or 0.0)
         captions = [
@@ -153,13 +94,7 @@ def train_denoiser(
         if step < settings.sample_posterior_until:
             latents = latents + std[index].float() * torch.randn(latents.shape, generator=generator)
         latents = latents * scaling
-        captions_ids = tokenize(tokenizer, captions)
-        loss = v_prediction_loss(lambda noisy, t: model(noisy, t, captions_ids), latents, alphas, generator)
-        optimise(model, optimizer, loss, settings.clip)
-        step += 1
-        update_ema(ema, model, min(settings.ema_max, (1 + step) / (10 + step)))
-        progress.update(step, loss.item())
-        if budget.checkpoint_due():
-            save()
-    save()
-    return step >= settings.steps
+        ids = tokenize(tokenizer, captions)
+        return v_prediction_loss(lambda noisy, t: model(noisy, t, ids), latents, alphas, generator)
+
+    return trainer.run(batch_loss, budget)

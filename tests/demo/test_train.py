@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -6,6 +7,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from graphflow.demo.config import DemoConfig, tiny_config
+from graphflow.demo.models import build_unet
 from graphflow.demo.train import main
 from graphflow.demo.train_denoiser import draw_indices, split_by_count
 from graphflow.demo.world import dataset
@@ -55,3 +57,13 @@ def test_pair_fraction_sets_the_share_of_two_shape_scenes_in_a_batch():
     share = np.isin(batch, pairs).mean()
     assert 0.55 < share < 0.65
     assert np.isin(draw_indices(rng, 400, 50, (singles, pairs), pair_fraction=1.0), pairs).all()
+
+
+def test_attention_from_sets_the_first_unet_level_with_cross_attention():
+    config = tiny_config()
+    default = build_unet(config).config
+    assert default.down_block_types == ("DownBlock2D", "CrossAttnDownBlock2D")
+    assert default.up_block_types == ("CrossAttnUpBlock2D", "UpBlock2D")
+    everywhere = build_unet(dataclasses.replace(config, unet=dataclasses.replace(config.unet, attention_from=0))).config
+    assert everywhere.down_block_types == ("CrossAttnDownBlock2D",) * 2
+    assert everywhere.up_block_types == ("CrossAttnUpBlock2D",) * 2
