@@ -115,7 +115,6 @@ def encode_scenes(settings: ClassTraining, out: Path, chunk: int = 256) -> dict[
 def train_class(out: Path, settings: ClassTraining, budget: Budget) -> bool:
     """Fine-tune (or continue); True when all steps are done, False when the budget ran out."""
     cache = encode_scenes(settings, out)
-    torch.manual_seed(settings.seed)
     unet = class_unet(Path(settings.init))
     table = unet.class_embedding.weight
     groups = [{"params": [p for p in unet.parameters() if p is not table], "lr_scale": 1.0},
@@ -213,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = ClassTraining.load(args.out)
     else:
         defaults = ClassTraining()
+        init = Path(args.init or defaults.init)
+        if not (init / "unet" / "config.json").is_file() or not (init / CONFIG_FILE).is_file():
+            raise SystemExit(f"--init {init}: not a demo pipeline folder (needs unet/ and {CONFIG_FILE}), "
+                             "e.g. graphflow/demo/weights/shapes-demo")
         settings = ClassTraining(init=args.init or defaults.init, steps=args.steps or defaults.steps,
                                  images=args.images or defaults.images)
         settings.save(args.out)

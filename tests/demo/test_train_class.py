@@ -73,3 +73,8 @@ def test_starting_over_a_run_or_resuming_nothing_is_refused(text_pipeline, tmp_p
         fine_tune(text_pipeline, out)
     with pytest.raises(SystemExit, match="no run to resume"):
         main(["--out", str(tmp_path / "empty"), "--resume"])
+
+
+def test_an_init_folder_that_is_not_a_demo_pipeline_is_named(tmp_path):
+    with pytest.raises(SystemExit, match="--init .*nothing: not a demo pipeline folder"):
+        main(["--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "class")])
