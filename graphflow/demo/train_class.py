@@ -12,6 +12,7 @@ guidance contrasts against. The cross-attention context is all zeros, as the cla
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -29,7 +30,8 @@ from graphflow.demo.models import build_scheduler
 from graphflow.demo.runlog import Budget, save_atomic
 from graphflow.demo.train_denoiser import split_by_count
 from graphflow.demo.trainer import Trainer, v_prediction_loss
-from graphflow.demo.world import SHAPES, dataset, to_array
+from graphflow.demo.train_vae import image_batch
+from graphflow.demo.world import SHAPES, dataset
 from graphflow.imaging import image_to_pils
 from graphflow.models.loader import load_checkpoint
 from graphflow.sampling.conditioning import CONTEXT_TOKENS, class_conditioning
@@ -96,14 +98,13 @@ def encode_scenes(settings: ClassTraining, out: Path, chunk: int = 256) -> dict[
     if path.exists():
         return torch.load(path, weights_only=True)
     init = Path(settings.init)
-    demo = DemoConfig.load(init / CONFIG_FILE)
+    world = dataclasses.replace(DemoConfig.load(init / CONFIG_FILE), images=2 * settings.images, seed=settings.seed)
     vae = AutoencoderKL.from_pretrained(init, subfolder="vae", local_files_only=True).eval()
-    scenes = dataset(2 * settings.images, settings.seed, demo.image_size)
+    scenes = dataset(world.images, world.seed, world.image_size)
     singles = split_by_count(scenes)[0][: settings.images]
     latents = []
     for start in range(0, len(singles), chunk):
-        images = to_array([scenes[int(i)][1] for i in singles[start : start + chunk]])
-        pixels = torch.from_numpy(images).permute(0, 3, 1, 2) * 2 - 1
+        pixels = image_batch(world, singles[start : start + chunk])
         latents.append((vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor).half())
         print(f"[latents] {min(start + chunk, len(singles))}/{len(singles)}", flush=True)
     labels = torch.tensor([scenes.scene(int(i)).label for i in singles])
