@@ -1,7 +1,7 @@
 """Prompt adherence of the built-in demo model per sampler x schedule x steps, scored by the shapes-world checker.
 
 Run: .venv/bin/python benchmarks/prompt_adherence.py [--samplers euler,dpmpp_2m|all] [--schedulers normal,karras|all]
-     [--steps 10,20,50] [--singles 100] [--pairs 50] [--no-header]
+     [--steps 10,20,50] [--singles 100] [--pairs 50] [--no-header] [--device cpu|cuda]
 
 Images come from graphflow's own loader, prompt encoder, sampler and VAE (one prompt per latent of a
 batch); prompt i always uses noise from one fixed seed. Targets: colour, position, size >= 95 %;
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -31,9 +32,14 @@ COLUMNS = ("colour", "position", "shape", "size", "all", "two_colour")
 TARGETS = {"colour": 0.95, "position": 0.95, "size": 0.95, "shape": 0.90, "two_colour": 0.90}
 
 
+def checkpoint_path(choice: str) -> Path:
+    """An existing path as given, else a checkpoint choice (builtin:..., or a name in models/checkpoints)."""
+    return Path(choice) if Path(choice).exists() else resolve_checkpoint(choice)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="builtin:shapes-demo")
+    parser.add_argument("--checkpoint", default="builtin:shapes-demo", help="a checkpoint choice or a folder path")
     parser.add_argument("--samplers", default="euler,euler_ancestral,dpmpp_2m,uni_pc")
     parser.add_argument("--schedulers", default="normal,karras")
     parser.add_argument("--steps", default="10,20,50")
@@ -43,12 +49,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the demo model draws 64)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the model runs in fp32 either way)")
     parser.add_argument("--no-header", action="store_true", help="print only table rows (to join parallel runs)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
-    model, clip, vae = load_checkpoint(resolve_checkpoint(args.checkpoint), device="cpu")
+    model, clip, vae = load_checkpoint(checkpoint_path(args.checkpoint), device=args.device, dtype=torch.float32)
     prompts = eval_prompts(args.singles, args.pairs)
     positive = (CondEntry(torch.cat([clip.encode(p)[0].context for p in prompts])),)
     negative = clip.encode("")

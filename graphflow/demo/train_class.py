@@ -100,14 +100,14 @@ def encode_scenes(settings: ClassTraining, out: Path, chunk: int = 256) -> dict[
     init = Path(settings.init)
     world = dataclasses.replace(DemoConfig.load(init / CONFIG_FILE), images=2 * settings.images, seed=settings.seed)
     vae = AutoencoderKL.from_pretrained(init, subfolder="vae", local_files_only=True).eval()
-    scenes = dataset(world.images, world.seed, world.image_size)
+    scenes = dataset(world.images, world.seed, world.image_size).scenes()
     singles = split_by_count(scenes)[0][: settings.images]
     latents = []
     for start in range(0, len(singles), chunk):
         pixels = image_batch(world, singles[start : start + chunk])
         latents.append((vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor).half())
         print(f"[latents] {min(start + chunk, len(singles))}/{len(singles)}", flush=True)
-    labels = torch.tensor([scenes.scene(int(i)).label for i in singles])
+    labels = torch.tensor([scenes[int(i)].label for i in singles])
     cache = {"latents": torch.cat(latents), "labels": labels}
     save_atomic(cache, path)
     return cache

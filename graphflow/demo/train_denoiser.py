@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from graphflow.demo.config import DemoConfig
 from graphflow.demo.models import build_scheduler, build_text_encoder, build_unet
 from graphflow.demo.runlog import Budget
 from graphflow.demo.trainer import Trainer, v_prediction_loss
-from graphflow.demo.world import ShapesDataset, dataset, random_caption
+from graphflow.demo.world import Scene, dataset, random_caption
 
 CHECKPOINT = "denoiser.pt"
 
@@ -40,7 +41,7 @@ def build_denoiser(config: DemoConfig, tokenizer: CLIPTokenizer) -> Denoiser:
 def load_checkpoint(out: Path) -> dict | None:
     """Stage 3's checkpoint, if there is one."""
     path = out / CHECKPOINT
-    return torch.load(path, weights_only=True) if path.exists() else None
+    return torch.load(path, weights_only=True, map_location="cpu") if path.exists() else None
 
 
 def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
@@ -50,9 +51,24 @@ def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
     ).input_ids
 
 
-def split_by_count(scenes: ShapesDataset) -> tuple[np.ndarray, np.ndarray]:
+class CaptionIds:
+    """Tokenises captions once each: the world's captions repeat, and tokenising is slower than a training step on a GPU."""
+
+    def __init__(self, tokenizer: CLIPTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.known: dict[str, torch.Tensor] = {}
+
+    def __call__(self, captions: list[str]) -> torch.Tensor:
+        """Token ids of the captions, as tokenize() gives them."""
+        new = sorted({c for c in captions if c not in self.known})
+        if new:
+            self.known.update(zip(new, tokenize(self.tokenizer, new)))
+        return torch.stack([self.known[c] for c in captions])
+
+
+def split_by_count(scenes: Sequence[Scene]) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the one-shape scenes and of the two-shape scenes."""
-    pairs = np.array([len(scenes.scene(i).things) == 2 for i in range(len(scenes))])
+    pairs = np.array([len(scene.things) == 2 for scene in scenes])
     return np.flatnonzero(~pairs), np.flatnonzero(pairs)
 
 
@@ -68,16 +84,22 @@ def draw_indices(
 
 
 def train_denoiser(
-    out: Path, config: DemoConfig, tokenizer: CLIPTokenizer, cache: dict[str, torch.Tensor], budget: Budget
+    out: Path,
+    config: DemoConfig,
+    tokenizer: CLIPTokenizer,
+    cache: dict[str, torch.Tensor],
+    budget: Budget,
+    device: torch.device | str = "cpu",
 ) -> bool:
     """Train (or continue) the denoiser; True when all steps are done, False when the budget ran out."""
     settings = config.train
     model = build_denoiser(config, tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    trainer = Trainer(model, optimizer, out / CHECKPOINT, settings, "denoiser")
+    trainer = Trainer(model, optimizer, out / CHECKPOINT, settings, "denoiser", device)
     alphas = build_scheduler().alphas_cumprod
-    scenes = dataset(config.images, config.seed, config.image_size)
+    scenes = dataset(config.images, config.seed, config.image_size).scenes()
     groups = split_by_count(scenes) if settings.pair_fraction is not None else None
+    caption_ids = CaptionIds(tokenizer)
     mean, std = cache["mean"], cache["std"]
     scaling = float(cache["scaling_factor"])
 
@@ -85,7 +107,7 @@ def train_denoiser(
         rng = np.random.default_rng([config.seed, 2, step])
         indices = draw_indices(rng, config.images, settings.batch, groups, settings.pair_fraction or 0.0)
         captions = [
-            "" if rng.random() < settings.caption_dropout else random_caption(scenes.scene(int(i)), rng)
+            "" if rng.random() < settings.caption_dropout else random_caption(scenes[int(i)], rng)
             for i in indices
         ]
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -93,8 +115,8 @@ def train_denoiser(
         latents = mean[index].float()
         if step < settings.sample_posterior_until:
             latents = latents + std[index].float() * torch.randn(latents.shape, generator=generator)
-        latents = latents * scaling
-        ids = tokenize(tokenizer, captions)
+        latents = (latents * scaling).to(device)
+        ids = caption_ids(captions).to(device)
         return v_prediction_loss(lambda noisy, t: model(noisy, t, ids), latents, alphas, generator)
 
     return trainer.run(batch_loss, budget)

@@ -23,15 +23,15 @@ def image_batch(config: DemoConfig, indices: np.ndarray) -> torch.Tensor:
     return pixels.permute(0, 3, 1, 2) * 2 - 1
 
 
-def train_vae(out: Path, config: DemoConfig, budget: Budget) -> bool:
+def train_vae(out: Path, config: DemoConfig, budget: Budget, device: torch.device | str = "cpu") -> bool:
     """Train (or continue) the VAE; True when finished, False when the budget ran out first."""
     torch.manual_seed(config.seed)
-    vae = build_vae(config)
+    vae = build_vae(config).to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae.lr, weight_decay=0.0)
     step = 0
     path = out / CHECKPOINT
     if path.exists():
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, weights_only=True, map_location=device)
         vae.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
@@ -43,10 +43,10 @@ def train_vae(out: Path, config: DemoConfig, budget: Budget) -> bool:
         for group in optimizer.param_groups:
             group["lr"] = config.vae.lr * lr_factor(step, warmup, total, 0.05)
         rng = np.random.default_rng([config.seed, 1, step])
-        images = image_batch(config, rng.integers(config.images, size=config.vae.batch))
+        images = image_batch(config, rng.integers(config.images, size=config.vae.batch)).to(device)
         posterior = vae.encode(images).latent_dist
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        noise = torch.randn(posterior.mean.shape, generator=generator)
+        noise = torch.randn(posterior.mean.shape, generator=generator).to(device)
         recon = vae.decode(posterior.mean + posterior.std * noise).sample
         mse = F.mse_loss(recon, images)
         loss = F.l1_loss(recon, images) + mse + config.vae.kl_weight * posterior.kl().mean()

@@ -31,13 +31,17 @@ def v_prediction_loss(
     alphas: torch.Tensor,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """MSE between predict(noisy, t) and v for clean latents noised at uniformly drawn timesteps."""
+    """MSE between predict(noisy, t) and v for clean latents noised at uniformly drawn timesteps.
+
+    Timesteps and noise come from the (CPU) generator, so a run draws the same ones on any device.
+    """
     timesteps = torch.randint(0, len(alphas), (latents.shape[0],), generator=generator)
-    noise = torch.randn(latents.shape, generator=generator)
-    a = alphas[timesteps].sqrt().view(-1, 1, 1, 1)
-    s = (1 - alphas[timesteps]).sqrt().view(-1, 1, 1, 1)
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    abar = alphas[timesteps].to(latents.device)
+    a = abar.sqrt().view(-1, 1, 1, 1)
+    s = (1 - abar).sqrt().view(-1, 1, 1, 1)
     target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
-    return F.mse_loss(predict(a * latents + s * noise, timesteps), target)
+    return F.mse_loss(predict(a * latents + s * noise, timesteps.to(latents.device)), target)
 
 
 @torch.no_grad()
@@ -54,16 +58,17 @@ class Trainer:
     """One model's optimiser, EMA weights and step count, resumed from and saved to one checkpoint file.
 
     Optimiser parameter groups may carry an `lr_scale` that multiplies the scheduled learning rate.
+    The model is moved to `device` in place, so an optimiser built over its parameters stays valid.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, checkpoint: Path,
-                 settings: StepSettings, stage: str) -> None:
+                 settings: StepSettings, stage: str, device: torch.device | str = "cpu") -> None:
         self.model, self.optimizer, self.checkpoint, self.settings, self.stage = (
-            model, optimizer, checkpoint, settings, stage)
+            model.to(device), optimizer, checkpoint, settings, stage)
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.step, self.seconds = 0, 0.0
         if checkpoint.exists():
-            state = torch.load(checkpoint, weights_only=True)
+            state = torch.load(checkpoint, weights_only=True, map_location=device)
             model.load_state_dict(state["model"])
             self.ema = state["ema"]
             optimizer.load_state_dict(state["optimizer"])

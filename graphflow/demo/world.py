@@ -207,6 +207,10 @@ class ShapesDataset(Sequence[tuple[Scene, Image.Image]]):
             raise IndexError(index)
         return sample_scene(np.random.default_rng([self.seed, index]))
 
+    def scenes(self) -> list[Scene]:
+        """Every scene, in order, without drawing them."""
+        return [self.scene(i) for i in range(self.n)]
+
     def __getitem__(self, index: int) -> tuple[Scene, Image.Image]:  # type: ignore[override]
         scene = self.scene(index)
         return scene, render(scene, self.size)
