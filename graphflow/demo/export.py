@@ -25,7 +25,7 @@ def export_pipeline(out: Path, dest: Path, config: DemoConfig, spacing: str = "t
     if state is None:
         raise FileNotFoundError(f"{out}: no denoiser checkpoint yet; train first (python -m graphflow.demo.train)")
     cache = torch.load(out / "latents.pt", weights_only=True)
-    tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR)
+    tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR, local_files_only=True)
     model = build_denoiser(config, tokenizer)
     model.load_state_dict(state["ema"])
     pipe = StableDiffusionPipeline(
@@ -50,14 +50,14 @@ def write_notes(dest: Path, config: DemoConfig, steps: int, seconds: float) -> N
     """TRAINING.md: how these weights were made (scores are appended by the evaluation)."""
     (dest / TRAINING_NOTES).write_text(
         "# graphflow demo model\n\n"
-        "A small text-to-image latent diffusion model trained from scratch on the procedural shapes world\n"
+        "A small text-to-image latent diffusion model trained on the procedural shapes world\n"
         "(`graphflow/demo/world.py`): 64x64 images, one or two shapes, captions such as\n"
         "\"a small red circle on the left and a large blue square on the right\".\n\n"
-        "Reproduce (CPU, one thread):\n\n"
+        "Reproduce (training runs on a CUDA GPU when one is present):\n\n"
         "```\n"
         "python -m graphflow.demo.train --out .demo-train          # resumable: add --resume [--minutes N]\n"
-        "python -m graphflow.demo.train --out .demo-train --export graphflow/demo/weights\n"
-        "python -m graphflow.demo.evaluate --model graphflow/demo/weights\n"
+        "python -m graphflow.demo.train --out .demo-train --export graphflow/demo/weights/shapes-demo\n"
+        "python -m graphflow.demo.evaluate --model graphflow/demo/weights/shapes-demo\n"
         "```\n\n"
         f"Seed {config.seed}; denoiser steps trained: {steps} of {config.train.steps}; "
         f"denoiser training time: {seconds / 60:.0f} min.\n"

@@ -34,7 +34,7 @@ def start_from_pipeline(out: Path, config: DemoConfig, pipeline: Path) -> None:
     if not (pipeline / "unet" / "config.json").exists():
         raise FileNotFoundError(f"{pipeline}: not a diffusers pipeline folder (no unet/config.json)")
     shutil.copytree(pipeline / TOKENIZER_DIR, out / TOKENIZER_DIR, dirs_exist_ok=True)
-    tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR)
+    tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR, local_files_only=True)
     vae = build_vae(config)
     _load(vae, AutoencoderKL.from_pretrained(pipeline, subfolder="vae", local_files_only=True), pipeline, "vae")
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae.lr)

@@ -61,7 +61,7 @@ def run(out: Path, config: DemoConfig, minutes: float | None = None, spacing: st
         if not train_vae(out, config, budget, device):
             return False
         cache = cache_latents(out, config, device)
-        tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR)
+        tokenizer = CLIPTokenizer.from_pretrained(out / TOKENIZER_DIR, local_files_only=True)
         if not train_denoiser(out, config, tokenizer, cache, budget, device):
             return False
     finally:

@@ -52,7 +52,7 @@ def tokenize(tokenizer: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
 
 
 class CaptionIds:
-    """Tokenises captions once each: the world's captions repeat, and tokenising is slower than a training step on a GPU."""
+    """Tokenises each caption once: captions repeat, and tokenising a batch takes longer than a GPU training step."""
 
     def __init__(self, tokenizer: CLIPTokenizer) -> None:
         self.tokenizer = tokenizer
