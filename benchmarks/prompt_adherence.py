@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--samplers", default="euler,euler_ancestral,dpmpp_2m,uni_pc")
     parser.add_argument("--schedulers", default="normal,karras")
     parser.add_argument("--steps", default="10,20,50")
-    parser.add_argument("--cfg", type=float, default=4.5)
+    parser.add_argument("--cfg", type=float, default=3.0)
     parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)

@@ -45,7 +45,7 @@ def generate(
     pipe: StableDiffusionPipeline,
     prompts: list[str],
     steps: int = 20,
-    guidance: float = 4.5,
+    guidance: float = 3.0,
     seed: int = 0,
     batch: int = 25,
 ) -> list[Image.Image]:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score a demo pipeline folder with the shapes-world checker.")
     parser.add_argument("--model", type=Path, required=True, help="StableDiffusionPipeline folder")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=4.5)
+    parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--spacing", help="override the scheduler's timestep spacing")
