@@ -19,7 +19,7 @@ from transformers import CLIPTokenizer
 
 from graphflow.demo.config import DemoConfig, tiny_config
 from graphflow.demo.grow import start_from_pipeline
-from graphflow.demo.export import CONFIG_FILE, TOKENIZER_DIR, export_pipeline, read_config
+from graphflow.demo.export import CONFIG_FILE, TOKENIZER_DIR, export_pipeline, read_config, save_single_file
 from graphflow.demo.latents import cache_latents
 from graphflow.demo.runlog import Budget
 from graphflow.demo.tokenizer import build_tokenizer
@@ -29,6 +29,7 @@ from graphflow.demo.world import VOCABULARY
 from graphflow.models.device import pick_device
 
 PIPELINE_DIR = "pipeline"
+SINGLE_FILE = "pipeline.safetensors"
 
 
 def prepare(out: Path, resume: bool, config: DemoConfig | None, init_from: Path | None = None) -> DemoConfig:
@@ -53,7 +54,7 @@ def prepare(out: Path, resume: bool, config: DemoConfig | None, init_from: Path 
 
 def run(out: Path, config: DemoConfig, minutes: float | None = None, spacing: str = "trailing",
         device: torch.device | str = "cpu") -> bool:
-    """Run (or continue) every stage; True when finished and exported to out/pipeline."""
+    """Run (or continue) every stage; True when finished and exported to out/pipeline (+ .safetensors)."""
     budget = Budget(minutes, config.checkpoint_minutes)
     previous = signal.signal(signal.SIGTERM, budget.stop)  # `kill PID` saves a checkpoint before exiting
     begun = time.monotonic()
@@ -66,8 +67,9 @@ def run(out: Path, config: DemoConfig, minutes: float | None = None, spacing: st
             return False
     finally:
         signal.signal(signal.SIGTERM, previous)
-    export_pipeline(out, out / PIPELINE_DIR, config, spacing)
-    print(f"[done] pipeline saved to {out / PIPELINE_DIR} ({(time.monotonic() - begun) / 60:.1f} min)", flush=True)
+    save_single_file(export_pipeline(out, out / PIPELINE_DIR, config, spacing), out / SINGLE_FILE)
+    print(f"[done] pipeline saved to {out / PIPELINE_DIR} and {out / SINGLE_FILE} "
+          f"({(time.monotonic() - begun) / 60:.1f} min)", flush=True)
     return True
 
 
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run already in --out")
     parser.add_argument("--minutes", type=float, help="stop (resumably) after this many minutes")
     parser.add_argument("--steps", type=int, help="with --resume: change the denoiser's total step count")
-    parser.add_argument("--export", type=Path, metavar="DEST", help="only write the current EMA weights to DEST")
+    parser.add_argument("--export", type=Path, metavar="DEST",
+                        help="only write the current EMA weights to DEST (a folder, or a single .safetensors file)")
     parser.add_argument("--spacing", default="trailing", help="Euler timestep spacing saved with the pipeline")
     parser.add_argument("--tiny", action="store_true", help="seconds-long configuration (for testing)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="new runs: settings (a demo_config.json)")

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from .convert import CLIP_PREFIXES, OPENCLIP_PARTS, UNET_PREFIX, VAE_PREFIX, _count_indices
+from .embedded import embedded_configs
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
 FAMILIES = ("sd1", "sd2", "sdxl")
@@ -89,13 +90,15 @@ def detect_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[
     text_configs = {part: _text_config(state_dict, part, prefix)
                     for part, prefix in CLIP_PREFIXES[family].items() if _has_prefix(state_dict, prefix)}
     pooled = text_configs.get("clip_g", {}).get("projection_dim")
+    has_vae = _has_prefix(state_dict, VAE_PREFIX)
+    embedded = embedded_configs(metadata, "the checkpoint")  # shapes the weights cannot tell, where the file has them
     return Detection(
         family=family,
         prediction=_prediction(family, state_dict, metadata, prediction),
         layout=layout,
-        unet_config=_unet_config(family, unet, levels, layout, pooled),
-        vae_config=vae_config_from_ldm(family, state_dict) if _has_prefix(state_dict, VAE_PREFIX) else None,
-        text_configs=text_configs,
+        unet_config=embedded.get("unet") or _unet_config(family, unet, levels, layout, pooled),
+        vae_config=(embedded.get("vae") or vae_config_from_ldm(family, state_dict)) if has_vae else None,
+        text_configs={part: embedded.get("text", {}).get(part, config) for part, config in text_configs.items()},
     )
 
 

@@ -26,6 +26,7 @@ from .convert import (CLIP_PREFIXES, OPENCLIP_PARTS, VAE_PREFIX, append_identity
 from .detect import (Detection, UnknownModelLayoutError, detect_folder, detect_state_dict, family_config,
                      vae_config_from_ldm)
 from .device import pick_device, place
+from .embedded import embedded_configs, embedded_tokenizer
 from .files import StateDict, load_metadata, load_state_dict
 from .vae import Vae
 
@@ -119,7 +120,8 @@ def _build_vae(state: StateDict, config: dict[str, Any], path: Path) -> Autoenco
 
 def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
     state = load_state_dict(path)
-    found = detect_state_dict(state, load_metadata(path), prediction)
+    metadata = load_metadata(path)
+    found = detect_state_dict(state, metadata, prediction)
     if found.layout != "ldm":
         raise UnknownModelLayoutError(
             f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead")
@@ -133,8 +135,9 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     load_exact(unet, convert_ldm_unet_checkpoint(state, found.unet_config), f"{path}: UNet")
     vae = _build_vae(state, found.vae_config, path)
     texts = {part: _text_model_from_ldm(state, found, part, path) for part in _PARTS[found.family]}
-    tokenizers = {part: _default_tokenizer(part) for part in texts}
-    scheduler = family_config(found.family, "scheduler")
+    own_tokenizer = embedded_tokenizer(metadata, str(path))
+    tokenizers = {part: own_tokenizer or _default_tokenizer(part) for part in texts}
+    scheduler = embedded_configs(metadata, str(path)).get("scheduler") or family_config(found.family, "scheduler")
     return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
 
 

@@ -14,6 +14,8 @@ from graphflow.demo.models import build_unet
 from graphflow.demo.train import main
 from graphflow.demo.train_denoiser import CaptionIds, build_denoiser, draw_indices, split_by_count, tokenize
 from graphflow.demo.world import dataset
+from graphflow.models.cache import ModelCache
+from graphflow.models.loader import load_checkpoint
 
 
 def test_tiny_training_run_produces_a_pipeline_that_reloads_offline(tmp_path):
@@ -131,3 +133,20 @@ def test_caption_ids_match_the_tokenizer_and_are_reused(tmp_path):
     captions = ["a red circle", "", "a red circle", "a blue square and a green triangle"]
     assert torch.equal(ids(captions), tokenize(tokenizer, captions))
     assert len(ids.known) == 3
+
+
+def test_a_training_run_also_writes_a_single_file_checkpoint_that_loads_like_its_folder(tmp_path):
+    pipeline = _tiny_pipeline(tmp_path)
+    from_file = load_checkpoint(pipeline.with_suffix(".safetensors"), device="cpu", cache=ModelCache())
+    from_folder = load_checkpoint(pipeline, device="cpu", cache=ModelCache())
+    (model_a, clip_a, vae_a), (model_b, clip_b, vae_b) = from_file, from_folder
+    assert model_a.sampling.prediction_type == model_b.sampling.prediction_type == "v_prediction"
+    assert vae_a.scaling_factor == vae_b.scaling_factor != 1.0
+    assert clip_a.parts[0].tokenizer.ids("a red circle") == clip_b.parts[0].tokenizer.ids("a red circle")
+    context_a, context_b = clip_a.encode("a red circle")[0].context, clip_b.encode("a red circle")[0].context
+    torch.testing.assert_close(context_a, context_b)
+    noisy = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model_a.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_a).sample,
+                                   model_b.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_b).sample)
+    torch.testing.assert_close(model_a.sampling.sigmas, model_b.sampling.sigmas)
