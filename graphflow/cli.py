@@ -93,11 +93,22 @@ def _load_plugins(args: argparse.Namespace) -> Plugins:
     return plugins
 
 
+def _hide_library_progress_bars() -> None:
+    """Turn off the bars transformers and diffusers draw while they load weights."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     settings.configure(models_dir=args.models, input_dir=args.input, device=args.device)
     plugins = _load_plugins(args)
     workflow = apply_overrides(load_any(args.workflow, plugins.registry), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
+    if args.quiet:
+        _hide_library_progress_bars()
     output = Path(args.output)
     executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp", input_dir=settings.input_dir())
     try:

@@ -1,6 +1,8 @@
 """The command line: run with overrides, validate listing every problem, nodes, schema, clear errors."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,16 @@ def test_runs_never_overwrite_earlier_outputs(tmp_path, capsys):
     for _ in range(2):
         assert main(["run", str(ARITHMETIC), "--output", str(tmp_path), "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.txt")) == ["arithmetic_00001_.txt", "arithmetic_00002_.txt"]
+
+
+def test_quiet_runs_print_only_the_saved_file_while_models_load(tmp_path):
+    # a fresh process, so the demo model really loads (and its libraries would draw their progress bars)
+    done = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", str(ROOT / "workflows" / "txt2img.json"),
+                           "--set", "sampler.steps=1", "--output", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "txt2img_00001_.png")
+    assert "Loading" not in done.stderr and "%|" not in done.stderr, done.stderr
 
 
 def test_validate_lists_every_problem_with_node_and_input(tmp_path, capsys):
