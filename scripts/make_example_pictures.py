@@ -3,7 +3,7 @@
     .venv/bin/python scripts/make_example_pictures.py [--out docs/images]
 
 Each picture sets an input beside its result (enlarged with nearest neighbour, 8 px apart); run it again
-whenever the demo weights or the workflows change. docs/images/editor.png is a screenshot and stays.
+whenever the demo weights or the workflows change (docs/images/editor.png: scripts/make_editor_screenshot.py).
 """
 
 from __future__ import annotations
