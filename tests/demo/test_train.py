@@ -8,6 +8,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
+from graphflow.demo import DEMO_MODEL_DIR
 from graphflow.demo.config import DemoConfig, tiny_config
 from graphflow.demo.grow import PipelineMismatchError
 from graphflow.demo.models import build_unet
@@ -128,7 +129,7 @@ def test_config_and_init_from_only_apply_to_new_runs(tmp_path):
 
 
 def test_caption_ids_match_the_tokenizer_and_are_reused(tmp_path):
-    tokenizer = CLIPTokenizer.from_pretrained("graphflow/demo/weights/shapes-demo/tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(DEMO_MODEL_DIR / "tokenizer", local_files_only=True)
     ids = CaptionIds(tokenizer)
     captions = ["a red circle", "", "a red circle", "a blue square and a green triangle"]
     assert torch.equal(ids(captions), tokenize(tokenizer, captions))

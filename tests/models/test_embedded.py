@@ -7,12 +7,13 @@ import pytest
 from safetensors.torch import save_file
 from transformers import CLIPTokenizer
 
+from graphflow.demo import DEMO_MODEL_DIR
 from graphflow.models.cache import ModelCache
 from graphflow.models.embedded import CONFIGS_KEY, embed
 from graphflow.models.files import load_metadata, load_state_dict
 from graphflow.models.loader import load_checkpoint
 
-DEMO_TOKENIZER = Path(__file__).resolve().parents[2] / "graphflow" / "demo" / "weights" / "shapes-demo" / "tokenizer"
+DEMO_TOKENIZER = DEMO_MODEL_DIR / "tokenizer"
 
 
 def _rewrite(saved_tiny, tmp_path: Path, metadata: dict[str, str]) -> Path:
