@@ -67,7 +67,7 @@ def _load(target: torch.nn.Module, source: torch.nn.Module, pipeline: Path, part
         missing, unexpected = target.load_state_dict(source.state_dict(), strict=allow_missing is None)
     except RuntimeError as error:
         raise PipelineMismatchError(f"{pipeline / part}: does not fit the run's configuration ({error})") from None
-    misfits = list(unexpected) + [k for k in missing if allow_missing not in k]
+    misfits = list(unexpected) + [k for k in missing if allow_missing is None or allow_missing not in k]
     if misfits:
         raise PipelineMismatchError(
             f"{pipeline / part}: does not fit the run's configuration (e.g. {', '.join(misfits[:3])})")

@@ -38,6 +38,7 @@ class Detection:
     unet_config: dict[str, Any] = field(default_factory=dict)
     vae_config: dict[str, Any] | None = None
     text_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduler_config: dict[str, Any] | None = None  # only where the file carries one; else the family's
 
 
 def family_config(family: str, component: str) -> dict[str, Any]:
@@ -69,8 +70,9 @@ def _prediction(family: str, state_dict: Mapping[str, Any], metadata: Mapping[st
 
 
 def detect_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None,
-                      prediction: str | None = None) -> Detection:
-    """Detect an original-layout checkpoint, or a diffusers-layout UNet state dict (keys optionally under `unet.`)."""
+                      prediction: str | None = None, source: str = "the checkpoint") -> Detection:
+    """Detect an original-layout checkpoint, or a diffusers-layout UNet state dict (keys optionally under `unet.`);
+    `source` names the file in errors."""
     metadata = metadata or {}
     if UNET_PREFIX + "input_blocks.0.0.weight" in state_dict:
         unet = {k[len(UNET_PREFIX):]: v for k, v in state_dict.items() if k.startswith(UNET_PREFIX)}
@@ -91,7 +93,7 @@ def detect_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[
                     for part, prefix in CLIP_PREFIXES[family].items() if _has_prefix(state_dict, prefix)}
     pooled = text_configs.get("clip_g", {}).get("projection_dim")
     has_vae = _has_prefix(state_dict, VAE_PREFIX)
-    embedded = embedded_configs(metadata, "the checkpoint")  # shapes the weights cannot tell, where the file has them
+    embedded = embedded_configs(metadata, source)  # shapes the weights cannot tell, where the file has them
     return Detection(
         family=family,
         prediction=_prediction(family, state_dict, metadata, prediction),
@@ -99,6 +101,7 @@ def detect_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[
         unet_config=embedded.get("unet") or _unet_config(family, unet, levels, layout, pooled),
         vae_config=(embedded.get("vae") or vae_config_from_ldm(family, state_dict)) if has_vae else None,
         text_configs={part: embedded.get("text", {}).get(part, config) for part, config in text_configs.items()},
+        scheduler_config=embedded.get("scheduler"),
     )
 
 

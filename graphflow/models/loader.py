@@ -26,7 +26,7 @@ from .convert import (CLIP_PREFIXES, OPENCLIP_PARTS, VAE_PREFIX, append_identity
 from .detect import (Detection, UnknownModelLayoutError, detect_folder, detect_state_dict, family_config,
                      vae_config_from_ldm)
 from .device import pick_device, place
-from .embedded import embedded_configs, embedded_tokenizer
+from .embedded import embedded_tokenizer
 from .files import StateDict, load_metadata, load_state_dict
 from .vae import Vae
 
@@ -121,7 +121,7 @@ def _build_vae(state: StateDict, config: dict[str, Any], path: Path) -> Autoenco
 def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
     state = load_state_dict(path)
     metadata = load_metadata(path)
-    found = detect_state_dict(state, metadata, prediction)
+    found = detect_state_dict(state, metadata, prediction, source=str(path))
     if found.layout != "ldm":
         raise UnknownModelLayoutError(
             f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead")
@@ -137,7 +137,7 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     texts = {part: _text_model_from_ldm(state, found, part, path) for part in _PARTS[found.family]}
     own_tokenizer = embedded_tokenizer(metadata, str(path))
     tokenizers = {part: own_tokenizer or _default_tokenizer(part) for part in texts}
-    scheduler = embedded_configs(metadata, str(path)).get("scheduler") or family_config(found.family, "scheduler")
+    scheduler = found.scheduler_config or family_config(found.family, "scheduler")
     return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
 
 
