@@ -19,7 +19,7 @@ import torch
 
 from graphflow.demo.checker import score
 from graphflow.demo.evaluate import eval_prompts
-from graphflow.imaging import image_to_pils
+from graphflow.imaging.images import image_to_pils
 from graphflow.models.builtin import resolve_checkpoint
 from graphflow.models.loader import load_checkpoint
 from graphflow.sampling.conditioning import CondEntry
@@ -33,8 +33,8 @@ TARGETS = {"colour": 0.95, "position": 0.95, "size": 0.95, "shape": 0.90, "two_c
 
 
 def checkpoint_path(choice: str) -> Path:
-    """An existing path as given, else a checkpoint choice (builtin:..., or a name in models/checkpoints)."""
-    return Path(choice) if Path(choice).exists() else resolve_checkpoint(choice)
+    """An existing path as given, else a checkpoint choice (builtin:..., or a name in ./models/checkpoints)."""
+    return Path(choice) if Path(choice).exists() else resolve_checkpoint(Path("models"), choice)
 
 
 def main() -> None:

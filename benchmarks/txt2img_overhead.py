@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW = ROOT / "workflows" / "txt2img.json"
+WORKFLOW = ROOT / "graphflow" / "workflows" / "txt2img.json"
 PROMPT, NEGATIVE = "a large red triangle at the top", "blurry"
 SEED, CFG = 42, 7.5
 BENCH_UNET = {"block_out_channels": [128, 256], "layers_per_block": 2, "attention_head_dim": 8,

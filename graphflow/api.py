@@ -3,6 +3,7 @@
 from graphflow.context import Cancelled, Context
 from graphflow.declaration import DeclarationError, Input, NodeSpec, Output, node, spec_of
 from graphflow.hookspecs import hookimpl
+from graphflow.settings import Settings
 from graphflow.types import (
     BOOLEAN,
     CLIP,
@@ -39,6 +40,7 @@ __all__ = [
     "Input",
     "NodeSpec",
     "Output",
+    "Settings",
     "ValueType",
     "enum_type",
     "hookimpl",

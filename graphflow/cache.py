@@ -1,12 +1,17 @@
-"""The output cache: node results under structural keys, bounded by entries and bytes, LRU."""
+"""The executor's caches: node outputs under structural keys, and loaded models under file identities; both LRU."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+DEFAULT_MODEL_CACHE_BYTES = 8 << 30
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,51 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(estimate_bytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
     return sys.getsizeof(value)
+
+
+class ModelCache:
+    """Loaded models of one executor, least recently used first out, bounded by `max_bytes`.
+
+    Loaders share a model through it while its file is unchanged; a value larger than the whole
+    budget is returned but not kept. `size_of` measures a value (the loaders pass their own, which
+    counts parameters: the engine knows nothing of torch).
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MODEL_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.RLock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of all cached values."""
+        return sum(size for _, size in self._entries.values())
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T], size_of: Callable[[Any], int] = estimate_bytes) -> T:
+        """The cached value for `key`, or `load()`'s result (then cached, evicting least recently used)."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key][0]
+            self.misses += 1
+            value = load()
+            size = size_of(value)
+            if size <= self.max_bytes:
+                self._entries[key] = (value, size)
+                while self.total_bytes > self.max_bytes:
+                    self._entries.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        """Drop every cached value."""
+        with self._lock:
+            self._entries.clear()

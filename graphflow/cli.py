@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from graphflow import settings
-from graphflow.executor import Executor, RunInfo
+from graphflow.executor import Executor
 from graphflow.graph import WorkflowInvalid, validate
 from graphflow.hookspecs import hookimpl
 from graphflow.interop import load_any
-from graphflow.plugins import Plugins, build_plugins
+from graphflow.plugins import PLUGINS_ENV, Plugins, build_plugins
 from graphflow.registry import Registry
+from graphflow.resources import ExampleNotFoundError, example_workflow, list_examples
+from graphflow.runs import RunInfo
+from graphflow.settings import DEVICES, Settings
 from graphflow.workflow import Workflow, WorkflowFileError, save_workflow
 
 
@@ -32,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args)
-    except (UsageError, WorkflowFileError) as exc:
+    except (UsageError, WorkflowFileError, ExampleNotFoundError) as exc:
         print(f"graphflow: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -46,18 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one; graphflow or ComfyUI format)")
-    run.add_argument("workflow")
+    run.add_argument("workflow", help="a file, or the name of an example workflow (see `graphflow examples`)")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
                      help="override a node's input (repeatable)")
     run.add_argument("--output", default="output", metavar="DIR", help="folder for saved files (default: output)")
     _add_folder_options(run)
-    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+    run.add_argument("--device", choices=DEVICES,
                      help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
     run.set_defaults(handler=_cmd_run)
 
     check = sub.add_parser("validate", help="check a workflow and list every problem")
-    check.add_argument("workflow")
+    check.add_argument("workflow", help="a file, or the name of an example workflow")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
     _add_folder_options(check)
     check.set_defaults(handler=_cmd_validate)
@@ -71,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("file", help="a ComfyUI workflow (API or UI format, .json or a .png carrying one)")
     imports.add_argument("-o", "--output", metavar="OUT", help="write the graphflow workflow here (default: stdout)")
     imports.set_defaults(handler=_cmd_import)
+
+    examples = sub.add_parser("examples", help="list the example workflows shipped with graphflow")
+    examples.set_defaults(handler=_cmd_examples)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
     schema.set_defaults(handler=_cmd_schema)
@@ -86,8 +92,13 @@ def _add_folder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
 
 
+def plugins_folder(args: argparse.Namespace) -> str | None:
+    """The local plugins folder: --plugins, else GRAPHFLOW_PLUGINS (read once, at start-up)."""
+    return getattr(args, "plugins", None) or os.environ.get(PLUGINS_ENV) or None
+
+
 def _load_plugins(args: argparse.Namespace) -> Plugins:
-    plugins = build_plugins(args.plugins)
+    plugins = build_plugins(plugins_folder(args))
     for problem in plugins.registry.problems:
         print(f"graphflow: warning: {problem}", file=sys.stderr)
     return plugins
@@ -102,15 +113,22 @@ def _hide_library_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def _workflow_path(name: str) -> Path:
+    """A workflow file as given, or the shipped example of that name."""
+    path = Path(name)
+    return path if path.exists() else example_workflow(name)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    settings.configure(models_dir=args.models, input_dir=args.input, device=args.device)
+    output = Path(args.output)
+    settings = Settings.from_environment(models_dir=args.models, input_dir=args.input, output_dir=output,
+                                         temp_dir=output / ".temp", device=args.device)
     plugins = _load_plugins(args)
-    workflow = apply_overrides(load_any(args.workflow, plugins.registry), args.sets, plugins.registry)
+    workflow = apply_overrides(load_any(_workflow_path(args.workflow), plugins.registry), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
     if args.quiet:
         _hide_library_progress_bars()
-    output = Path(args.output)
-    executor = Executor(plugins, output_dir=output, temp_dir=output / ".temp", input_dir=settings.input_dir())
+    executor = Executor(plugins.registry, plugins.hooks, settings)
     try:
         result = executor.run(workflow)
     except WorkflowInvalid as exc:
@@ -131,10 +149,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    settings.configure(models_dir=args.models, input_dir=args.input)
+    settings = Settings.from_environment(models_dir=args.models, input_dir=args.input)
     plugins = _load_plugins(args)
-    workflow = load_any(args.workflow, plugins.registry)
-    issues = validate(workflow, plugins.registry)
+    workflow = load_any(_workflow_path(args.workflow), plugins.registry)
+    issues = validate(workflow, plugins.registry, settings)
     if args.json:
         print(json.dumps([i.to_dict() for i in issues], indent=2))
     elif issues:
@@ -146,7 +164,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_nodes(args: argparse.Namespace) -> int:
     registry = _load_plugins(args).registry
-    catalogue = registry.catalogue()
+    catalogue = registry.catalogue(Settings.from_environment())
     if args.json:
         print(json.dumps(catalogue, indent=2, default=str))
         return 0
@@ -167,6 +185,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(workflow.nodes)} nodes written to {args.output}", file=sys.stderr)
     else:
         print(workflow.to_json())
+    return 0
+
+
+def _cmd_examples(args: argparse.Namespace) -> int:
+    for name in list_examples():
+        print(name.removesuffix(".json"))
     return 0
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from graphflow.cache import ModelCache
 from graphflow.outputs import file_ref, reserve_output_path
-
-if TYPE_CHECKING:
-    import torch
+from graphflow.settings import Settings
 
 ProgressCallback = Callable[[str, int, int, Any], None]
 
@@ -37,30 +35,25 @@ class CancelToken:
 
 
 class Context:
-    """What `run(ctx, ...)` receives: logging, progress, cancellation, seeded randomness, folders."""
+    """What `run(ctx, ...)` receives: the run's settings and model cache, progress, cancellation, output files."""
 
-    __slots__ = ("node_id", "node_type", "output_dir", "temp_dir", "input_dir", "workflow", "services",
-                 "_progress", "_cancel", "_ui")
+    __slots__ = ("node_id", "node_type", "settings", "models", "workflow", "_progress", "_cancel", "_ui")
 
     def __init__(
         self,
         node_id: str,
         node_type: str,
-        output_dir: Path,
-        temp_dir: Path,
-        input_dir: Path,
+        settings: Settings,
+        models: ModelCache,
         workflow: dict[str, Any] | None = None,
-        services: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
         self.node_id = node_id
         self.node_type = node_type
-        self.output_dir = output_dir
-        self.temp_dir = temp_dir
-        self.input_dir = input_dir
+        self.settings = settings
+        self.models = models
         self.workflow = workflow if workflow is not None else {}
-        self.services = services if services is not None else {}
         self._progress = progress
         self._cancel = cancel
         self._ui: dict[str, list[Any]] = {}
@@ -86,25 +79,16 @@ class Context:
         if self.cancelled:
             raise Cancelled(f"cancelled in node {self.node_id!r}")
 
-    def random(self, seed: int) -> random.Random:
-        """A Python random generator seeded with `seed`."""
-        return random.Random(seed)
-
-    def generator(self, seed: int) -> "torch.Generator":
-        """A CPU torch generator seeded with `seed`, so a seed gives the same numbers on any device."""
-        import torch
-
-        return torch.Generator(device="cpu").manual_seed(seed)
-
     def output_file(self, prefix: str, suffix: str, temporary: bool = False) -> Path:
         """A new, never-overwriting numbered file `<prefix>_NNNNN_<suffix>` in the output (or temp) folder."""
-        return reserve_output_path(self.temp_dir if temporary else self.output_dir, prefix, suffix)
+        return reserve_output_path(self._folder(temporary), prefix, suffix)
 
     def file_ref(self, path: Path, temporary: bool = False) -> dict[str, str]:
         """The reference (filename, subfolder, type) under which the editor and API serve `path`."""
-        if temporary:
-            return file_ref(self.temp_dir, path, "temp")
-        return file_ref(self.output_dir, path, "output")
+        return file_ref(self._folder(temporary), path, "temp" if temporary else "output")
+
+    def _folder(self, temporary: bool) -> Path:
+        return self.settings.temp_dir if temporary else self.settings.output_dir
 
     def add_ui(self, key: str, *items: Any) -> None:
         """Attach results to show in the editor (e.g. saved image references) to this node's run."""

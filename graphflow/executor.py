@@ -7,78 +7,41 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from graphflow.cache import OutputCache
+import pluggy
+
+from graphflow.cache import ModelCache, OutputCache
 from graphflow.context import Cancelled, CancelToken, Context
-from graphflow.graph import Plan, PlannedNode, plan
-from graphflow.plugins import Plugins
+from graphflow.declaration import NodeSpec
+from graphflow.graph import PlannedNode, plan
+from graphflow.registry import Registry
+from graphflow.runs import NodeExecutionError, NodeOutputError, RunInfo, RunResult
+from graphflow.settings import Settings
 from graphflow.workflow import Workflow
 
 log = logging.getLogger("graphflow.executor")
 
 
-class NodeExecutionError(RuntimeError):
-    """A node raised while running; names the node, its type and its inputs."""
-
-    def __init__(self, node_id: str, node_type: str, inputs: dict[str, str], cause: BaseException) -> None:
-        self.node_id = node_id
-        self.node_type = node_type
-        self.inputs = inputs
-        self.cause = cause
-        shown = ", ".join(f"{k}={v}" for k, v in inputs.items()) or "(none)"
-        super().__init__(f"node {node_id!r} ({node_type}) failed: {type(cause).__name__}: {cause}\n  inputs: {shown}")
-
-
-class NodeOutputError(TypeError):
-    """A node returned something that does not match its declared outputs."""
-
-
-@dataclass
-class RunInfo:
-    """What observers of a run (CLI, server) are told about it."""
-
-    run_id: str
-    workflow: Workflow
-    plan: Plan
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class RunResult:
-    """The outcome of a run: status, which nodes ran or came from cache, outputs and display data."""
-
-    run_id: str
-    status: str
-    executed: list[str]
-    cached: list[str]
-    outputs: dict[str, dict[str, Any]]
-    ui: dict[str, dict[str, list[Any]]]
-    error: BaseException | None = None
-    seconds: float = 0.0
-
-
 class Executor:
-    """Runs workflows with one output cache shared across runs."""
+    """Runs workflows under one `Settings`, with an output cache and a model cache shared across its runs."""
 
     def __init__(
         self,
-        plugins: Plugins,
+        registry: Registry,
+        hooks: pluggy.HookRelay,
+        settings: Settings,
         *,
         cache: OutputCache | None = None,
-        output_dir: str | Path = "output",
-        temp_dir: str | Path = "temp",
-        input_dir: str | Path = "input",
-        services: dict[str, Any] | None = None,
+        models: ModelCache | None = None,
     ) -> None:
-        self.plugins = plugins
-        self.cache = cache if cache is not None else OutputCache()
-        self.output_dir = Path(output_dir)
-        self.temp_dir = Path(temp_dir)
-        self.input_dir = Path(input_dir)
-        self.services = services if services is not None else {}
+        self.registry = registry
+        self.hooks = hooks
+        self.settings = settings
+        self.cache = cache if cache is not None else OutputCache(settings.output_cache_entries,
+                                                                 settings.output_cache_bytes)
+        self.models = models if models is not None else ModelCache(settings.model_cache_bytes)
 
     def run(
         self,
@@ -89,7 +52,7 @@ class Executor:
         cancel: CancelToken | None = None,
     ) -> RunResult:
         """Validate and run; raises WorkflowInvalid, else returns a result whose status tells how it ended."""
-        execution_plan = plan(workflow, self.plugins.registry, targets)
+        execution_plan = plan(workflow, self.registry, self.settings, targets)
         info = RunInfo(run_id or uuid.uuid4().hex, workflow, execution_plan)
         return _Run(self, info, cancel or CancelToken()).execute()
 
@@ -99,7 +62,7 @@ class _Run:
         self.executor = executor
         self.info = info
         self.cancel = cancel
-        self.hook = executor.plugins.manager.hook
+        self.hook = executor.hooks
         self.nonce = uuid.uuid4().hex
         self.keys: dict[str, str] = {}
         self.values: dict[str, dict[str, Any]] = {}
@@ -141,12 +104,12 @@ class _Run:
         inputs = dict(node.literals)
         for name, (src, output) in node.links.items():
             inputs[name] = self.values[src][output]
-        ctx = Context(node.node_id, node.spec.type_id, self.executor.output_dir, self.executor.temp_dir,
-                      self.executor.input_dir, self.workflow_json, self.executor.services, self._progress, self.cancel)
+        ctx = Context(node.node_id, node.spec.type_id, self.executor.settings, self.executor.models,
+                      self.workflow_json, self._progress, self.cancel)
         self._emit("on_node_start", run=self.info, node_id=node.node_id)
         started = time.perf_counter()
         try:
-            outputs = _normalise(node, node.spec.cls().run(ctx, **inputs))
+            outputs = collect_outputs(node.spec, node.spec.cls().run(ctx, **inputs))
         except Cancelled:
             raise
         except Exception as exc:
@@ -167,7 +130,7 @@ class _Run:
         parts = [spec.type_id, spec.version, json.dumps(node.literals, sort_keys=True, default=repr)]
         parts += [f"{name}={self.keys[src]}:{out}" for name, (src, out) in sorted(node.links.items())]
         if spec.fingerprint is not None:  # e.g. a file's size and mtime, so an edited file is re-read
-            parts.append(repr(_fingerprint(node)))
+            parts.append(repr(_fingerprint(node, self.executor.settings)))
         if not spec.cacheable:
             parts.append(self.nonce)  # never served from cache, and its descendants re-run too
         return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).hexdigest()
@@ -188,24 +151,46 @@ _EVENTS = ("on_run_start", "on_nodes_cached", "on_node_start", "on_progress", "o
            "on_run_end")
 
 
-def _normalise(node: PlannedNode, returned: Any) -> dict[str, Any]:
-    names = list(node.spec.outputs)
-    if isinstance(returned, dict) and set(returned) == set(names) and (names or not returned):
-        return returned
-    if returned is None and not names:
+def collect_outputs(spec: NodeSpec, returned: Any) -> dict[str, Any]:
+    """A node's outputs by name from what `run()` returned, each checked against its declared type.
+
+    One output: the value itself. Several: a mapping or a named tuple with exactly the output names.
+    No output: None.
+    """
+    names = list(spec.outputs)
+    if not names:
+        if returned is not None:
+            raise NodeOutputError(f"run() returned {type(returned).__name__}, but the node declares no outputs")
         return {}
-    if isinstance(returned, tuple) and len(returned) == len(names) and len(names) != 1:
-        return dict(zip(names, returned))
-    if len(names) == 1 and not isinstance(returned, dict):
-        return {names[0]: returned}
-    raise NodeOutputError(f"run() returned {type(returned).__name__}; expected a dict with keys {names}")
+    if len(names) == 1:
+        values = {names[0]: returned}
+    elif isinstance(returned, tuple) and hasattr(returned, "_asdict"):
+        values = dict(returned._asdict())
+    elif isinstance(returned, Mapping):
+        values = dict(returned)
+    else:
+        raise NodeOutputError(f"run() returned {type(returned).__name__}; a node with several outputs returns a dict "
+                              f"or a NamedTuple naming them: {', '.join(names)}")
+    if set(values) != set(names):
+        raise NodeOutputError(f"run() returned outputs {sorted(values)}, but the node declares {names}")
+    for name, value in values.items():
+        declared = spec.outputs[name].type
+        if not declared.accepts_value(value):
+            raise NodeOutputError(f"output {name!r} must be a {declared}, but run() gave {type(value).__name__} "
+                                  f"{_short(repr(value))}")
+    return values
 
 
-def _fingerprint(node: PlannedNode) -> Any:
+def _fingerprint(node: PlannedNode, settings: Settings) -> Any:
+    assert node.spec.fingerprint is not None
     try:
-        return node.spec.fingerprint(**node.literals)
+        return node.spec.fingerprint(settings, node.literals)
     except Exception as exc:  # a file that vanished: let the node itself report it when it runs
         return f"unavailable: {exc}"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe_inputs(node: PlannedNode, inputs: dict[str, Any]) -> dict[str, str]:
@@ -215,6 +200,5 @@ def _describe_inputs(node: PlannedNode, inputs: dict[str, Any]) -> dict[str, str
             src, out = node.links[name]
             described[name] = f"<{node.spec.inputs[name].type} from {src!r}.{out}>"
         else:
-            text = repr(value)
-            described[name] = text if len(text) <= 60 else text[:57] + "..."
+            described[name] = _short(repr(value))
     return described

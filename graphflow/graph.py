@@ -9,6 +9,7 @@ import networkx as nx
 
 from graphflow.declaration import Input, NodeSpec
 from graphflow.registry import Registry
+from graphflow.settings import Settings
 from graphflow.types import can_feed, coerce_literal
 from graphflow.workflow import Workflow
 
@@ -77,23 +78,28 @@ class Plan:
     nodes: dict[str, PlannedNode] = field(default_factory=dict)
 
 
-def validate(workflow: Workflow, registry: Registry, targets: Iterable[str] | None = None) -> list[ValidationIssue]:
-    """Every problem in the workflow, all at once (an empty list means it can run)."""
-    return _Checker(workflow, registry).run(targets)[0]
+def validate(workflow: Workflow, registry: Registry, settings: Settings,
+             targets: Iterable[str] | None = None) -> list[ValidationIssue]:
+    """Every problem in the workflow, all at once (an empty list means it can run).
+
+    `settings` give the folders that choice lists (model files, input images) are read from.
+    """
+    return _Checker(workflow, registry, settings).run(targets)[0]
 
 
-def plan(workflow: Workflow, registry: Registry, targets: Iterable[str] | None = None) -> Plan:
+def plan(workflow: Workflow, registry: Registry, settings: Settings, targets: Iterable[str] | None = None) -> Plan:
     """Validate, then order the ancestors of the output nodes (or of `targets`); raise WorkflowInvalid."""
-    issues, result = _Checker(workflow, registry).run(targets)
+    issues, result = _Checker(workflow, registry, settings).run(targets)
     if issues or result is None:
         raise WorkflowInvalid(issues)
     return result
 
 
 class _Checker:
-    def __init__(self, workflow: Workflow, registry: Registry) -> None:
+    def __init__(self, workflow: Workflow, registry: Registry, settings: Settings) -> None:
         self.workflow = workflow
         self.registry = registry
+        self.settings = settings
         self.issues: list[ValidationIssue] = []
         self.specs: dict[str, NodeSpec] = {}
         self.nodes: dict[str, PlannedNode] = {}
@@ -207,10 +213,11 @@ class _Checker:
             self.add(node_id, name, "out_of_bounds",
                      f"{value!r} is outside [{_fmt(field_.min, '-inf')}, {_fmt(field_.max, 'inf')}]")
             return _BAD
-        choices = field_.current_choices()
+        choices = field_.current_choices(self.settings)
         if choices is not None and value not in choices:
             shown = ", ".join(repr(c) for c in choices[:20]) + (" ..." if len(choices) > 20 else "")
-            where = f"; {field_.choices_help()}" if field_.choices_help else ""
+            hint = field_.choices_hint(self.settings)
+            where = f"; {hint}" if hint else ""
             self.add(node_id, name, "not_in_choices", f"{value!r} is not one of: {shown or '(none available)'}{where}")
             return _BAD
         return coerce_literal(vtype, value)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import pluggy
 
-if TYPE_CHECKING:
-    from graphflow.executor import RunInfo
+from graphflow.runs import RunInfo
 
 PROJECT = "graphflow"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import os
 import pkgutil
 import sys
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from graphflow.registry import Registry
 
 ENTRY_POINT_GROUP = "graphflow"
 PLUGINS_ENV = "GRAPHFLOW_PLUGINS"
-BUILTIN_PACKAGE = "graphflow_nodes"
+BUILTIN_PACKAGE = "graphflow.nodes"
 
 
 def builtin_modules() -> tuple[str, ...]:
@@ -35,6 +34,11 @@ class Plugins:
 
     manager: pluggy.PluginManager
     registry: Registry
+
+    @property
+    def hooks(self) -> pluggy.HookRelay:
+        """The hook caller the executor announces run events through."""
+        return self.manager.hook
 
 
 def build_plugins(
@@ -55,9 +59,8 @@ def build_plugins(
             if ep.value in builtins:
                 continue
             _add(manager, registry, ep.name, ep.load)
-    folder = plugins_dir if plugins_dir is not None else os.environ.get(PLUGINS_ENV)
-    if folder:
-        _add_folder(manager, registry, Path(folder))
+    if plugins_dir:
+        _add_folder(manager, registry, Path(plugins_dir))
     _register_nodes(manager, registry)
     return Plugins(manager, registry)
 

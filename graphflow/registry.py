@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphflow.declaration import DeclarationError, Input, NodeSpec, spec_of
+from graphflow.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ class Registry:
             return f"unknown node type {type_id!r}: it comes from plugin {plugin_hint!r}, which is not installed"
         return f"unknown node type {type_id!r}: no installed plugin provides it"
 
-    def schema(self, type_id: str) -> dict[str, Any]:
-        """The JSON description of one node type that the editor draws widgets from."""
+    def schema(self, type_id: str, settings: Settings) -> dict[str, Any]:
+        """The JSON description of one node type that the editor draws widgets from (choices as `settings` give them)."""
         spec = self.specs[type_id]
         return {
             "type": spec.type_id,
@@ -89,18 +90,18 @@ class Registry:
             "plugin": self.providers[type_id],
             "output_node": spec.is_output,
             "cacheable": spec.cacheable,
-            "inputs": [_input_schema(i) for i in spec.inputs.values()],
+            "inputs": [_input_schema(i, settings) for i in spec.inputs.values()],
             "outputs": [{"name": o.name, "type": o.type.name, "description": o.description}
                         for o in spec.outputs.values()],
         }
 
-    def catalogue(self) -> list[dict[str, Any]]:
+    def catalogue(self, settings: Settings) -> list[dict[str, Any]]:
         """Schemas of every node type, sorted by category then id."""
         ids = sorted(self.specs, key=lambda t: (self.specs[t].category, t))
-        return [self.schema(t) for t in ids]
+        return [self.schema(t, settings) for t in ids]
 
 
-def _input_schema(field_: Input) -> dict[str, Any]:
+def _input_schema(field_: Input, settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": field_.name,
         "type": field_.type.name,
@@ -109,7 +110,7 @@ def _input_schema(field_: Input) -> dict[str, Any]:
     }
     if field_.has_default:
         out["default"] = field_.default
-    choices = field_.current_choices()
+    choices = field_.current_choices(settings)
     extras = {"min": field_.min, "max": field_.max, "step": field_.step, "widget": field_.widget,
               "choices": list(choices) if choices is not None else None}
     out.update({k: v for k, v in extras.items() if v is not None})

@@ -1,32 +1,70 @@
-"""Process-wide folders and device preference, kept in environment variables so child processes inherit them.
+"""The settings of one run or one server: folders, device and limits, in one frozen object.
 
-The CLI and the server set them once at start-up; node choice lists (model files, input images)
-read them whenever the editor or the validator asks.
+The CLI or the server makes it once (`Settings.from_environment` reads the `GRAPHFLOW_*` variables at
+start-up, and only then); the executor owns it and hands it to nodes as `ctx.settings`. Nothing writes
+the process environment, so two servers in one process never see each other's folders.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-MODELS_ENV = "GRAPHFLOW_MODELS_DIR"
-INPUT_ENV = "GRAPHFLOW_INPUT_DIR"
-DEVICE_ENV = "GRAPHFLOW_DEVICE"
+from graphflow.cache import DEFAULT_MODEL_CACHE_BYTES
+from graphflow.resources import example_inputs_folder
 
-
-def configure(*, models_dir: str | Path | None = None, input_dir: str | Path | None = None,
-              device: str | None = None) -> None:
-    """Set the models root, the input-image folder and the device preference for this process."""
-    for name, value in ((MODELS_ENV, models_dir), (INPUT_ENV, input_dir), (DEVICE_ENV, device)):
-        if value is not None:
-            os.environ[name] = str(value)
+Device = Literal["auto", "cpu", "cuda", "mps"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+ENVIRONMENT = {"models_dir": "GRAPHFLOW_MODELS_DIR", "input_dir": "GRAPHFLOW_INPUT_DIR", "device": "GRAPHFLOW_DEVICE",
+               "model_cache_bytes": "GRAPHFLOW_MODEL_CACHE_BYTES"}
+_PATHS = ("models_dir", "input_dir", "output_dir", "temp_dir", "example_inputs_dir")
 
 
-def input_dir() -> Path:
-    """Where input images are read from and uploaded to (default ./input)."""
-    return Path(os.environ.get(INPUT_ENV) or "input")
+@dataclass(frozen=True)
+class Settings:
+    """Folders, device and limits of one run or server; frozen, so a run can never change another's."""
 
+    models_dir: Path = Path("models")
+    input_dir: Path = Path("input")
+    output_dir: Path = Path("output")
+    temp_dir: Path = Path("temp")
+    example_inputs_dir: Path | None = dataclasses.field(default_factory=example_inputs_folder)
+    device: Device = "auto"
+    model_cache_bytes: int = DEFAULT_MODEL_CACHE_BYTES
+    output_cache_entries: int = 10_000
+    output_cache_bytes: int = 4 << 30
+    max_image_pixels: int = 8192 * 8192
 
-def device_preference() -> str:
-    """'auto', 'cpu', 'cuda' or 'mps' (default auto: CUDA or MPS when present, else CPU)."""
-    return os.environ.get(DEVICE_ENV) or "auto"
+    def __post_init__(self) -> None:
+        for name in _PATHS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.device not in DEVICES:
+            raise ValueError(f"device {self.device!r} is not one of: {', '.join(DEVICES)}")
+        for name in ("model_cache_bytes", "output_cache_entries", "output_cache_bytes", "max_image_pixels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"setting {name} must be a whole number >= 0, not {value!r}")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
+        """Settings from keyword values, else the `GRAPHFLOW_*` variables, else the defaults (None = not given)."""
+        environ = os.environ if environ is None else environ
+        values = {name: value for name, value in given.items() if value is not None}
+        for name, variable in ENVIRONMENT.items():
+            if name not in values and environ.get(variable):
+                raw = environ[variable]
+                try:
+                    values[name] = int(raw) if name == "model_cache_bytes" else raw
+                except ValueError:
+                    raise ValueError(f"{variable}={raw!r} is not a whole number") from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)

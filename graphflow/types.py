@@ -1,20 +1,26 @@
-"""The value types that travel on edges, and the rules for which may feed which."""
+"""The value types that travel on edges, the Python values they carry, and which may feed which."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class ValueType:
-    """A named edge type; `literal` types may also be typed into a node as plain values."""
+    """A named edge type; `literal` types may also be typed into a node as plain values.
+
+    `python_class` names the class of the values ("module:QualifiedName"); it is imported only when a
+    node's annotations or outputs are checked, so the engine itself never imports torch.
+    """
 
     name: str
     literal: bool = False
     python_types: tuple[type, ...] = ()
     choices: tuple[str, ...] = field(default=(), compare=False)
     description: str = field(default="", compare=False)
+    python_class: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.name
@@ -27,20 +33,52 @@ class ValueType:
             return False  # JSON true must not pass as 1
         return isinstance(value, self.python_types)
 
+    def value_class(self) -> type | None:
+        """The class every value of this type is an instance of, when the type says (None: anything)."""
+        if self.literal:
+            return self.python_types[0] if self.python_types else None
+        if self.python_class is None:
+            return None
+        return _import_class(self.python_class)
+
+    def accepts_value(self, value: Any) -> bool:
+        """Whether a value a node returned may travel on an edge of this type."""
+        if self.literal:
+            return self.accepts_literal(value)
+        cls = self.value_class()
+        return cls is None or isinstance(value, cls)
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _import_class(reference: str) -> type:
+    if reference not in _CLASSES:
+        module, _, qualname = reference.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        _CLASSES[reference] = target
+    return _CLASSES[reference]
+
 
 INT = ValueType("INT", literal=True, python_types=(int,), description="whole number")
 FLOAT = ValueType("FLOAT", literal=True, python_types=(float, int), description="real number")
 STRING = ValueType("STRING", literal=True, python_types=(str,), description="text")
 BOOLEAN = ValueType("BOOLEAN", literal=True, python_types=(bool,), description="true or false")
 
-LATENT = ValueType("LATENT", description="latent samples, optionally with a noise mask")
-IMAGE = ValueType("IMAGE", description="batch of RGB images, float [B, H, W, 3] in 0..1")
-MASK = ValueType("MASK", description="batch of masks, float [B, H, W] in 0..1")
-CONDITIONING = ValueType("CONDITIONING", description="text or class conditioning for a sampler")
-MODEL = ValueType("MODEL", description="a diffusion model (denoising U-Net and its noise schedule)")
-VAE = ValueType("VAE", description="an autoencoder between images and latents")
-CLIP = ValueType("CLIP", description="a text encoder with its tokenizer")
-UPSCALE_MODEL = ValueType("UPSCALE_MODEL", description="an image super-resolution network")
+LATENT = ValueType("LATENT", description="latent samples, optionally with a noise mask",
+                   python_class="graphflow.sampling.latent:Latent")
+IMAGE = ValueType("IMAGE", description="batch of RGB images, float [B, H, W, 3] in 0..1", python_class="torch:Tensor")
+MASK = ValueType("MASK", description="batch of masks, float [B, H, W] in 0..1", python_class="torch:Tensor")
+CONDITIONING = ValueType("CONDITIONING", description="text or class conditioning for a sampler",
+                         python_class="builtins:tuple")
+MODEL = ValueType("MODEL", description="a diffusion model (denoising U-Net and its noise schedule)",
+                  python_class="graphflow.sampling.model:DiffusionModel")
+VAE = ValueType("VAE", description="an autoencoder between images and latents", python_class="graphflow.models.vae:Vae")
+CLIP = ValueType("CLIP", description="a text encoder with its tokenizer", python_class="graphflow.text.encoder:TextEncoder")
+UPSCALE_MODEL = ValueType("UPSCALE_MODEL", description="an image super-resolution network",
+                          python_class="graphflow.upscale.model:UpscaleModel")
 
 BUILTIN_TYPES: dict[str, ValueType] = {
     t.name: t

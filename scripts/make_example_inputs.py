@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from graphflow.demo.world import COLOURS, POSITIONS, SIZES, Scene, Thing, render
 
-OUT = Path(__file__).resolve().parent.parent / "workflows" / "inputs"
+OUT = Path(__file__).resolve().parent.parent / "graphflow" / "workflows" / "inputs"
 BACKGROUND = (240, 238, 232)
 SIZE = 64
 REPAINT_BOX = (32, 8, 64, 56)  # inpaint.png: the transparent (repainted) region, left, top, right, bottom

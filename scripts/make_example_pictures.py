@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "graphflow" / "workflows"
 INPUTS = WORKFLOWS / "inputs"
 GAP = 8
 SIDE = 128  # every panel is shown at 128x128

@@ -32,7 +32,7 @@ from graphflow.demo.train_denoiser import split_by_count
 from graphflow.demo.trainer import Trainer, v_prediction_loss
 from graphflow.demo.train_vae import image_batch
 from graphflow.demo.world import SHAPES, dataset
-from graphflow.imaging import image_to_pils
+from graphflow.imaging.images import image_to_pils
 from graphflow.models.loader import load_checkpoint
 from graphflow.sampling.conditioning import CONTEXT_TOKENS, class_conditioning
 from graphflow.sampling.latent import Latent

@@ -9,6 +9,7 @@ from graphflow.graph import ValidationIssue
 from graphflow.interop.comfy_api import META_KEY, owner_of
 from graphflow.interop.comfy_nodes import (CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap)
 from graphflow.registry import Registry
+from graphflow.settings import Settings
 from graphflow.workflow import Workflow
 
 SEEDS = ("seed", "noise_seed")
@@ -62,9 +63,10 @@ def node_info(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def object_info(registry: Registry) -> dict[str, dict[str, Any]]:
-    """Every mapped ComfyUI node type whose graphflow node is installed, in /object_info's shape."""
-    info = {name: node_info(m, registry.schema(m.target)) for name, m in NODE_MAPS.items()
+def object_info(registry: Registry, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every mapped ComfyUI node type whose graphflow node is installed, in /object_info's shape (choice lists
+    as `settings` give them)."""
+    info = {name: node_info(m, registry.schema(m.target, settings)) for name, m in NODE_MAPS.items()
             if registry.get(m.target) is not None}
     if "LoadImage" in info:
         image = info["LoadImage"]["input"]["required"]["image"]

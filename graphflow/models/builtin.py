@@ -25,29 +25,29 @@ def builtin_upscale_models() -> dict[str, Path]:
     return {f"{BUILTIN_PREFIX}{p.stem}": p for p in sorted(_UPSCALERS.glob("*.safetensors"))}
 
 
-def checkpoint_choices() -> list[str]:
-    """What a checkpoint loader offers: the built-in models, then the files in models/checkpoints."""
-    return [*builtin_checkpoints(), *list_models("checkpoints")]
+def checkpoint_choices(models_dir: Path) -> list[str]:
+    """What a checkpoint loader offers: the built-in models, then the files in `models_dir`/checkpoints."""
+    return [*builtin_checkpoints(), *list_models(models_dir, "checkpoints")]
 
 
-def upscale_model_choices() -> list[str]:
-    """What an upscale-model loader offers: the built-in upscalers, then the files in models/upscale_models."""
-    return [*builtin_upscale_models(), *list_models("upscale_models")]
+def upscale_model_choices(models_dir: Path) -> list[str]:
+    """What an upscale-model loader offers: the built-in upscalers, then the files in `models_dir`/upscale_models."""
+    return [*builtin_upscale_models(), *list_models(models_dir, "upscale_models")]
 
 
-def _resolve(name: str, shipped: dict[str, Path], kind: str, folder: str) -> Path:
+def _resolve(models_dir: Path, name: str, shipped: dict[str, Path], kind: str, folder: str) -> Path:
     if name.startswith(BUILTIN_PREFIX):
         if name not in shipped:
             raise FileNotFoundError(f"no built-in {kind} {name!r}; built-in: {', '.join(shipped) or 'none'}")
         return shipped[name]
-    return resolve_model(folder, name)
+    return resolve_model(models_dir, folder, name)
 
 
-def resolve_checkpoint(name: str) -> Path:
+def resolve_checkpoint(models_dir: Path, name: str) -> Path:
     """The path of a checkpoint choice; unknown names list what is available."""
-    return _resolve(name, builtin_checkpoints(), "model", "checkpoints")
+    return _resolve(models_dir, name, builtin_checkpoints(), "model", "checkpoints")
 
 
-def resolve_upscale_model(name: str) -> Path:
+def resolve_upscale_model(models_dir: Path, name: str) -> Path:
     """The path of an upscale-model choice; unknown names list what is available."""
-    return _resolve(name, builtin_upscale_models(), "upscale model", "upscale_models")
+    return _resolve(models_dir, name, builtin_upscale_models(), "upscale model", "upscale_models")

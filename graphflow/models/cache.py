@@ -1,19 +1,17 @@
-"""A memory-bounded LRU cache of loaded models, keyed by file identity."""
+"""What the model cache needs from torch-aware code: a file's identity (the cache key) and a model's size."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-T = TypeVar("T")
+from graphflow.cache import ModelCache
 
-DEFAULT_MAX_BYTES = int(os.environ.get("GRAPHFLOW_MODEL_CACHE_BYTES", 8 * 1024**3))
+T = TypeVar("T")
 
 
 def file_identity(path: str | os.PathLike[str]) -> tuple[str, int, int]:
@@ -54,52 +52,6 @@ def byte_size(value: Any) -> int:
     return total
 
 
-class ModelCache:
-    """LRU of loaded models bounded by `max_bytes` of parameters; a value larger than the budget is not kept."""
-
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.RLock()
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def total_bytes(self) -> int:
-        """Bytes of all cached values."""
-        return sum(size for _, size in self._entries.values())
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
-        """The cached value for `key`, or `load()`'s result (then cached, evicting least recently used)."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return self._entries[key][0]
-            self.misses += 1
-            value = load()
-            size = byte_size(value)
-            if size <= self.max_bytes:
-                self._entries[key] = (value, size)
-                while self.total_bytes > self.max_bytes:
-                    self._entries.popitem(last=False)
-            return value
-
-    def clear(self) -> None:
-        """Drop every cached value."""
-        with self._lock:
-            self._entries.clear()
-
-
-_default_cache = ModelCache()
-
-
-def default_cache() -> ModelCache:
-    """The process-wide cache shared by all loader calls."""
-    return _default_cache
+def cached(cache: ModelCache | None, key: Hashable, load: Callable[[], T]) -> T:
+    """`load()` through `cache` (sized by `byte_size`), or straight away when there is no cache."""
+    return load() if cache is None else cache.get_or_load(key, load, byte_size)

@@ -20,7 +20,9 @@ from graphflow.sampling.model import LATENT_FORMATS, DiffusionModel, ModelSampli
 from graphflow.text.encoder import ClipPart, TextEncoder
 from graphflow.text.tokenizers import Tokenizer, clip_bpe_tokenizer, tokenizer_from_folder
 
-from .cache import ModelCache, default_cache, file_identity
+from graphflow.cache import ModelCache
+
+from .cache import cached, file_identity
 from .convert import (CLIP_PREFIXES, OPENCLIP_PARTS, VAE_PREFIX, append_identity_layer, clip_from_ldm,
                       load_clip_weights, load_exact, openclip_from_ldm)
 from .detect import (Detection, UnknownModelLayoutError, detect_folder, detect_state_dict, family_config,
@@ -66,7 +68,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str | N
     """(MODEL, CLIP, VAE) from a single-file checkpoint or a diffusers folder; never touches the network.
 
     `prediction` ("epsilon" | "v_prediction") overrides what the file says; models are shared through
-    `cache` (default: the process-wide one) while the file is unchanged.
+    `cache` (the executor's, `ctx.models`) while the file is unchanged; without one it is loaded afresh.
     """
     path = Path(path)
     if not path.exists():
@@ -75,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str | N
     key = ("checkpoint", *file_identity(path), str(device), str(dtype), prediction)
     load = (lambda: _load_folder(path, device, dtype, prediction)) if path.is_dir() else (
         lambda: _load_single_file(path, device, dtype, prediction))
-    return (cache if cache is not None else default_cache()).get_or_load(key, load)
+    return cached(cache, key, load)
 
 
 def load_vae(path: str | os.PathLike[str], device: torch.device | str | None = None, dtype: torch.dtype | None = None,
@@ -87,7 +89,7 @@ def load_vae(path: str | os.PathLike[str], device: torch.device | str | None = N
         raise FileNotFoundError(f"VAE not found: {path}")
     device, dtype = resolve_device(device, dtype)
     key = ("vae", *file_identity(path), str(device), str(dtype), family)
-    return (cache if cache is not None else default_cache()).get_or_load(key, lambda: _load_vae(path, device, dtype, family))
+    return cached(cache, key, lambda: _load_vae(path, device, dtype, family))
 
 
 def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str) -> Vae:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from graphflow.settings import MODELS_ENV as ENV_VAR
-
 # kind -> subfolder name under the models root
 KINDS: dict[str, str] = {
     "checkpoints": "checkpoints",
@@ -31,18 +29,11 @@ class UnsafeModelPathError(ValueError):
     """A model name that would leave its folder (.., absolute path, symlink pointing out)."""
 
 
-def models_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The models root: the argument, else $GRAPHFLOW_MODELS_DIR, else ./models."""
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get(ENV_VAR) or "models")
-
-
-def model_folder(kind: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding models of `kind` (not created)."""
+def model_folder(root: str | os.PathLike[str], kind: str) -> Path:
+    """The folder under the models root `root` holding models of `kind` (not created)."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
-    return models_root(root) / KINDS[kind]
+    return Path(root) / KINDS[kind]
 
 
 def _is_model_entry(path: Path, kind: str) -> bool:
@@ -52,9 +43,9 @@ def _is_model_entry(path: Path, kind: str) -> bool:
     return kind in ("checkpoints", "diffusers") and (path / "model_index.json").is_file()
 
 
-def list_models(kind: str, root: str | os.PathLike[str] | None = None) -> list[str]:
-    """Relative names (posix style, sorted) of the model files/diffusers folders of `kind`."""
-    folder = model_folder(kind, root)
+def list_models(root: str | os.PathLike[str], kind: str) -> list[str]:
+    """Relative names (posix style, sorted) of the model files/diffusers folders of `kind` under `root`."""
+    folder = model_folder(root, kind)
     if not folder.is_dir():
         return []
     base = folder.resolve()
@@ -72,9 +63,9 @@ def list_models(kind: str, root: str | os.PathLike[str] | None = None) -> list[s
     return sorted(names)
 
 
-def resolve_model(kind: str, name: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """The path of model `name` of `kind`; refuses names escaping the folder, lists the choices if missing."""
-    folder = model_folder(kind, root)
+def resolve_model(root: str | os.PathLike[str], kind: str, name: str) -> Path:
+    """The path of model `name` of `kind` under `root`; refuses names escaping the folder, lists the choices if missing."""
+    folder = model_folder(root, kind)
     relative = Path(name)
     if not name or relative.is_absolute() or relative.drive or ".." in relative.parts:
         raise UnsafeModelPathError(
@@ -85,7 +76,7 @@ def resolve_model(kind: str, name: str, root: str | os.PathLike[str] | None = No
     if path.exists() and not path.resolve().is_relative_to(folder.resolve()):
         raise UnsafeModelPathError(f"model {name!r} is a link pointing outside the {kind} folder {folder}")
     if not path.exists() or not _is_model_entry(path, kind):
-        available = list_models(kind, root)
+        available = list_models(root, kind)
         listing = ", ".join(available) if available else "(none)"
         raise ModelNotFoundError(
             f"{kind} model {name!r} not found in {folder.resolve()}; available: {listing}"

@@ -7,7 +7,7 @@ import torch
 from diffusers import AutoencoderKL
 from torch import Tensor
 
-from graphflow.tiling import blend_tiles
+from graphflow.imaging.tiling import blend_tiles
 
 from .device import place
 

@@ -11,19 +11,19 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from graphflow import settings
 from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
-from graphflow.server import (comfy_ws, routes_comfy, routes_files, routes_library, routes_prompts, routes_static,
-                              routes_ws)
+from graphflow.server import routes_files, routes_library, routes_prompts, routes_static, routes_ws
 from graphflow.server.bridge import HookBridge
+from graphflow.server.comfy import setup_comfy
 from graphflow.server.config import ServerConfig
+from graphflow.server.dispatcher import Dispatcher
 from graphflow.server.errors import error_middleware
 from graphflow.server.events import EventHub
-from graphflow.server.keys import CONFIG, DISPATCHER, HUB, PLUGINS, STARTED, STORE
+from graphflow.server.files import FileStore
+from graphflow.server.keys import CONFIG, DISPATCHER, FILES, HUB, PLUGINS, STARTED, STORE
 from graphflow.server.queue_store import QueueStore
 from graphflow.server.security import make_security_middleware
-from graphflow.server.worker import Dispatcher
 
 log = logging.getLogger("graphflow.server")
 SHUTDOWN_WAIT_S = 10.0
@@ -36,19 +36,22 @@ def create_app(config: ServerConfig) -> web.Application:
         client_max_size=config.max_upload_bytes + 1024 * 1024,
     )
     app[CONFIG] = config
+    app[FILES] = FileStore(config.settings)
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_engine)
     app.on_shutdown.append(_close_websockets)
-    for module in (routes_prompts, routes_files, routes_library, routes_ws, routes_comfy, comfy_ws, routes_static):
+    for module in (routes_prompts, routes_files, routes_library, routes_ws):
         app.add_routes(module.routes)
+    setup_comfy(app)
+    app.add_routes(routes_static.routes)  # last: its catch-all must not hide the others
     return app
 
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    for folder in (config.output_dir, config.input_dir, config.user_workflows_dir, config.temp_folder):
+    settings = config.settings
+    for folder in (settings.output_dir, settings.input_dir, settings.temp_dir, config.user_workflows_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    settings.configure(models_dir=config.models_dir, input_dir=config.input_dir)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphflow-worker")
     plugins = await loop.run_in_executor(pool, lambda: build_plugins(config.plugins_dir,
@@ -61,8 +64,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     hub = EventHub()
     bridge = HookBridge(loop, hub, config.preview_max_side)
     plugins.manager.register(bridge, name="graphflow.server-events")
-    executor = Executor(plugins, output_dir=config.output_dir, temp_dir=config.temp_folder,
-                        input_dir=config.input_dir)
+    executor = Executor(plugins.registry, plugins.hooks, settings)
     dispatcher = Dispatcher(store, hub, executor, bridge, pool)
     app[PLUGINS], app[STORE], app[HUB], app[DISPATCHER] = plugins, store, hub, dispatcher
     dispatcher.publish_queue()

@@ -8,8 +8,8 @@ import logging
 import time
 from typing import Any
 
-from graphflow.executor import RunInfo
 from graphflow.hookspecs import hookimpl
+from graphflow.runs import RunInfo
 from graphflow.server.events import EventHub
 
 log = logging.getLogger("graphflow.server.bridge")
@@ -28,25 +28,30 @@ def encode_preview(image: Any, max_side: int) -> bytes | None:
 
 
 class HookBridge:
-    """Registered with the plugin manager; forwards run events with `call_soon_threadsafe`."""
+    """Registered with the plugin manager; forwards run events with `call_soon_threadsafe`.
+
+    It also remembers, in the worker thread, which node is running (the one an interrupt stopped).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, hub: EventHub, preview_max_side: int = 512) -> None:
         self.loop = loop
         self.hub = hub
         self.preview_max_side = preview_max_side
         self.owners: dict[str, tuple[int, str | None]] = {}
+        self.running_node: str | None = None
 
     def expect(self, prompt_id: str, number: int, client_id: str | None) -> None:
         """Say which prompt is about to run, so its events can name its number and owner."""
         self.owners = {prompt_id: (number, client_id)}
 
     def _send(self, kind: str, data: dict[str, Any]) -> None:
-        self.loop.call_soon_threadsafe(self.hub.run_event, kind, data, time.time())
+        self.loop.call_soon_threadsafe(self.hub.publish, kind, data, time.time())
 
     @hookimpl
     def on_run_start(self, run: RunInfo) -> None:
         """A run of ours began."""
         number, client_id = self.owners.get(run.run_id, (0, None))
+        self.running_node = None
         self._send("run_started", {"prompt_id": run.run_id, "number": number, "client_id": client_id,
                                    "nodes": [n.node_id for n in run.plan.order]})
 
@@ -58,6 +63,7 @@ class HookBridge:
     @hookimpl
     def on_node_start(self, run: RunInfo, node_id: str) -> None:
         """A node starts."""
+        self.running_node = node_id
         self._send("node_started", {"prompt_id": run.run_id, "node_id": node_id,
                                     "node_type": run.plan.nodes[node_id].spec.type_id})
 
@@ -80,5 +86,6 @@ class HookBridge:
     @hookimpl
     def on_node_end(self, run: RunInfo, node_id: str, ui: dict[str, list[Any]], seconds: float) -> None:
         """A node finished; its display outputs go along."""
+        self.running_node = None
         self._send("node_finished", {"prompt_id": run.run_id, "node_id": node_id, "outputs": ui,
                                      "seconds": round(seconds, 4)})

@@ -10,8 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from graphflow import settings
 from graphflow.server.config import DEFAULT_PORT, ServerConfig
+from graphflow.settings import DEVICES, Settings
 
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
 
@@ -31,12 +31,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help=f"require this token on every request (or {TOKEN_ENV}); "
                         "needed to listen on anything but loopback")
     parser.add_argument("--output", default="output", metavar="DIR", help="folder for saved files")
-    parser.add_argument("--input", default="input", metavar="DIR", help="folder for uploaded images")
+    parser.add_argument("--input", metavar="DIR", help="folder for uploaded images (default: GRAPHFLOW_INPUT_DIR or ./input)")
     parser.add_argument("--user-dir", default="user", metavar="DIR",
                         help="folder for saved workflows, temp files and the queue database")
     parser.add_argument("--db", metavar="PATH", help="queue/history database (default: USER_DIR/graphflow.db)")
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+    parser.add_argument("--device", choices=DEVICES,
                         help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     # SUPPRESS keeps a top-level `graphflow --plugins DIR serve` value when this one is not given.
     parser.add_argument("--plugins", metavar="DIR", default=argparse.SUPPRESS,
@@ -44,13 +44,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The server configuration the parsed options ask for."""
-    plugins = getattr(args, "plugins", None)
+    """The server configuration the parsed options ask for (and the GRAPHFLOW_* variables, read now)."""
+    from graphflow.cli import plugins_folder
+
+    user_dir = Path(args.user_dir)
+    plugins = plugins_folder(args)
+    settings = Settings.from_environment(output_dir=Path(args.output), input_dir=args.input,
+                                         temp_dir=user_dir / "temp", models_dir=args.models, device=args.device)
     return ServerConfig(
-        host=args.host, port=args.port, token=args.token or os.environ.get(TOKEN_ENV) or None,
-        output_dir=Path(args.output), input_dir=Path(args.input), user_dir=Path(args.user_dir),
-        db_path=Path(args.db) if args.db else None, models_dir=Path(args.models) if args.models else None,
-        plugins_dir=Path(plugins) if plugins else None,
+        settings=settings, host=args.host, port=args.port, token=args.token or os.environ.get(TOKEN_ENV) or None,
+        user_dir=user_dir, db_path=Path(args.db) if args.db else None, plugins_dir=Path(plugins) if plugins else None,
     )
 
 
@@ -59,7 +62,6 @@ def serve(args: argparse.Namespace) -> int:
     from graphflow.server.security import UnsafeBinding, check_binding
 
     config = config_from_args(args)
-    settings.configure(device=args.device)
     try:
         check_binding(config.host, config.token)
     except UnsafeBinding as exc:

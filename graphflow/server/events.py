@@ -1,4 +1,9 @@
-"""Websocket clients and the events they receive; lives on the event loop."""
+"""Run events and the subscribers they reach; lives on the event loop.
+
+The hub keeps the state a (re)connecting client needs and hands every `Event` and `Preview` to each
+`Subscriber` that watches the run. A subscriber turns them into what its client speaks (graphflow's
+own websocket messages, or ComfyUI's) and sends them in order from its own outbox.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import logging
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -19,21 +25,75 @@ PREVIEW_FRAME = 1
 MAX_BACKLOG = 10_000
 PREVIEW_BACKLOG = 50
 FINAL_EVENTS = ("run_finished", "run_failed", "run_interrupted")
+Watch = Literal["all", "mine"]
+Message = str | bytes
 
 
-@dataclass(eq=False)
-class Client:
-    """One open websocket: who it is, what it watches, and its outgoing messages."""
+@dataclass(frozen=True)
+class Event:
+    """One event: its kind, its data, its place in the stream and when it happened."""
 
-    ws: web.WebSocketResponse
-    client_id: str
-    watch: str = "all"
-    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
-    sender: asyncio.Task | None = None
+    kind: str
+    data: dict[str, Any]
+    seq: int
+    ts: float
+
+    @cached_property
+    def json(self) -> str:
+        """The documented websocket message, encoded once however many clients receive it."""
+        return json.dumps({"type": self.kind, "data": self.data, "seq": self.seq, "ts": self.ts}, default=str)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A step preview of the running prompt: header (prompt, node, step, mime) and image bytes."""
+
+    header: dict[str, Any]
+    image: bytes
+
+    @cached_property
+    def frame(self) -> bytes:
+        """graphflow's binary preview frame: kind, header length, JSON header, image bytes."""
+        head = json.dumps(self.header).encode()
+        return struct.pack(">II", PREVIEW_FRAME, len(head)) + head + self.image
+
+
+class Subscriber:
+    """A websocket client of the hub: who it is, what it watches, and its outbox.
+
+    Subclasses say what their client is sent for an event (`encode`) and a preview (`encode_preview`).
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, client_id: str, watch: Watch) -> None:
+        self.ws = ws
+        self.client_id = client_id
+        self.watch: Watch = watch
+        self.outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.sender: asyncio.Task[None] | None = None
 
     def wants(self, owner: str | None) -> bool:
         """Whether events of a run submitted by `owner` go to this client."""
         return self.watch == "all" or owner == self.client_id
+
+    def encode(self, event: Event) -> list[Message]:
+        """The messages this client is sent for `event`."""
+        return [event.json]
+
+    def encode_preview(self, preview: Preview) -> Message | None:
+        """The frame this client is sent for `preview`, or None."""
+        return preview.frame
+
+    async def send_forever(self) -> None:
+        """Send the outbox in order until the connection goes."""
+        while True:
+            message = await self.outbox.get()
+            try:
+                if isinstance(message, bytes):
+                    await self.ws.send_bytes(message)
+                else:
+                    await self.ws.send_str(message)
+            except (ConnectionError, RuntimeError):
+                return
 
 
 @dataclass
@@ -55,75 +115,70 @@ class RunState:
         return dict(vars(self))
 
 
-def preview_frame(header: dict[str, Any], image: bytes) -> bytes:
-    """A binary preview frame: kind, header length, JSON header, image bytes."""
-    head = json.dumps(header).encode()
-    return struct.pack(">II", PREVIEW_FRAME, len(head)) + head + image
-
-
 class EventHub:
-    """Fans events out to websocket clients and keeps the state a (re)connecting client is sent."""
+    """Fans events out to subscribers and keeps the state a (re)connecting client is sent."""
 
     def __init__(self) -> None:
-        self.clients: set[Client] = set()
+        self.subscribers: set[Subscriber] = set()
         self.running: RunState | None = None
         self.queue_status: dict[str, Any] = {"pending_count": 0, "running": None}
         self._seq = itertools.count(1)
 
-    def attach(self, ws: web.WebSocketResponse, client_id: str, watch: str) -> Client:
-        """Register a new websocket and start its sender; it is sent the current state first."""
-        client = Client(ws, client_id, watch)
-        self.clients.add(client)
-        client.sender = asyncio.get_running_loop().create_task(self._send_loop(client))
-        self.send_state(client)
-        return client
+    def attach(self, subscriber: Subscriber) -> Subscriber:
+        """Start sending to a new subscriber; it is sent the current state first."""
+        self.subscribers.add(subscriber)
+        subscriber.sender = asyncio.get_running_loop().create_task(self._send(subscriber))
+        self.send_state(subscriber)
+        return subscriber
 
-    async def detach(self, client: Client) -> None:
-        """Forget a websocket and stop its sender."""
-        self.clients.discard(client)
-        if client.sender is not None:
-            client.sender.cancel()
+    async def detach(self, subscriber: Subscriber) -> None:
+        """Stop sending to a subscriber."""
+        self.subscribers.discard(subscriber)
+        if subscriber.sender is not None:
+            subscriber.sender.cancel()
 
-    def send_state(self, client: Client) -> None:
-        """Queue a `state` message for one client."""
-        data = {"client_id": client.client_id, "watch": client.watch, "queue": dict(self.queue_status),
+    def send_state(self, subscriber: Subscriber) -> None:
+        """Send a `state` event to one subscriber."""
+        data = {"client_id": subscriber.client_id, "watch": subscriber.watch, "queue": dict(self.queue_status),
                 "running": self.running.to_dict() if self.running else None}
-        self._enqueue(client, self._message("state", data, time.time()))
+        self._deliver(subscriber, self._event("state", data))
 
-    def send_error(self, client: Client, message: str) -> None:
-        """Queue an `error` reply for one client."""
-        self._enqueue(client, self._message("error", {"message": message}, time.time()))
+    def send_error(self, subscriber: Subscriber, message: str) -> None:
+        """Send an `error` reply to one subscriber."""
+        self._deliver(subscriber, self._event("error", {"message": message}))
 
     def set_queue(self, pending_count: int, running: str | None) -> None:
-        """Publish a `queue` message to everyone when the queue changed."""
+        """Publish a `queue` event to everyone when the queue changed."""
         status = {"pending_count": pending_count, "running": running}
         if status == self.queue_status:
             return
         self.queue_status = status
-        text = self._message("queue", status, time.time())
-        for client in list(self.clients):
-            self._enqueue(client, text)
+        event = self._event("queue", status)
+        for subscriber in list(self.subscribers):
+            self._deliver(subscriber, event)
 
-    def run_event(self, kind: str, data: dict[str, Any], ts: float) -> None:
-        """Update the run state from a run event, then send it to every client that watches the run."""
+    def publish(self, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
+        """Update the run state from a run event, then send it to every subscriber that watches the run."""
         self._track(kind, data)
         owner = self.running.client_id if self.running else data.get("client_id")
         if kind in FINAL_EVENTS:
             self.running = None
-        text = self._message(kind, data, ts)
-        for client in list(self.clients):
-            if client.wants(owner):
-                self._enqueue(client, text)
+        event = self._event(kind, data, ts)
+        for subscriber in list(self.subscribers):
+            if subscriber.wants(owner):
+                self._deliver(subscriber, event)
 
     def preview(self, header: dict[str, Any], image: bytes) -> None:
-        """Send a preview frame to the watchers of the running prompt that are keeping up."""
+        """Send a preview to the watchers of the running prompt that are keeping up."""
         if self.running is None or self.running.prompt_id != header["prompt_id"]:
             return
         owner = self.running.client_id
-        frame = preview_frame({**header, "seq": next(self._seq)}, image)
-        for client in list(self.clients):
-            if client.wants(owner) and client.outbox.qsize() <= PREVIEW_BACKLOG:
-                client.outbox.put_nowait(frame)
+        preview = Preview({**header, "seq": next(self._seq)}, image)
+        for subscriber in list(self.subscribers):
+            if subscriber.wants(owner) and subscriber.outbox.qsize() <= PREVIEW_BACKLOG:
+                frame = subscriber.encode_preview(preview)
+                if frame is not None:
+                    subscriber.outbox.put_nowait(frame)
 
     def _track(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "run_started":
@@ -144,31 +199,30 @@ class EventHub:
                 run.outputs[data["node_id"]] = data["outputs"]
             run.node_id, run.progress = None, None
 
-    def _message(self, kind: str, data: dict[str, Any], ts: float) -> str:
-        return json.dumps({"type": kind, "data": data, "seq": next(self._seq), "ts": ts}, default=str)
+    def _event(self, kind: str, data: dict[str, Any], ts: float | None = None) -> Event:
+        return Event(kind, data, next(self._seq), time.time() if ts is None else ts)
 
-    def _enqueue(self, client: Client, message: str | bytes) -> None:
-        if client.outbox.qsize() >= MAX_BACKLOG:
-            log.warning("websocket client %s fell %d messages behind; disconnecting it", client.client_id, MAX_BACKLOG)
-            self.clients.discard(client)
-            asyncio.get_running_loop().create_task(client.ws.close(message=b"too far behind; reconnect"))
+    def _deliver(self, subscriber: Subscriber, event: Event) -> None:
+        try:
+            messages = subscriber.encode(event)
+        except Exception:  # a translation bug must not silence the others
+            log.exception("could not encode event %s for client %s", event.kind, subscriber.client_id)
             return
-        client.outbox.put_nowait(message)
+        if subscriber.outbox.qsize() + len(messages) > MAX_BACKLOG:
+            log.warning("websocket client %s fell %d messages behind; disconnecting it", subscriber.client_id,
+                        MAX_BACKLOG)
+            self.subscribers.discard(subscriber)
+            asyncio.get_running_loop().create_task(subscriber.ws.close(message=b"too far behind; reconnect"))
+            return
+        for message in messages:
+            subscriber.outbox.put_nowait(message)
 
-    async def _send_loop(self, client: Client) -> None:
-        while True:
-            message = await client.outbox.get()
-            try:
-                if isinstance(message, bytes):
-                    await client.ws.send_bytes(message)
-                else:
-                    await client.ws.send_str(message)
-            except (ConnectionError, RuntimeError):
-                self.clients.discard(client)
-                return
+    async def _send(self, subscriber: Subscriber) -> None:
+        await subscriber.send_forever()
+        self.subscribers.discard(subscriber)
 
     async def close(self) -> None:
         """Close every websocket (server shutdown)."""
-        for client in list(self.clients):
-            await self.detach(client)
-            await client.ws.close(message=b"server shutting down")
+        for subscriber in list(self.subscribers):
+            await self.detach(subscriber)
+            await subscriber.ws.close(message=b"server shutting down")

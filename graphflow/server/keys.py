@@ -6,11 +6,13 @@ from aiohttp import web
 
 from graphflow.plugins import Plugins
 from graphflow.server.config import ServerConfig
+from graphflow.server.dispatcher import Dispatcher
 from graphflow.server.events import EventHub
+from graphflow.server.files import FileStore
 from graphflow.server.queue_store import QueueStore
-from graphflow.server.worker import Dispatcher
 
 CONFIG = web.AppKey("graphflow_config", ServerConfig)
+FILES = web.AppKey("graphflow_files", FileStore)
 PLUGINS = web.AppKey("graphflow_plugins", Plugins)
 STORE = web.AppKey("graphflow_store", QueueStore)
 HUB = web.AppKey("graphflow_hub", EventHub)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphflow.server.outcome import PromptError, PromptOutcome
+
 FINISHED = ("success", "error", "interrupted", "cancelled")
 
 _SCHEMA = """
@@ -118,8 +120,8 @@ class QueueStore:
 
     def recover(self) -> list[str]:
         """Mark prompts left running by a previous process as interrupted; returns their ids."""
-        error = json.dumps({"node_id": None, "node_type": None, "kind": "server_restart",
-                            "message": "the server stopped while this prompt was running; re-queue it to run again"})
+        error = json.dumps(PromptError("server_restart", "the server stopped while this prompt was running; "
+                                       "re-queue it to run again").to_dict())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             ids = [r["id"] for r in self._db.execute("SELECT id FROM prompts WHERE status = 'running'")]
@@ -172,14 +174,12 @@ class QueueStore:
             self._db.execute("COMMIT")
         return self.get(row["id"]) if row is not None else None
 
-    def finish(self, prompt_id: str, status: str, *, outputs: dict[str, Any] | None = None,
-               executed: list[str] | None = None, cached: list[str] | None = None,
-               error: dict[str, Any] | None = None) -> None:
+    def finish(self, prompt_id: str, outcome: PromptOutcome) -> None:
         """Record how a running prompt ended."""
+        error = json.dumps(outcome.error.to_dict()) if outcome.error is not None else None
         self._tx("UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, error = ? "
-                 "WHERE id = ?", (status, time.time(), json.dumps(outputs or {}, default=str),
-                                  json.dumps(executed or []), json.dumps(cached or []),
-                                  json.dumps(error) if error is not None else None, prompt_id))
+                 "WHERE id = ?", (outcome.status, time.time(), json.dumps(outcome.outputs, default=str),
+                                  json.dumps(outcome.executed), json.dumps(outcome.cached), error, prompt_id))
 
     def cancel_pending(self, prompt_id: str | None = None) -> list[str]:
         """Cancel one pending prompt (or all when `prompt_id` is None); returns the ids cancelled."""

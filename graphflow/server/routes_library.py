@@ -16,8 +16,8 @@ from aiohttp import web
 from graphflow.server.config import ServerConfig
 from graphflow.server.errors import ApiError, json_object, read_json
 from graphflow.server.keys import CONFIG, PLUGINS, STARTED
+from graphflow.server.files import confined
 from graphflow.server.paths import PathEscape, confine, relative_name
-from graphflow.server.routes_files import confined
 from graphflow.interop import to_workflow
 from graphflow.workflow import PNG_KEY, WorkflowFileError
 
@@ -29,15 +29,16 @@ SOURCES = ("repo", "user")
 async def nodes(request: web.Request) -> web.Response:
     """Every node type's schema and the plugins that failed to load."""
     registry = request.app[PLUGINS].registry
+    catalogue = await asyncio.to_thread(registry.catalogue, request.app[CONFIG].settings)
     return web.json_response(
-        {"nodes": registry.catalogue(), "problems": [{"plugin": p.plugin, "message": p.message}
+        {"nodes": catalogue, "problems": [{"plugin": p.plugin, "message": p.message}
                                                      for p in registry.problems]},
         dumps=lambda data: json.dumps(data, default=str))
 
 
 def _workflow_root(config: ServerConfig, source: str) -> Path:
     if source == "repo":
-        return config.repo_workflows_dir
+        return config.examples_dir
     if source == "user":
         return config.user_workflows_dir
     raise ApiError("not_found", f"workflow source {source!r} is not one of: {', '.join(SOURCES)}")
@@ -170,11 +171,11 @@ async def model_files(request: web.Request) -> web.Response:
     kind = request.match_info["kind"]
     if kind not in model_kind_folders():
         raise ApiError("not_found", f"unknown model kind {kind!r}; see GET /api/models")
-    from graphflow.models.paths import list_models, models_root
+    from graphflow.models.paths import list_models
 
-    root = models_root(request.app[CONFIG].models_dir)
+    root = request.app[CONFIG].settings.models_dir
     confined(root, kind)
-    files = await asyncio.to_thread(list_models, kind, root)
+    files = await asyncio.to_thread(list_models, root, kind)
     return web.json_response({"kind": kind, "files": files})
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from graphflow.graph import validate
-from graphflow.registry import Registry
 from graphflow.server.errors import ApiError, json_object, read_json
-from graphflow.server.keys import DISPATCHER, PLUGINS, STORE
+from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STORE
 from graphflow.server.queue_store import PromptRecord
 from graphflow.workflow import WorkflowFileError, parse_workflow
 
@@ -17,13 +17,14 @@ routes = web.RouteTableDef()
 MAX_HISTORY_PAGE = 500
 
 
-def workflow_issues(registry: Registry, data: Any, targets: list[str] | None) -> list[dict[str, Any]]:
+def workflow_issues(request: web.Request, data: Any, targets: list[str] | None) -> list[dict[str, Any]]:
     """Every problem of a workflow as Issue dicts; a file that is not a workflow is one `bad_workflow_file` issue."""
     try:
         workflow = parse_workflow(data)
     except WorkflowFileError as exc:
         return [{"node_id": None, "input": None, "kind": "bad_workflow_file", "message": str(exc)}]
-    return [issue.to_dict() for issue in validate(workflow, registry, targets)]
+    registry, settings = request.app[PLUGINS].registry, request.app[CONFIG].settings
+    return [issue.to_dict() for issue in validate(workflow, registry, settings, targets)]
 
 
 def _targets(body: dict[str, Any]) -> list[str] | None:
@@ -58,7 +59,7 @@ def _record_or_404(request: web.Request) -> PromptRecord:
 async def validate_workflow(request: web.Request) -> web.Response:
     """Check a workflow and return every issue."""
     body = json_object(await read_json(request))
-    issues = workflow_issues(request.app[PLUGINS].registry, body.get("workflow"), _targets(body))
+    issues = await asyncio.to_thread(workflow_issues, request, body.get("workflow"), _targets(body))
     return web.json_response({"valid": not issues, "issues": issues})
 
 
@@ -73,7 +74,7 @@ async def submit(request: web.Request) -> web.Response:
         raise ApiError("bad_request", "'priority' must be an integer")
     if client_id is not None and not isinstance(client_id, str):
         raise ApiError("bad_request", "'client_id' must be text")
-    issues = workflow_issues(request.app[PLUGINS].registry, body.get("workflow"), targets)
+    issues = await asyncio.to_thread(workflow_issues, request, body.get("workflow"), targets)
     if issues:
         raise ApiError("invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued",
                        issues=issues)
@@ -90,7 +91,7 @@ async def submit(request: web.Request) -> web.Response:
 async def queue(request: web.Request) -> web.Response:
     """The running prompt and the pending ones in run order."""
     current = request.app[DISPATCHER].current
-    return web.json_response({"running": current[0].queue_item() if current else None,
+    return web.json_response({"running": current.record.queue_item() if current else None,
                               "pending": [r.queue_item() for r in request.app[STORE].pending()]})
 
 

@@ -6,15 +6,14 @@ from aiohttp import web
 
 from graphflow.server.errors import ApiError
 from graphflow.server.keys import CONFIG
-from graphflow.server.routes_files import confined
+from graphflow.server.files import confined
 
 routes = web.RouteTableDef()
 
 MISSING_PAGE = """<!doctype html><meta charset="utf-8"><title>graphflow</title>
 <h1>graphflow server is running</h1>
 <p>The editor files were not found in <code>{folder}</code>, so there is no editor to show.
-The API is available under <code>/api</code> (see docs/api.md); reinstall graphflow from a full
-checkout to get the editor.</p>"""
+The API is available under <code>/api</code> (see docs/api.md).</p>"""
 
 
 @routes.get("/")

@@ -8,14 +8,14 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from graphflow.server.errors import ApiError
-from graphflow.server.events import Client, EventHub
+from graphflow.server.events import EventHub, Subscriber
 from graphflow.server.keys import HUB
 
 routes = web.RouteTableDef()
 SCOPES = ("all", "mine")
 
 
-def _handle(hub: EventHub, client: Client, text: str) -> None:
+def _handle(hub: EventHub, client: Subscriber, text: str) -> None:
     try:
         message = json.loads(text)
         kind = message["type"]
@@ -39,12 +39,12 @@ def _handle(hub: EventHub, client: Client, text: str) -> None:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Open an event stream; the first message is the current state."""
     watch = request.query.get("watch", "all")
-    if watch not in SCOPES:
+    if watch != "all" and watch != "mine":
         raise ApiError("bad_request", f"watch must be one of: {', '.join(SCOPES)}")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[HUB]
-    client = hub.attach(ws, request.query.get("client_id") or uuid.uuid4().hex, watch)
+    client = hub.attach(Subscriber(ws, request.query.get("client_id") or uuid.uuid4().hex, watch))
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:

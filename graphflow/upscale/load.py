@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from graphflow.models.cache import ModelCache, default_cache, file_identity
+from graphflow.cache import ModelCache
+from graphflow.models.cache import cached, file_identity
 from graphflow.models.device import pick_device
 from graphflow.models.files import load_state_dict
 
@@ -24,7 +25,7 @@ def load_upscale_model(path: str | os.PathLike[str], device: str = "auto",
         raise FileNotFoundError(f"upscale model not found: {path}")
     target, dtype = pick_device(device)
     key = ("upscale_model", *file_identity(path), str(target), str(dtype))
-    return (cache if cache is not None else default_cache()).get_or_load(key, lambda: _load(path, target, dtype))
+    return cached(cache, key, lambda: _load(path, target, dtype))
 
 
 def _load(path: Path, device: torch.device, dtype: torch.dtype) -> UpscaleModel:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from graphflow.models.device import place
 from .spec import UpscaleSpec
-from graphflow.tiling import blend_tiles, tile_starts
+from graphflow.imaging.tiling import blend_tiles, tile_starts
 
 Progress = Callable[[int, int], None]
 

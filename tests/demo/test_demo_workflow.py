@@ -6,11 +6,11 @@ from pathlib import Path
 from PIL import Image
 
 from graphflow.demo.checker import score
-from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
 from graphflow.workflow import parse_workflow
+from tests.running import executor_for
 
-TXT2IMG = Path(__file__).resolve().parents[2] / "workflows" / "txt2img.json"
+TXT2IMG = Path(__file__).resolve().parents[2] / "graphflow" / "workflows" / "txt2img.json"
 PROMPTS = [
     "a large red circle on the left",
     "a small blue square at the top",
@@ -35,7 +35,7 @@ PAIRS = [
 
 def draw(prompts: list[str], output: Path) -> list[Image.Image]:
     """One picture per prompt from workflows/txt2img.json as shipped, seed i for prompt i."""
-    executor = Executor(build_plugins(entry_points=False), output_dir=output)
+    executor = executor_for(build_plugins(entry_points=False), output, output_dir=output)
     data = json.loads(TXT2IMG.read_text())
     images = []
     for seed, prompt in enumerate(prompts):

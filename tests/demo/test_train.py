@@ -15,7 +15,7 @@ from graphflow.demo.models import build_unet
 from graphflow.demo.train import main
 from graphflow.demo.train_denoiser import CaptionIds, build_denoiser, draw_indices, split_by_count, tokenize
 from graphflow.demo.world import dataset
-from graphflow.models.cache import ModelCache
+from graphflow.cache import ModelCache
 from graphflow.models.loader import load_checkpoint
 
 

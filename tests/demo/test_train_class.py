@@ -6,13 +6,13 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
-from graphflow.context import Context
+from tests.running import context_for
 from graphflow.demo import train
 from graphflow.demo.train_class import CACHE, CHECKPOINT, CLASS_NAMES, class_unet, main
 from graphflow.models.loader import load_checkpoint
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.sample import sample
-from graphflow_nodes.class_conditioning import ClassConditioning
+from graphflow.nodes.class_conditioning import ClassConditioning
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_fine_tuning_exports_a_class_model_that_graphflow_samples_by_class_name(
     assert "Steps trained: 2 of 2" in (dest / "TRAINING.md").read_text()
 
     model, _, vae = load_checkpoint(dest, device="cpu")
-    ctx = Context("classes", "test", tmp_path, tmp_path, tmp_path)
+    ctx = context_for(tmp_path, "classes")
     positive, negative = ClassConditioning().run(ctx, model, class_index=0, class_name="Triangle", null_class=-1)
     assert positive[0].class_labels.tolist() == [2] and negative[0].class_labels.tolist() == [3]
     side = model.unet.config.sample_size

@@ -1,6 +1,7 @@
 """The command line: run with overrides, validate listing every problem, nodes, schema, clear errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from graphflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ARITHMETIC = ROOT / "workflows" / "arithmetic.json"
+ARITHMETIC = ROOT / "graphflow" / "workflows" / "arithmetic.json"
 
 
 def test_run_with_set_writes_the_result_and_prints_its_path(tmp_path, capsys):
@@ -23,6 +24,20 @@ def test_run_with_set_writes_the_result_and_prints_its_path(tmp_path, capsys):
     assert "[3/6] scaled (graphflow.math.float)" in err and "success" in err
 
 
+def test_an_example_runs_by_name_from_any_folder_and_the_environment_is_left_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = dict(os.environ)
+    assert main(["run", "arithmetic", "--models", "m", "--input", "i", "--device", "cpu", "--quiet"]) == 0
+    assert Path(capsys.readouterr().out.strip()).read_text() == "upscaled width: 768"
+    assert dict(os.environ) == before
+
+
+def test_examples_lists_the_shipped_workflows(capsys):
+    assert main(["examples"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"txt2img", "img2img", "arithmetic", "comfyui/txt2img_api"} <= set(names)
+
+
 def test_runs_never_overwrite_earlier_outputs(tmp_path, capsys):
     for _ in range(2):
         assert main(["run", str(ARITHMETIC), "--output", str(tmp_path), "--quiet"]) == 0
@@ -31,7 +46,7 @@ def test_runs_never_overwrite_earlier_outputs(tmp_path, capsys):
 
 def test_quiet_runs_print_only_the_saved_file_while_models_load(tmp_path):
     # a fresh process, so the demo model really loads (and its libraries would draw their progress bars)
-    done = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", str(ROOT / "workflows" / "txt2img.json"),
+    done = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", "txt2img",
                            "--set", "sampler.steps=1", "--output", str(tmp_path), "--quiet"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,8 @@ import pytest
 
 from graphflow.cache import OutputCache
 from graphflow.context import CancelToken
-from graphflow.executor import Executor, NodeExecutionError
+from graphflow.runs import NodeExecutionError
+from tests.running import executor_for
 from graphflow.hookspecs import hookimpl
 from graphflow.workflow import parse_workflow
 
@@ -34,8 +35,8 @@ def twenty_node_graph(deep_value: float = 1.0) -> dict:
     return nodes
 
 
-def test_changing_one_literal_reruns_only_that_node_and_its_descendants(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_changing_one_literal_reruns_only_that_node_and_its_descendants(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     first = executor.run(wf(twenty_node_graph()))
     assert first.status == "success" and len(counting_plugins.runs) == 19  # "unused" never runs
     assert first.ui["sink"]["values"] == [9.0 + 17.0]
@@ -46,8 +47,8 @@ def test_changing_one_literal_reruns_only_that_node_and_its_descendants(counting
     assert set(second.cached) == {"root", *(f"right{i}" for i in range(1, 9)), "left1", "left2", "left3"}
 
 
-def test_an_identical_rerun_executes_nothing(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_an_identical_rerun_executes_nothing(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     executor.run(wf(twenty_node_graph()))
     counting_plugins.runs.clear()
     again = executor.run(wf(twenty_node_graph()))
@@ -55,8 +56,8 @@ def test_an_identical_rerun_executes_nothing(counting_plugins):
     assert again.ui["sink"]["values"] == [26.0]
 
 
-def test_node_ids_are_not_part_of_the_cache_key(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_node_ids_are_not_part_of_the_cache_key(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     executor.run(wf({"a": {"type": "test.value", "inputs": {"value": 3.0}},
                      "s": {"type": "test.sink", "links": {"value": link("a")}}}))
     counting_plugins.runs.clear()
@@ -65,8 +66,8 @@ def test_node_ids_are_not_part_of_the_cache_key(counting_plugins):
     assert counting_plugins.runs == []
 
 
-def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     nodes = {"v": {"type": "test.value"}, "n": {"type": "test.noisy", "links": {"value": link("v")}},
              "a": {"type": "test.add", "links": {"a": link("n")}}, "s": {"type": "test.sink", "links": {"value": link("a")}}}
     executor.run(wf(nodes))
@@ -75,8 +76,8 @@ def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugi
     assert counting_plugins.runs == ["n", "a", "s"]
 
 
-def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cached(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cached(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     nodes = {"v": {"type": "test.value", "inputs": {"value": 7.0}},
              "f": {"type": "test.fail", "links": {"value": link("v")}},
              "s": {"type": "test.sink", "links": {"value": link("f")}}}
@@ -90,7 +91,7 @@ def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cach
     assert "v" not in counting_plugins.runs
 
 
-def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir):
+def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir, tmp_path):
     from graphflow.plugins import build_plugins
 
     folder = plugin_dir("odd", '''
@@ -107,8 +108,65 @@ def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir):
         def register_nodes(register):
             register(Pair)
     ''')
-    result = Executor(build_plugins(folder, entry_points=False)).run(wf({"p": {"type": "odd.pair"}}))
+    result = executor_for(build_plugins(folder, entry_points=False), tmp_path).run(wf({"p": {"type": "odd.pair"}}))
     assert result.status == "error" and "node 'p'" in str(result.error) and "['x', 'y']" in str(result.error)
+
+
+RETURNS = '''
+from typing import NamedTuple
+
+from graphflow.api import FLOAT, INT, Output, hookimpl, node
+
+
+class Pair(NamedTuple):
+    x: float
+    y: float
+
+
+@node("ret.named", version="1.0.0", output=True)
+class Named:
+    x = Output(FLOAT)
+    y = Output(FLOAT)
+    def run(self, ctx) -> Pair:
+        return Pair(1.0, 2.0)
+
+
+@node("ret.positional", version="1.0.0", output=True)
+class Positional:
+    x = Output(FLOAT)
+    y = Output(FLOAT)
+    def run(self, ctx):
+        return 1.0, 2.0
+
+
+@node("ret.strings", version="1.0.0", output=True)
+class Strings:
+    count = Output(INT)
+    def run(self, ctx):
+        return "a", "b", "c"
+
+
+@hookimpl
+def register_nodes(register):
+    for cls in (Named, Positional, Strings):
+        register(cls)
+'''
+
+
+@pytest.mark.parametrize(("node_type", "outcome"), [
+    ("ret.named", {"x": 1.0, "y": 2.0}),
+    ("ret.positional", "a node with several outputs returns a dict or a NamedTuple naming them: x, y"),
+    ("ret.strings", "output 'count' must be a INT, but run() gave tuple ('a', 'b', 'c')"),
+])
+def test_outputs_come_back_by_name_and_of_their_declared_type(plugin_dir, tmp_path, node_type, outcome):
+    from graphflow.plugins import build_plugins
+
+    plugins = build_plugins(plugin_dir("returns", RETURNS), entry_points=False)
+    result = executor_for(plugins, tmp_path).run(wf({"n": {"type": node_type}}))
+    if isinstance(outcome, dict):
+        assert result.status == "success" and result.outputs["n"] == outcome
+    else:
+        assert result.status == "error" and outcome in str(result.error) and "node 'n'" in str(result.error)
 
 
 class Recorder:
@@ -144,10 +202,10 @@ class Recorder:
         self.events.append(("end", status))
 
 
-def test_hooks_observe_every_event_of_a_run(counting_plugins):
+def test_hooks_observe_every_event_of_a_run(counting_plugins, tmp_path):
     recorder = Recorder()
     counting_plugins.manager.register(recorder)
-    executor = Executor(counting_plugins)
+    executor = executor_for(counting_plugins, tmp_path)
     nodes = {"st": {"type": "test.steps", "inputs": {"steps": 2}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
     executor.run(wf(nodes))
     assert recorder.events == [("start",), ("node", "st"), ("progress", "st", 1, 2), ("progress", "st", 2, 2),
@@ -158,18 +216,18 @@ def test_hooks_observe_every_event_of_a_run(counting_plugins):
     assert recorder.events[-1] == ("end", "error")
 
 
-def test_a_broken_observer_does_not_fail_the_run(counting_plugins):
+def test_a_broken_observer_does_not_fail_the_run(counting_plugins, tmp_path):
     class Broken:
         @hookimpl
         def on_node_start(self, run, node_id):
             raise RuntimeError("observer bug")
 
     counting_plugins.manager.register(Broken())
-    result = Executor(counting_plugins).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}))
+    result = executor_for(counting_plugins, tmp_path).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}))
     assert result.status == "success"
 
 
-def test_cancellation_is_honoured_inside_a_node_and_between_nodes(counting_plugins):
+def test_cancellation_is_honoured_inside_a_node_and_between_nodes(counting_plugins, tmp_path):
     token = CancelToken()
 
     class CancelAtFirstStep:
@@ -179,17 +237,17 @@ def test_cancellation_is_honoured_inside_a_node_and_between_nodes(counting_plugi
 
     counting_plugins.manager.register(CancelAtFirstStep())
     nodes = {"st": {"type": "test.steps", "inputs": {"steps": 50}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
-    result = Executor(counting_plugins).run(wf(nodes), cancel=token)
+    result = executor_for(counting_plugins, tmp_path).run(wf(nodes), cancel=token)
     assert result.status == "cancelled" and "s" not in counting_plugins.runs
     cancelled = CancelToken()
     cancelled.cancel()
     counting_plugins.runs.clear()
-    result = Executor(counting_plugins).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}), cancel=cancelled)
+    result = executor_for(counting_plugins, tmp_path).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}), cancel=cancelled)
     assert result.status == "cancelled" and counting_plugins.runs == []
 
 
-def test_cache_is_bounded_and_evicts_least_recently_used(counting_plugins):
-    executor = Executor(counting_plugins, cache=OutputCache(max_entries=2))
+def test_cache_is_bounded_and_evicts_least_recently_used(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path, cache=OutputCache(max_entries=2))
     for value in (1.0, 2.0, 3.0):
         executor.run(wf({"v": {"type": "test.value", "inputs": {"value": value}}}), targets=["v"])
     assert len(executor.cache) == 2
@@ -200,8 +258,8 @@ def test_cache_is_bounded_and_evicts_least_recently_used(counting_plugins):
     assert counting_plugins.runs == ["v"]  # still cached
 
 
-def test_runs_from_several_threads_share_the_cache(counting_plugins):
-    executor = Executor(counting_plugins)
+def test_runs_from_several_threads_share_the_cache(counting_plugins, tmp_path):
+    executor = executor_for(counting_plugins, tmp_path)
     results = []
     threads = [threading.Thread(target=lambda v=v: results.append(executor.run(
         wf({"v": {"type": "test.value", "inputs": {"value": float(v)}}, "s": {"type": "test.sink", "links": {"value": link("v")}}}))))
@@ -249,7 +307,7 @@ def test_a_fingerprint_change_reruns_the_node_even_with_the_same_inputs(plugin_d
         def register_nodes(register):
             register(Read)
     ''')
-    executor = Executor(build_plugins(folder, entry_points=False))
+    executor = executor_for(build_plugins(folder, entry_points=False), tmp_path)
     workflow = wf({"r": {"type": "files.read", "inputs": {"path": str(watched)}}})
     assert executor.run(workflow, targets=["r"]).outputs["r"]["text"] == "one"
     assert executor.run(workflow, targets=["r"]).executed == []

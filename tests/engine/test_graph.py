@@ -3,7 +3,10 @@
 import pytest
 
 from graphflow.graph import KINDS, WorkflowInvalid, plan, validate
+from graphflow.settings import Settings
 from graphflow.workflow import parse_workflow
+
+SETTINGS = Settings()
 
 
 def wf(nodes):
@@ -35,7 +38,7 @@ EVERY_KIND = {
 
 
 def test_every_error_kind_is_reported_at_once_naming_node_and_input(counting_plugins):
-    issues = validate(wf(EVERY_KIND), counting_plugins.registry)
+    issues = validate(wf(EVERY_KIND), counting_plugins.registry, SETTINGS)
     found = {(i.kind, i.node_id, i.input) for i in issues}
     expected = {
         ("unknown_node_type", "unknown", None),
@@ -58,7 +61,7 @@ def test_every_error_kind_is_reported_at_once_naming_node_and_input(counting_plu
 
 
 def test_messages_say_what_is_wrong(counting_plugins):
-    issues = {i.node_id: i.message for i in validate(wf(EVERY_KIND), counting_plugins.registry)}
+    issues = {i.node_id: i.message for i in validate(wf(EVERY_KIND), counting_plugins.registry, SETTINGS)}
     assert "acme-nodes" in issues["unknown"]
     assert "expects INT but node 'v' output 'result' gives FLOAT" in issues["wrong_type"]
     assert "5000 is outside [1, 1000]" in issues["too_many"]
@@ -69,7 +72,7 @@ def test_messages_say_what_is_wrong(counting_plugins):
 def test_int_output_may_feed_a_float_input(counting_plugins):
     workflow = wf({"i": {"type": "graphflow.primitive.int", "inputs": {"value": 2}},
                    "s": {"type": "test.sink", "links": {"value": link("i")}}})
-    assert validate(workflow, counting_plugins.registry) == []
+    assert validate(workflow, counting_plugins.registry, SETTINGS) == []
 
 
 def test_plan_runs_only_ancestors_of_outputs_in_order(counting_plugins):
@@ -78,19 +81,19 @@ def test_plan_runs_only_ancestors_of_outputs_in_order(counting_plugins):
         "orphan": {"type": "test.value"},
         "s": {"type": "test.sink", "links": {"value": link("b")}},
     })
-    order = [n.node_id for n in plan(workflow, counting_plugins.registry).order]
+    order = [n.node_id for n in plan(workflow, counting_plugins.registry, SETTINGS).order]
     assert order == ["a", "b", "s"]
-    assert [n.node_id for n in plan(workflow, counting_plugins.registry, targets=["a"]).order] == ["a"]
+    assert [n.node_id for n in plan(workflow, counting_plugins.registry, SETTINGS, targets=["a"]).order] == ["a"]
 
 
 def test_plan_raises_with_all_issues(counting_plugins):
     with pytest.raises(WorkflowInvalid) as err:
-        plan(wf({"x": {"type": "test.sink"}, "y": {"type": "nope.node"}}), counting_plugins.registry)
+        plan(wf({"x": {"type": "test.sink"}, "y": {"type": "nope.node"}}), counting_plugins.registry, SETTINGS)
     assert {i.kind for i in err.value.issues} == {"missing_input", "unknown_node_type"}
 
 
 def test_unknown_target_is_reported(counting_plugins):
-    issues = validate(wf({"s": SINK}), counting_plugins.registry, targets=["ghost"])
+    issues = validate(wf({"s": SINK}), counting_plugins.registry, SETTINGS, targets=["ghost"])
     assert [(i.kind, i.node_id) for i in issues] == [("unknown_target", "ghost")]
 
 
@@ -99,6 +102,6 @@ def test_old_node_versions_are_upgraded_by_the_node(counting_plugins):
         "j": {"type": "graphflow.text.join", "version": "1.0.0", "inputs": {"first": "a", "second": "b", "sep": "-"}},
         "save": {"type": "graphflow.text.save", "links": {"text": link("j")}},
     })
-    assert validate(workflow, counting_plugins.registry) == []
-    node = plan(workflow, counting_plugins.registry).nodes["j"]
+    assert validate(workflow, counting_plugins.registry, SETTINGS) == []
+    node = plan(workflow, counting_plugins.registry, SETTINGS).nodes["j"]
     assert node.literals["separator"] == "-"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
 from graphflow.workflow import parse_workflow
+from tests.running import executor_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_broken_plugins_are_reported_by_name_and_the_rest_still_work(plugin_dir)
         "nodes": {"up": {"type": "shout.upper", "inputs": {"text": "hi"}},
                   "save": {"type": "graphflow.text.save", "links": {"text": {"node": "up", "output": "result"}}}},
     })
-    result = Executor(plugins, output_dir=folder.parent / "out").run(workflow)
+    result = executor_for(plugins, folder.parent).run(workflow)
     assert result.status == "success" and result.ui["save"]["texts"][0]["text"] == "HI"
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from graphflow import settings
-from tests.nodes.conftest import executor, folder_settings, graphflow_cli, models_root, plugins  # noqa: F401
+from tests.nodes.conftest import (executor, folder_settings, graphflow_cli, models_root, plugins,  # noqa: F401
+                                  settings, shared_models)
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "workflows" / "comfyui"
+EXAMPLES = ROOT / "graphflow" / "workflows" / "comfyui"
 DATA = Path(__file__).resolve().parent / "data"
 NAMES = ("txt2img", "img2img", "inpaint", "hires_fix", "upscale_model")
 # Overrides (graphflow input names) that make each example fast on tiny models; ids are shared by both formats.
@@ -77,9 +77,14 @@ def write_inputs(folder: Path) -> None:
     Image.fromarray(rgba, "RGBA").save(folder / "inpaint_source.png")
 
 
+@pytest.fixture
+def models_dir(comfy_models: Path) -> Path:
+    """Every interop test reads the ComfyUI-named models."""
+    return comfy_models
+
+
 @pytest.fixture(autouse=True)
-def comfy_folders(monkeypatch: pytest.MonkeyPatch, folder_settings: Path, comfy_models: Path) -> Path:
-    """Every interop test sees the ComfyUI-named models and the example input images."""
-    monkeypatch.setenv(settings.MODELS_ENV, str(comfy_models))
+def comfy_folders(folder_settings: Path) -> Path:
+    """Every interop test sees the example input images."""
     write_inputs(folder_settings)
     return folder_settings

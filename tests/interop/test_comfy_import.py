@@ -21,9 +21,9 @@ def test_an_api_file_exported_after_import_is_the_same_graph(name):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("fmt", ["api", "workflow"])
-def test_every_example_imports_and_validates(name, fmt, plugins):
+def test_every_example_imports_and_validates(name, fmt, plugins, settings):
     workflow = load_any(example(name, fmt), plugins.registry)
-    assert validate(workflow, plugins.registry) == []
+    assert validate(workflow, plugins.registry, settings) == []
     assert workflow.meta["comfyui"]["format"] == ("api" if fmt == "api" else "workflow")
 
 

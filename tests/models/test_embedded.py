@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 from transformers import CLIPTokenizer
 
 from graphflow.demo import DEMO_MODEL_DIR
-from graphflow.models.cache import ModelCache
+from graphflow.cache import ModelCache
 from graphflow.models.embedded import CONFIGS_KEY, embed
 from graphflow.models.files import load_metadata, load_state_dict
 from graphflow.models.loader import load_checkpoint

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from graphflow.models.cache import ModelCache
+from graphflow.cache import ModelCache
 from graphflow.models.files import load_state_dict
 from graphflow.models.loader import load_checkpoint, load_vae
 from graphflow.sampling.model import DiffusionModel

@@ -16,20 +16,19 @@ def test_list_models_gives_sorted_relative_names_of_model_files_only(tmp_path: P
     for name in ("b.safetensors", "a.ckpt", "sub/c.pt", "notes.txt", "d.json"):
         _touch(tmp_path / "checkpoints" / name)
     _touch(tmp_path / "checkpoints" / "pipe" / "model_index.json")
-    assert list_models("checkpoints", tmp_path) == ["a.ckpt", "b.safetensors", "pipe", "sub/c.pt"]
+    assert list_models(tmp_path, "checkpoints") == ["a.ckpt", "b.safetensors", "pipe", "sub/c.pt"]
 
 
-def test_models_root_comes_from_the_environment_when_not_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_resolves_inside_its_kinds_folder(tmp_path: Path) -> None:
     _touch(tmp_path / "vae" / "v.safetensors")
-    monkeypatch.setenv("GRAPHFLOW_MODELS_DIR", str(tmp_path))
-    assert list_models("vae") == ["v.safetensors"]
-    assert resolve_model("vae", "v.safetensors") == tmp_path / "vae" / "v.safetensors"
+    assert list_models(tmp_path, "vae") == ["v.safetensors"]
+    assert resolve_model(tmp_path, "vae", "v.safetensors") == tmp_path / "vae" / "v.safetensors"
 
 
 def test_missing_model_error_lists_what_is_there(tmp_path: Path) -> None:
     _touch(tmp_path / "checkpoints" / "present.safetensors")
     with pytest.raises(ModelNotFoundError) as error:
-        resolve_model("checkpoints", "absent.safetensors", tmp_path)
+        resolve_model(tmp_path, "checkpoints", "absent.safetensors")
     assert "absent.safetensors" in str(error.value) and "present.safetensors" in str(error.value)
 
 
@@ -37,18 +36,18 @@ def test_missing_model_error_lists_what_is_there(tmp_path: Path) -> None:
 def test_names_escaping_the_folder_are_refused(tmp_path: Path, name: str) -> None:
     _touch(tmp_path / "secret.safetensors")
     with pytest.raises(UnsafeModelPathError):
-        resolve_model("checkpoints", name, tmp_path)
+        resolve_model(tmp_path, "checkpoints", name)
 
 
 def test_symlink_pointing_out_of_the_folder_is_refused_and_not_listed(tmp_path: Path) -> None:
     _touch(tmp_path / "outside.safetensors")
     (tmp_path / "loras").mkdir()
     (tmp_path / "loras" / "link.safetensors").symlink_to(tmp_path / "outside.safetensors")
-    assert list_models("loras", tmp_path) == []
+    assert list_models(tmp_path, "loras") == []
     with pytest.raises(UnsafeModelPathError):
-        resolve_model("loras", "link.safetensors", tmp_path)
+        resolve_model(tmp_path, "loras", "link.safetensors")
 
 
 def test_unknown_kind_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model kind 'weights'"):
-        list_models("weights", tmp_path)
+        list_models(tmp_path, "weights")

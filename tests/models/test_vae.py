@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from graphflow.models.vae import Vae, VaeSizeError
-from graphflow.tiling import blend_tiles
+from graphflow.imaging.tiling import blend_tiles
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from graphflow import settings
-from graphflow.executor import Executor, RunResult
+from graphflow.cache import ModelCache
+from graphflow.executor import Executor
 from graphflow.plugins import Plugins, build_plugins
+from graphflow.runs import RunResult
+from graphflow.settings import ENVIRONMENT, Settings
 from graphflow.workflow import Workflow, parse_workflow
+from tests.running import executor_for
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "graphflow" / "workflows"
 FAMILIES = ("sd1", "sd2", "sdxl")
 SIZE = 64
 STEPS = 4
@@ -44,19 +47,34 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def folder_settings(monkeypatch: pytest.MonkeyPatch, models_root: Path, tmp_path: Path) -> Path:
-    """Point the models root at the tiny models and the input folder at a fresh one; restored afterwards.
+@pytest.fixture
+def models_dir(models_root: Path) -> Path:
+    """The models root this test's executor and command line read (the tiny models unless overridden)."""
+    return models_root
 
-    `graphflow run --models/--input/--device` writes these variables for the whole process, so every test
-    starts from (and returns to) known values.
-    """
+
+@pytest.fixture(autouse=True)
+def folder_settings(monkeypatch: pytest.MonkeyPatch, models_dir: Path, tmp_path: Path) -> Path:
+    """A fresh input folder, and the variables `graphflow run` reads at start-up pointing at it and at the
+    models, for the tests that run the command line in this process. Returns the input folder."""
     inputs = tmp_path / "input"
     inputs.mkdir()
-    monkeypatch.setenv(settings.MODELS_ENV, str(models_root))
-    monkeypatch.setenv(settings.INPUT_ENV, str(inputs))
-    monkeypatch.setenv(settings.DEVICE_ENV, "auto")
+    monkeypatch.setenv(ENVIRONMENT["models_dir"], str(models_dir))
+    monkeypatch.setenv(ENVIRONMENT["input_dir"], str(inputs))
+    monkeypatch.setenv(ENVIRONMENT["device"], "auto")
     return inputs
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> ModelCache:
+    """One model cache for the whole session, so tests share loaded tiny models."""
+    return ModelCache()
+
+
+@pytest.fixture
+def settings(executor: Executor) -> Settings:
+    """The settings of this test's executor."""
+    return executor.settings
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +84,10 @@ def plugins() -> Plugins:
 
 
 @pytest.fixture
-def executor(plugins: Plugins, tmp_path: Path, folder_settings: Path) -> Executor:
-    """An executor writing into this test's own output, temp and input folders."""
-    return Executor(plugins, output_dir=tmp_path / "output", temp_dir=tmp_path / "temp", input_dir=folder_settings)
+def executor(plugins: Plugins, tmp_path: Path, folder_settings: Path, models_dir: Path,
+             shared_models: ModelCache) -> Executor:
+    """An executor writing into this test's own output, temp and input folders, reading `models_dir`."""
+    return executor_for(plugins, tmp_path, input_dir=folder_settings, models_dir=models_dir, models=shared_models)
 
 
 @dataclass

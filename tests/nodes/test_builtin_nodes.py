@@ -2,14 +2,14 @@
 
 import pytest
 
-from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
 from graphflow.workflow import parse_workflow
+from tests.running import executor_for
 
 
 @pytest.fixture(scope="module")
 def executor(tmp_path_factory):
-    return Executor(build_plugins(entry_points=False), output_dir=tmp_path_factory.mktemp("out"))
+    return executor_for(build_plugins(entry_points=False), tmp_path_factory.mktemp("out"))
 
 
 def compute(executor, node_type, **inputs):

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from graphflow.context import Context
+from tests.running import context_for
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.sample import sample
-from graphflow_nodes.class_conditioning import ClassConditioning
+from graphflow.nodes.class_conditioning import ClassConditioning
 from tests.sampling.helpers import tiny_model
 
 CLASSES = 5  # four classes and, last, the null class used for guidance
@@ -23,7 +24,7 @@ def model():
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    return Context("n", "test", tmp_path, tmp_path, tmp_path)
+    return context_for(tmp_path, "n")
 
 
 def encode(ctx, model, index: int = 0, name: str = "", null: int = -1):

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from graphflow.api import hookimpl
-from graphflow.context import CancelToken, Context
+from graphflow.context import CancelToken
 from graphflow.sampling.latent import Latent
-from graphflow_nodes.vae import VaeDecode, VaeDecodeTiled
+from graphflow.nodes.vae import VaeDecode, VaeDecodeTiled
+from tests.running import context_for
 from tests.nodes.conftest import SIZE, WORKFLOWS, checkpoint_name, graph, link, read_pixels, run_graph
 
 SD1 = checkpoint_name("sd1", "file")
@@ -108,7 +109,7 @@ def test_concat_appends_the_source_tokens(executor):
 
 def test_tiled_decode_is_close_to_plain_decode(executor, tmp_path):
     vae = run_graph(executor, CHECKPOINT, "checkpoint").outputs["checkpoint"]["vae"]
-    ctx = Context("decode", "graphflow.vae.decode", tmp_path, tmp_path, tmp_path)
+    ctx = context_for(tmp_path, "decode")
     latent, other = (Latent(torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(s))) for s in (3, 4))
     plain = VaeDecode().run(ctx, latent, vae)
     tiled = VaeDecodeTiled().run(ctx, latent, vae, tile_size=128, overlap=64)

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphflow.context import Context
-from graphflow_nodes import image_ops as nodes
+from tests.running import context_for
+from graphflow.nodes import image_ops as nodes
 
-CTX = Context("n", "test", Path("out"), Path("temp"), Path("input"))
+CTX = context_for(Path("test-run"))
 METHODS = ["nearest", "bilinear", "bicubic", "lanczos", "area"]
 
 

@@ -8,11 +8,12 @@ import torch
 from PIL import Image
 
 from graphflow.context import Context
+from tests.running import context_for
 from graphflow.models.tiny import build_tiny
 from graphflow.models.vae import Vae
 from graphflow.sampling.latent import Latent
-from graphflow_nodes.inpaint import SetLatentNoiseMask, VaeEncodeForInpaint
-from graphflow_nodes.sampler import Sampler
+from graphflow.nodes.inpaint import SetLatentNoiseMask, VaeEncodeForInpaint
+from graphflow.nodes.sampler import Sampler
 from tests.nodes.conftest import checkpoint_name, link, run_graph
 from tests.sampling.helpers import text, tiny_model
 
@@ -24,7 +25,7 @@ def model():
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    return Context("n", "test", tmp_path, tmp_path, tmp_path)
+    return context_for(tmp_path, "n")
 
 
 def randn(*shape: int, seed: int) -> torch.Tensor:

@@ -8,11 +8,12 @@ import torch
 from PIL import Image
 
 from graphflow.context import Context
+from tests.running import context_for
 from graphflow.sampling.conditioning import CondEntry
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.slerp import interpolate_conditioning, slerp
-from graphflow_nodes.animation import SaveAnimation, embedded_workflow
-from graphflow_nodes.interpolate import DdimInvert, InterpolateConditioning, InterpolateFrames, InterpolateLatents
+from graphflow.nodes.animation import SaveAnimation, embedded_workflow
+from graphflow.nodes.interpolate import DdimInvert, InterpolateConditioning, InterpolateFrames, InterpolateLatents
 from tests.nodes.conftest import checkpoint_name, link, run_graph
 from tests.sampling.helpers import text, tiny_model
 
@@ -21,7 +22,7 @@ WORKFLOW = {"format": "graphflow.workflow", "version": 1, "nodes": {}}
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    return Context("n", "test", tmp_path, tmp_path, tmp_path, workflow=WORKFLOW)
+    return context_for(tmp_path, "n", WORKFLOW, output_dir=tmp_path)
 
 
 def randn(*shape: int, seed: int) -> torch.Tensor:

@@ -6,17 +6,18 @@ import pytest
 import torch
 
 from graphflow.context import Context
+from tests.running import context_for
 from graphflow.plugins import build_plugins
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.noise import prepare_noise
 from graphflow.sampling.slerp import bislerp
-from graphflow_nodes.latent_ops import (BatchLatents, BlendLatents, CompositeLatent, LatentFromBatch,
+from graphflow.nodes.latent_ops import (BatchLatents, BlendLatents, CompositeLatent, LatentFromBatch,
                                         RepeatLatentBatch, UpscaleLatent, UpscaleLatentBy)
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Context:
-    return Context("n", "test", tmp_path, tmp_path, tmp_path)
+    return context_for(tmp_path, "n")
 
 
 def randn(*shape: int, seed: int = 0) -> torch.Tensor:

@@ -5,14 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphflow.context import Context
-from graphflow.executor import Executor
-from graphflow.masks import gaussian_kernel
+from graphflow.imaging.masks import gaussian_kernel
 from graphflow.plugins import build_plugins
 from graphflow.workflow import parse_workflow
-from graphflow_nodes import masks as nodes
+from graphflow.nodes import masks as nodes
+from tests.running import context_for, executor_for
 
-CTX = Context("n", "test", Path("out"), Path("temp"), Path("input"))
+CTX = context_for(Path("test-run"))
 
 
 def t(rows) -> torch.Tensor:
@@ -140,7 +139,7 @@ def test_crop_cuts_at_the_far_edges_and_refuses_to_start_outside():
 
 
 def test_mask_nodes_run_in_a_workflow(tmp_path):
-    executor = Executor(build_plugins(entry_points=False), output_dir=tmp_path)
+    executor = executor_for(build_plugins(entry_points=False), tmp_path)
     workflow = parse_workflow({"format": "graphflow.workflow", "version": 1, "nodes": {
         "solid": {"type": "graphflow.mask.solid", "inputs": {"value": 1.0, "width": 6, "height": 4}},
         "crop": {"type": "graphflow.mask.crop", "inputs": {"x": 0, "y": 0, "width": 2, "height": 2},

@@ -5,10 +5,9 @@ import torch
 from safetensors.torch import save_file
 
 from graphflow.api import hookimpl
-from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
-from graphflow.settings import DEVICE_ENV, MODELS_ENV
 from graphflow.workflow import parse_workflow
+from tests.running import executor_for, settings_under
 from tests.upscale.tiny import compact_spec, rrdb_spec, tiny_network
 
 
@@ -24,12 +23,11 @@ class ProgressRecorder:
 
 
 @pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    root = tmp_path / "models"
-    (root / "upscale_models").mkdir(parents=True)
-    monkeypatch.setenv(MODELS_ENV, str(root))
-    monkeypatch.setenv(DEVICE_ENV, "cpu")
-    return root / "upscale_models"
+def models_dir(tmp_path):
+    """models/upscale_models under the test's folder, where `settings_under(tmp_path)` looks."""
+    folder = tmp_path / "models" / "upscale_models"
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _workflow(model_name: str, tile_size: int = 512, overlap: int = 32, width: int = 20, height: int = 12):
@@ -46,7 +44,7 @@ def _run(tmp_path, workflow):
     plugins = build_plugins(entry_points=False)
     recorder = ProgressRecorder()
     plugins.manager.register(recorder)
-    result = Executor(plugins, output_dir=tmp_path / "out").run(workflow, targets=["up"])
+    result = executor_for(plugins, tmp_path, device="cpu").run(workflow, targets=["up"])
     return result, recorder.steps
 
 
@@ -82,7 +80,7 @@ def test_a_file_that_is_not_an_upscale_model_fails_with_its_name(tmp_path, model
     assert "unet.safetensors: not an ESRGAN/RRDBNet or Real-ESRGAN compact state dict" in str(result.error)
 
 
-def test_the_model_list_shows_the_files_in_the_folder(models_dir):
+def test_the_model_list_shows_the_files_in_the_folder(models_dir, tmp_path):
     save_file(tiny_network(compact_spec(2)).state_dict(), str(models_dir / "a.safetensors"))
     spec = build_plugins(entry_points=False).registry.specs["graphflow.upscale.load_model"]
-    assert spec.inputs["model_name"].current_choices() == ("builtin:shapes-x2", "a.safetensors")
+    assert spec.inputs["model_name"].current_choices(settings_under(tmp_path)) == ("builtin:shapes-x2", "a.safetensors")

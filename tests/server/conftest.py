@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from graphflow.server import ServerConfig, create_app
+from tests.running import settings_under
 from tests.server.helpers import SERVER_PLUGIN
 
 
@@ -15,9 +16,9 @@ from tests.server.helpers import SERVER_PLUGIN
 def config(tmp_path: Path, plugin_dir) -> ServerConfig:
     """A server configuration whose folders all live in the test's temporary folder."""
     return ServerConfig(
-        output_dir=tmp_path / "output", input_dir=tmp_path / "input", user_dir=tmp_path / "user",
+        settings=settings_under(tmp_path, temp_dir=tmp_path / "user" / "temp"), user_dir=tmp_path / "user",
         plugins_dir=plugin_dir("servertest", SERVER_PLUGIN), entry_points=False,
-        repo_workflows_dir=tmp_path / "repo_workflows", web_dir=tmp_path / "web", models_dir=tmp_path / "models",
+        examples_dir=tmp_path / "repo_workflows", web_dir=tmp_path / "web",
     )
 
 

@@ -22,8 +22,8 @@ def test_every_serve_option_reaches_the_configuration(tmp_path: Path):
         "--user-dir", "u", "--db", "q.db", "--models", "m", "--plugins", "p"])
     config = config_from_args(args)
     assert (config.host, config.port, config.token) == ("0.0.0.0", 9000, "T")
-    assert (config.output_dir, config.input_dir, config.user_dir) == (Path("o"), Path("i"), Path("u"))
-    assert (config.database, config.models_dir, config.plugins_dir) == (Path("q.db"), Path("m"), Path("p"))
+    assert (config.settings.output_dir, config.settings.input_dir, config.user_dir) == (Path("o"), Path("i"), Path("u"))
+    assert (config.database, config.settings.models_dir, config.plugins_dir) == (Path("q.db"), Path("m"), Path("p"))
 
 
 def test_defaults_are_loopback_and_the_token_can_come_from_the_environment(monkeypatch):

@@ -23,8 +23,8 @@ from tests.server.helpers import failing_workflow, submit, workflow
 @pytest.fixture
 def config(config: ServerConfig, comfy_models) -> ServerConfig:  # noqa: F811
     """The server test configuration with ComfyUI-named tiny models and the example input images."""
-    config.models_dir = comfy_models
-    write_inputs(config.input_dir)
+    config.settings = config.settings.replace(models_dir=comfy_models)
+    write_inputs(config.settings.input_dir)
     return config
 
 
@@ -169,7 +169,7 @@ async def test_system_stats_embeddings_and_model_lists(client):
 
 async def test_uploads_answer_like_comfyui_and_a_mask_lands_in_the_originals_alpha(client, config):
     form = aiohttp.FormData()
-    form.add_field("image", (config.input_dir / "example.png").read_bytes(), filename="cat.png")
+    form.add_field("image", (config.settings.input_dir / "example.png").read_bytes(), filename="cat.png")
     form.add_field("subfolder", "pets")
     saved = await (await client.post("/upload/image", data=form)).json()
     assert saved == {"name": "cat.png", "subfolder": "pets", "type": "input"}
@@ -182,7 +182,7 @@ async def test_uploads_answer_like_comfyui_and_a_mask_lands_in_the_originals_alp
     form.add_field("original_ref", json.dumps({"filename": "cat.png", "subfolder": "pets", "type": "input"}))
     saved = await (await client.post("/upload/mask", data=form)).json()
     assert saved == {"name": "clipspace-mask.png", "subfolder": "", "type": "input"}
-    with Image.open(config.input_dir / "clipspace-mask.png") as merged:
+    with Image.open(config.settings.input_dir / "clipspace-mask.png") as merged:
         alpha = np.asarray(merged.getchannel("A"))
     assert alpha[:, :32].min() == 255 and alpha[:, 32:].max() == 0
     form = aiohttp.FormData()

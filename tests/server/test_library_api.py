@@ -25,8 +25,8 @@ async def test_plugin_problems_are_reported_with_the_catalogue(aiohttp_client, c
 
 
 async def test_workflows_are_listed_loaded_saved_and_deleted(client, config):
-    config.repo_workflows_dir.mkdir()
-    (config.repo_workflows_dir / "example.json").write_text(json.dumps(workflow(steps=4)))
+    config.examples_dir.mkdir()
+    (config.examples_dir / "example.json").write_text(json.dumps(workflow(steps=4)))
     saved = await client.put("/api/workflows/user/mine/first.json", json=workflow(steps=9))
     assert (await saved.json()) == {"source": "user", "name": "mine/first.json"}
     listing = (await (await client.get("/api/workflows")).json())["workflows"]
@@ -43,8 +43,8 @@ async def test_workflows_are_listed_loaded_saved_and_deleted(client, config):
 
 
 async def test_the_repo_folder_is_read_only_and_bad_workflows_are_refused(client, config):
-    config.repo_workflows_dir.mkdir()
-    (config.repo_workflows_dir / "broken.json").write_text("{nope")
+    config.examples_dir.mkdir()
+    (config.examples_dir / "broken.json").write_text("{nope")
     put = await client.put("/api/workflows/repo/new.json", json=workflow())
     assert put.status == 403 and (await put.json())["error"] == "read_only"
     assert (await client.delete("/api/workflows/repo/broken.json")).status == 403
@@ -55,10 +55,10 @@ async def test_the_repo_folder_is_read_only_and_bad_workflows_are_refused(client
 
 
 async def test_model_lists_come_per_folder(client, config):
-    (config.models_dir / "checkpoints" / "sub").mkdir(parents=True)
-    (config.models_dir / "checkpoints" / "a.safetensors").write_bytes(b"x")
-    (config.models_dir / "checkpoints" / "sub" / "b.safetensors").write_bytes(b"x")
-    (config.models_dir / "checkpoints" / "notes.txt").write_text("x")
+    (config.settings.models_dir / "checkpoints" / "sub").mkdir(parents=True)
+    (config.settings.models_dir / "checkpoints" / "a.safetensors").write_bytes(b"x")
+    (config.settings.models_dir / "checkpoints" / "sub" / "b.safetensors").write_bytes(b"x")
+    (config.settings.models_dir / "checkpoints" / "notes.txt").write_text("x")
     kinds = (await (await client.get("/api/models")).json())["kinds"]
     assert "checkpoints" in kinds and "vae" in kinds
     files = await (await client.get("/api/models/checkpoints")).json()

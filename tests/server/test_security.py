@@ -35,8 +35,8 @@ def planted(config, tmp_path: Path) -> Path:
     (outside / "secret.txt").write_text(SECRET)
     (outside / "secret.json").write_text(json.dumps({**workflow(), "meta": {"s": SECRET}}))
     (tmp_path / "secret.txt").write_text(SECRET)
-    for root in (config.output_dir, config.input_dir, config.temp_folder, config.user_workflows_dir,
-                 config.models_dir / "checkpoints", config.web_dir):
+    for root in (config.settings.output_dir, config.settings.input_dir, config.settings.temp_dir, config.user_workflows_dir,
+                 config.settings.models_dir / "checkpoints", config.web_dir):
         root.mkdir(parents=True, exist_ok=True)
         os.symlink(outside, root / "link")
         os.symlink(outside / "secret.txt", root / "leak.txt")
@@ -47,7 +47,7 @@ def planted(config, tmp_path: Path) -> Path:
 
 def files_outside(tmp_path: Path, config) -> set[Path]:
     """Every file under tmp_path that is not inside one of the server's roots."""
-    roots = [config.output_dir, config.input_dir, config.user_dir, config.models_dir, config.web_dir]
+    roots = [config.settings.output_dir, config.settings.input_dir, config.user_dir, config.settings.models_dir, config.web_dir]
     return {p for p in tmp_path.rglob("*") if not p.is_symlink() and p.is_file()
             and not any(p.is_relative_to(r) for r in roots)}
 
@@ -81,8 +81,8 @@ async def test_uploads_never_write_outside_the_input_folder(client, config, plan
             assert response.status in (200, 400, 403), (fields, response.status, body)
             if response.status == 200:
                 answer = json.loads(body)
-                assert (config.input_dir / answer["subfolder"] / answer["filename"]).resolve().is_relative_to(
-                    config.input_dir.resolve())
+                assert (config.settings.input_dir / answer["subfolder"] / answer["filename"]).resolve().is_relative_to(
+                    config.settings.input_dir.resolve())
     overwrite = await client.post("/api/upload/image", data=form(png(), filename="leak.txt", overwrite="true"))
     assert overwrite.status == 403
     assert files_outside(tmp_path, config) == before

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from graphflow.models.cache import ModelCache
+from graphflow.cache import ModelCache
 from graphflow.upscale import NotAnUpscaleModelError, load_upscale_model
 
 from .tiny import compact_spec, in_layout, rrdb_spec, tiny_network

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphflow.upscale import UpscaleModel
-from graphflow.tiling import edge_ramp, tile_starts
+from graphflow.imaging.tiling import edge_ramp, tile_starts
 
 from .tiny import compact_spec, rrdb_spec, tiny_network
 

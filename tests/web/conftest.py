@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import threading
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
+from tests.running import settings_under
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,21 +31,16 @@ class ServerThread:
     """A graphflow server running its own event loop in a thread, for the length of a test module."""
 
     def __init__(self, root: Path, models_dir: Path | None = None) -> None:
-        from graphflow import settings
         from graphflow.server.app import create_app
         from graphflow.server.config import ServerConfig
-
-        # the server writes its folders into the process environment; put them back when it stops
-        self.saved_env = {name: os.environ.get(name) for name in (settings.MODELS_ENV, settings.INPUT_ENV)}
 
         plugins = root / "plugins"
         plugins.mkdir()
         shutil.copy(Path(__file__).with_name("webtest_plugin.py"), plugins / "webtest.py")
         self.port = _free_port()
-        self.config = ServerConfig(
-            port=self.port, output_dir=root / "output", input_dir=root / "input", user_dir=root / "user",
-            plugins_dir=plugins, models_dir=models_dir, entry_points=False,
-        )
+        settings = settings_under(root, temp_dir=root / "user" / "temp", **({"models_dir": models_dir} if models_dir else {}))
+        self.config = ServerConfig(settings=settings, port=self.port, user_dir=root / "user", plugins_dir=plugins,
+                                   entry_points=False)
         self.app = create_app(self.config)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -75,11 +71,6 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(30)
-        for name, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

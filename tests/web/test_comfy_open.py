@@ -7,7 +7,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from playwright.sync_api import expect
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "workflows" / "comfyui"
+EXAMPLES = Path(__file__).resolve().parents[2] / "graphflow" / "workflows" / "comfyui"
 CUSTOM = Path(__file__).resolve().parents[1] / "interop" / "data" / "custom_node_api.json"
 
 

@@ -1,4 +1,4 @@
-"""Example-workflow fixtures: run a workflow of workflows/ on the demo model when it is shipped, else on tiny SD1."""
+"""Example-workflow fixtures: run a shipped example workflow on the demo model when it is shipped, else on tiny SD1."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from PIL import Image, ImageSequence
 
 from graphflow.models.builtin import builtin_checkpoints
 from graphflow.workflow import Workflow
-from tests.nodes.conftest import folder_settings, graphflow_cli, models_root, plugins  # noqa: F401
+from tests.nodes.conftest import folder_settings, graphflow_cli, models_dir, models_root, plugins  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "workflows"
+WORKFLOWS = ROOT / "graphflow" / "workflows"
 INPUTS = WORKFLOWS / "inputs"
 DEMO = "builtin:shapes-demo"
 TINY = "tiny-sd1.safetensors"
@@ -63,13 +63,13 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture
 def run_example(graphflow_cli, plugins, tmp_path: Path) -> Callable[..., Path]:  # noqa: F811
-    """Run workflows/NAME.json as the docs say (`--input workflows/inputs`), quickly; returns the one saved file."""
+    """Run example NAME as the docs say (its inputs found without flags), quickly; returns the one saved file."""
     from graphflow.interop import load_any
 
     def run(name: str, **sets: Any) -> Path:
         path = WORKFLOWS / f"{name}.json"
         overrides = {**checkpoint_overrides(load_any(path, plugins.registry)), **FAST[name], **sets}
-        args = ["run", path, "--input", INPUTS, "--output", tmp_path / "output", "--quiet"]
+        args = ["run", name, "--output", tmp_path / "output", "--quiet"]
         result = graphflow_cli(*args, *(a for key, value in overrides.items() for a in ("--set", f"{key}={value}")))
         assert result.status == 0, result.stderr
         assert len(result.saved) == 1, result.stdout
@@ -97,10 +97,8 @@ def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def example_inputs(folder_settings: Path) -> Path:  # noqa: F811
-    """The input folder with every image the example workflows load (ours and the ComfyUI examples')."""
+    """The input folder with every image the ComfyUI examples load (graphflow's own come with the package)."""
     from tests.interop.conftest import write_inputs
 
-    for image in INPUTS.iterdir():
-        shutil.copy(image, folder_settings / image.name)
     write_inputs(folder_settings)
     return folder_settings

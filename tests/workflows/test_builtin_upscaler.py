@@ -7,14 +7,14 @@ from graphflow.models.builtin import resolve_upscale_model, upscale_model_choice
 from graphflow.upscale import load_upscale_model
 
 
-def test_the_upscale_loader_offers_the_builtin_model_first():
-    assert upscale_model_choices()[0] == "builtin:shapes-x2"
-    assert resolve_upscale_model("builtin:shapes-x2") == DEFAULT_FILE
+def test_the_upscale_loader_offers_the_builtin_model_first(tmp_path):
+    assert upscale_model_choices(tmp_path)[0] == "builtin:shapes-x2"
+    assert resolve_upscale_model(tmp_path, "builtin:shapes-x2") == DEFAULT_FILE
 
 
-def test_an_unknown_builtin_upscaler_names_the_available_ones():
+def test_an_unknown_builtin_upscaler_names_the_available_ones(tmp_path):
     with pytest.raises(FileNotFoundError, match="builtin:shapes-x2"):
-        resolve_upscale_model("builtin:nope")
+        resolve_upscale_model(tmp_path, "builtin:nope")
 
 
 def test_the_builtin_upscaler_is_a_small_compact_x2_network():

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from graphflow import settings
 from graphflow.cli import apply_overrides
 from graphflow.graph import validate
 from graphflow.interop import load_any
+from graphflow.settings import Settings
 from tests.workflows.conftest import WORKFLOWS, checkpoint_overrides
 
 EXAMPLES = sorted(p for p in WORKFLOWS.rglob("*.json"))
@@ -20,13 +20,11 @@ def test_the_examples_include_the_image_editing_workflows():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.relative_to(WORKFLOWS).as_posix())
-def test_example_workflow_validates(path: Path, plugins, example_models: Path, example_inputs: Path,
-                                    monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(settings.MODELS_ENV, str(example_models))
+def test_example_workflow_validates(path: Path, plugins, example_models: Path, example_inputs: Path):
     workflow = load_any(path, plugins.registry)
     sets = [f"{key}={value}" for key, value in checkpoint_overrides(workflow).items()]
     workflow = apply_overrides(workflow, sets, plugins.registry)
-    assert validate(workflow, plugins.registry) == []
+    assert validate(workflow, plugins.registry, Settings(models_dir=example_models, input_dir=example_inputs)) == []
 
 
 @pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.json")), ids=lambda p: p.name)

@@ -1,56 +1,48 @@
 """Image nodes: load from the input folder, save PNGs that carry their workflow, preview."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import torch
 from PIL import Image, UnidentifiedImageError
 
-from graphflow.api import IMAGE, MASK, STRING, Context, Input, Output, hookimpl, node
-from graphflow.imaging import IMAGE_SUFFIXES, image_to_pils, pil_to_image_and_mask, save_png
+from graphflow.api import IMAGE, MASK, STRING, Context, Input, Output, Settings, hookimpl, node
+from graphflow.imaging.images import image_to_pils, pil_to_image_and_mask, save_png
+from graphflow.inputs import list_input_images, resolve_input_image
 from graphflow.models.cache import file_identity
-from graphflow.settings import input_dir
 
 _SAMPLERS = ("graphflow.sampling.sample", "graphflow.sampling.sample_advanced")
 
 
-def _input_images() -> list[str]:
-    root = input_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+class LoadedImage(NamedTuple):
+    """What Load Image gives."""
 
-
-def _resolve_input(name: str):
-    root = input_dir().resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise FileNotFoundError(f"no image {name!r} in the input folder {root}; it has: {', '.join(_input_images()) or 'nothing'}")
-    return path
+    pixels: torch.Tensor
+    mask: torch.Tensor
 
 
 @node("graphflow.image.load", version="1.0.0", title="Load Image", category="image")
 class LoadImage:
-    """Load an image from the input folder; its transparency becomes a MASK (1 where transparent)."""
+    """Load an image from the input folder (or the example inputs); its transparency becomes a MASK (1 where transparent)."""
 
-    image = Input(STRING, choices=_input_images, source="literal", widget="image_upload")
+    image = Input(STRING, choices=list_input_images, source="literal", widget="image_upload")
     pixels = Output(IMAGE)
     mask = Output(MASK)
 
     @staticmethod
-    def fingerprint(image: str | None = None, **_: Any) -> Any:
+    def fingerprint(settings: Settings, image: str | None = None, **_: Any) -> Any:
         """The file's identity, so an edited file is read again."""
-        return file_identity(_resolve_input(image)) if image else None
+        return file_identity(resolve_input_image(settings, image)) if image else None
 
-    def run(self, ctx: Context, image: str) -> tuple:
-        path = _resolve_input(image)
+    def run(self, ctx: Context, image: str) -> LoadedImage:
+        path = resolve_input_image(ctx.settings, image)
         try:
             with Image.open(path) as picture:
-                return pil_to_image_and_mask(picture)
+                return LoadedImage(*pil_to_image_and_mask(picture))
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"{image!r} is not a readable image: {exc}") from None
 
 
-def _save(ctx: Context, images, prefix: str, temporary: bool) -> None:
+def _save(ctx: Context, images: torch.Tensor, prefix: str, temporary: bool) -> None:
     parameters = describe_generation(ctx.workflow, ctx.node_id)
     for picture in image_to_pils(images):
         path = ctx.output_file(prefix, ".png", temporary=temporary)
@@ -65,7 +57,7 @@ class SaveImage:
     images = Input(IMAGE)
     filename_prefix = Input(STRING, default="graphflow", source="literal")
 
-    def run(self, ctx: Context, images, filename_prefix: str) -> None:
+    def run(self, ctx: Context, images: torch.Tensor, filename_prefix: str) -> None:
         _save(ctx, images, filename_prefix, temporary=False)
 
 
@@ -76,7 +68,7 @@ class PreviewImage:
 
     images = Input(IMAGE)
 
-    def run(self, ctx: Context, images) -> None:
+    def run(self, ctx: Context, images: torch.Tensor) -> None:
         _save(ctx, images, "preview", temporary=True)
 
 

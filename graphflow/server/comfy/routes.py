@@ -1,8 +1,4 @@
-"""ComfyUI's server API beside graphflow's own: /prompt, /queue, /history, /view, uploads, /object_info ...
-
-Requests and answers have ComfyUI's shapes (see /work/shared/reference/comfyui.md section 3) and go
-through graphflow's queue, store, dispatcher, path confinement and security middleware.
-"""
+"""ComfyUI's HTTP routes: /prompt, /queue, /history, /view, uploads, /object_info, model lists, system stats."""
 
 from __future__ import annotations
 
@@ -13,23 +9,22 @@ import sys
 import uuid
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from graphflow.graph import validate
-from graphflow.interop import export_api, png_workflow, to_workflow
-from graphflow.interop.comfy_api import META_KEY, ComfyImportError, import_api, owner_of
+from graphflow.interop import png_workflow, to_workflow
+from graphflow.interop.comfy_api import META_KEY, ComfyImportError, import_api
 from graphflow.interop.comfy_schema import invalid_prompt, object_info, prompt_errors
+from graphflow.server.comfy.records import HISTORY_STATUS, history_entry, queue_item
 from graphflow.server.errors import ApiError, json_object
-from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STARTED, STORE
-from graphflow.server.paths import PathEscape, create_free_file, relative_name, safe_filename
-from graphflow.server.queue_store import PromptRecord
-from graphflow.server.routes_files import confined, folder_of, upload_image, view
+from graphflow.server.files import FileRef
+from graphflow.server.keys import CONFIG, DISPATCHER, FILES, PLUGINS, STARTED, STORE
+from graphflow.server.routes_files import read_upload, view
 from graphflow.server.routes_library import model_kind_folders, system_info
-from graphflow.workflow import WorkflowFileError, parse_workflow
+from graphflow.workflow import WorkflowFileError
 
 routes = web.RouteTableDef()
 SECRET_EXTRA_DATA = ("api_key_comfy_org", "auth_token_comfy_org")
-HISTORY_STATUS = {"success": "success", "error": "error", "interrupted": "error"}
 
 routes.get("/view")(view)
 
@@ -45,52 +40,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return json_object(json.loads(await request.text()))
     except ValueError:
         raise ApiError("bad_request", "the request body is not valid JSON") from None
-
-
-def _origin(record: PromptRecord) -> dict[str, Any]:
-    return (record.workflow.get("meta") or {}).get(META_KEY) or {}
-
-
-def _api_prompt(record: PromptRecord) -> dict[str, Any]:
-    origin = _origin(record)
-    if "prompt" in origin:
-        return origin["prompt"]
-    try:
-        return export_api(parse_workflow(record.workflow))
-    except ValueError:  # a graphflow-only workflow: ComfyUI cannot describe it
-        return {}
-
-
-def queue_item(record: PromptRecord) -> list[Any]:
-    """ComfyUI's queue tuple: [number, prompt_id, prompt, extra_data, outputs_to_execute]."""
-    origin = _origin(record)
-    return [record.number, record.prompt_id, _api_prompt(record), origin.get("extra_data", {}),
-            origin.get("outputs_to_execute", [])]
-
-
-def history_entry(record: PromptRecord) -> dict[str, Any]:
-    """One finished prompt as ComfyUI's /history shows it."""
-    ms = int((record.finished_at or 0) * 1000)
-    messages: list[list[Any]] = [
-        ["execution_start", {"prompt_id": record.prompt_id, "timestamp": int((record.started_at or 0) * 1000)}],
-        ["execution_cached", {"nodes": sorted({owner_of(n) for n in record.cached}), "prompt_id": record.prompt_id,
-                              "timestamp": int((record.started_at or 0) * 1000)}]]
-    error = record.error or {}
-    if record.status == "success":
-        messages.append(["execution_success", {"prompt_id": record.prompt_id, "timestamp": ms}])
-    elif record.status == "interrupted":
-        messages.append(["execution_interrupted", {"prompt_id": record.prompt_id, "node_id": error.get("node_id"),
-                                                   "node_type": error.get("node_type"),
-                                                   "executed": record.executed, "timestamp": ms}])
-    else:
-        messages.append(["execution_error", {"prompt_id": record.prompt_id, "node_id": error.get("node_id"),
-                                             "node_type": error.get("node_type"), "exception_message":
-                                             error.get("message", ""), "timestamp": ms}])
-    outputs = {owner_of(node_id): ui for node_id, ui in record.outputs.items()}
-    return {"prompt": queue_item(record), "outputs": outputs,
-            "status": {"status_str": HISTORY_STATUS[record.status], "completed": record.status == "success",
-                       "messages": messages},
-            "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs}}
 
 
 @routes.post("/prompt")
@@ -110,7 +59,7 @@ async def submit(request: web.Request) -> web.Response:
     targets = body.get("partial_execution_targets")
     if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
         return _bad(invalid_prompt("partial_execution_targets must be a list of node ids"))
-    issues = validate(workflow, registry, targets)
+    issues = await asyncio.to_thread(validate, workflow, registry, request.app[CONFIG].settings, targets)
     if issues:
         return _bad(prompt_errors(issues, workflow, registry))
     prompt_id = body.get("prompt_id") or str(uuid.uuid4())
@@ -144,7 +93,7 @@ async def prompt_status(request: web.Request) -> web.Response:
 async def queue(request: web.Request) -> web.Response:
     """The running and pending prompts as ComfyUI's tuples."""
     current = request.app[DISPATCHER].current
-    return web.json_response({"queue_running": [queue_item(current[0])] if current else [],
+    return web.json_response({"queue_running": [queue_item(current.record)] if current else [],
                               "queue_pending": [queue_item(r) for r in request.app[STORE].pending()]})
 
 
@@ -203,76 +152,41 @@ async def edit_history(request: web.Request) -> web.Response:
 @routes.post("/upload/image")
 async def upload(request: web.Request) -> web.Response:
     """Save an uploaded image in the input folder; answers {name, subfolder, type}."""
-    saved = json.loads((await upload_image(request)).text)
-    return web.json_response({"name": saved["filename"], "subfolder": saved["subfolder"], "type": saved["type"]})
+    image, _ = await read_upload(request)
+    saved = await asyncio.to_thread(request.app[FILES].save_image, image)
+    return web.json_response({"name": saved.filename, "subfolder": saved.subfolder, "type": saved.type})
 
 
-async def _mask_form(request: web.Request, limit: int) -> dict[str, Any]:
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError("bad_request", "send the mask as multipart/form-data with fields 'image' and 'original_ref'")
-    form: dict[str, Any] = {}
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "image":
-            form["filename"] = part.filename or "mask.png"
-            form["image"] = await part.read()
-            if len(form["image"]) > limit:
-                raise ApiError("too_large", "the upload is too large")
-        elif part.name:
-            form[part.name] = (await part.text()).strip()
-    if not form.get("image") or not form.get("original_ref"):
-        raise ApiError("bad_request", "the fields 'image' and 'original_ref' are required")
-    return form
-
-
-def _save_mask(request: web.Request, form: dict[str, Any]) -> dict[str, str]:
-    from PIL import Image, UnidentifiedImageError
-
-    config = request.app[CONFIG]
+def _original(fields: dict[str, str]) -> FileRef:
     try:
-        ref = json_object(json.loads(form["original_ref"]), "original_ref")
-        original_path = confined(folder_of(config, ref.get("type", "input")), ref.get("subfolder", ""),
-                                 str(ref.get("filename", "")))
-        name = safe_filename(form["filename"])
-        with Image.open(io.BytesIO(form["image"])) as painted, Image.open(original_path) as original:
-            alpha = painted.getchannel("A") if "A" in painted.getbands() else painted.convert("L")
-            merged = original.convert("RGBA")
-            merged.putalpha(alpha.resize(merged.size))
+        ref = json_object(json.loads(fields.get("original_ref", "")), "original_ref")
     except ValueError:
         raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type}") from None
-    except PathEscape as exc:
-        raise ApiError("forbidden", str(exc)) from None
-    except (FileNotFoundError, IsADirectoryError):
-        raise ApiError("not_found", f"original image {ref.get('filename')!r} not found") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ApiError("unsupported_media_type", f"not an image Pillow can read ({exc})") from None
-    buffer = io.BytesIO()
-    merged.save(buffer, format="PNG")
-    subfolder = form.get("subfolder", "")
-    folder = confined(config.input_dir.resolve(), subfolder)
-    path = create_free_file(folder, name, buffer.getvalue(), form.get("overwrite", "").lower() in ("1", "true"))
-    return {"name": path.name, "subfolder": relative_name(config.input_dir, folder) if subfolder else "",
-            "type": "input"}
+    kind, subfolder, filename = ref.get("type", "input"), ref.get("subfolder", ""), ref.get("filename", "")
+    if kind not in ("input", "output", "temp") or not isinstance(subfolder, str) or not isinstance(filename, str):
+        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type} with text values")
+    return FileRef(filename, subfolder, kind)
 
 
 @routes.post("/upload/mask")
 async def upload_mask(request: web.Request) -> web.Response:
     """ComfyUI's mask upload: the painted image's alpha becomes the alpha of `original_ref`, saved as `image`'s name."""
-    form = await _mask_form(request, request.app[CONFIG].max_upload_bytes)
-    return web.json_response(await asyncio.to_thread(_save_mask, request, form))
+    painted, fields = await read_upload(request, default_name="mask.png")
+    saved = await asyncio.to_thread(request.app[FILES].save_mask_onto, painted, _original(fields))
+    return web.json_response({"name": saved.filename, "subfolder": saved.subfolder, "type": saved.type})
 
 
 @routes.get("/object_info")
 async def objects(request: web.Request) -> web.Response:
     """Definitions of the ComfyUI node types graphflow runs."""
-    return web.json_response(await asyncio.to_thread(object_info, request.app[PLUGINS].registry))
+    return web.json_response(await asyncio.to_thread(object_info, request.app[PLUGINS].registry,
+                                                     request.app[CONFIG].settings))
 
 
 @routes.get("/object_info/{class_type}")
 async def one_object(request: web.Request) -> web.Response:
     """One node type's definition ({} when unknown, as ComfyUI answers)."""
-    info = await asyncio.to_thread(object_info, request.app[PLUGINS].registry)
+    info = await asyncio.to_thread(object_info, request.app[PLUGINS].registry, request.app[CONFIG].settings)
     name = request.match_info["class_type"]
     return web.json_response({name: info[name]} if name in info else {})
 
@@ -292,9 +206,9 @@ async def system_stats(request: web.Request) -> web.Response:
 
 
 def _models(request: web.Request, kind: str) -> list[str]:
-    from graphflow.models.paths import list_models, models_root
+    from graphflow.models.paths import list_models
 
-    return list_models(kind, models_root(request.app[CONFIG].models_dir))
+    return list_models(request.app[CONFIG].settings.models_dir, kind)
 
 
 @routes.get("/embeddings")

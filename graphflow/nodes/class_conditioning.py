@@ -1,12 +1,14 @@
 """Class conditioning: drive a class-conditional U-Net (one with a class embedding table) by class."""
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from graphflow.api import CONDITIONING, INT, MODEL, STRING, Context, Input, Output, hookimpl, node
-from graphflow.sampling.conditioning import class_conditioning
+from graphflow.sampling.conditioning import Conditioning, class_conditioning
+from graphflow.sampling.model import DiffusionModel
 
 
-def class_count(model) -> int:
+def class_count(model: DiffusionModel) -> int:
     """Entries of the model's class embedding table; a clear error for a model without one."""
     config = model.unet.config
     embed_type = getattr(config, "class_embed_type", None)
@@ -24,7 +26,7 @@ def class_count(model) -> int:
     return int(count)
 
 
-def class_names(model) -> dict[str, int]:
+def class_names(model: DiffusionModel) -> dict[str, int]:
     """Lower-case class name -> index from the model config's `id2label` or `class_names` (may be empty)."""
     config = model.unet.config
     names: dict[str, int] = {}
@@ -40,7 +42,7 @@ def class_names(model) -> dict[str, int]:
     return names
 
 
-def resolve_class(model, class_index: int, class_name: str) -> int:
+def resolve_class(model: DiffusionModel, class_index: int, class_name: str) -> int:
     """The class index to use: `class_name` looked up in the model's labels when given, else `class_index`."""
     count = class_count(model)
     if class_name.strip():
@@ -60,6 +62,13 @@ def resolve_class(model, class_index: int, class_name: str) -> int:
     return class_index
 
 
+class ClassConditioningPair(NamedTuple):
+    """What Class Conditioning gives."""
+
+    positive: Conditioning
+    negative: Conditioning
+
+
 @node("graphflow.conditioning.class_label", version="1.0.0", title="Class Conditioning", category="conditioning")
 class ClassConditioning:
     """Condition a class-conditional model on one class, by index or by name (when the model lists names).
@@ -76,10 +85,11 @@ class ClassConditioning:
     positive = Output(CONDITIONING)
     negative = Output(CONDITIONING)
 
-    def run(self, ctx: Context, model, class_index: int, class_name: str, null_class: int) -> tuple:
+    def run(self, ctx: Context, model: DiffusionModel, class_index: int, class_name: str,
+            null_class: int) -> ClassConditioningPair:
         index = resolve_class(model, class_index, class_name)
         null = class_count(model) - 1 if null_class == -1 else resolve_class(model, null_class, "")
-        return class_conditioning(model, index), class_conditioning(model, null)
+        return ClassConditioningPair(class_conditioning(model, index), class_conditioning(model, null))
 
 
 @hookimpl

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from graphflow.api import IMAGE, INT, LATENT, MASK, VAE, Context, Input, Output, hookimpl, node
+from graphflow.models.vae import Vae
 from graphflow.sampling.latent import Latent, resize_noise_mask
 from graphflow.sampling.latent_edit import check_mask_covers, mask_to_grid
 
@@ -67,7 +68,7 @@ class VaeEncodeForInpaint:
     grow_mask_by = Input(INT, default=6, min=0, max=64)
     latent = Output(LATENT)
 
-    def run(self, ctx: Context, image: torch.Tensor, vae, mask: torch.Tensor, grow_mask_by: int) -> Latent:
+    def run(self, ctx: Context, image: torch.Tensor, vae: Vae, mask: torch.Tensor, grow_mask_by: int) -> Latent:
         batch, height, width, _ = image.shape
         masks = _as_batch(mask)
         check_mask_covers(masks, height, width, what="image")

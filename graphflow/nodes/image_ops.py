@@ -7,7 +7,7 @@ from PIL import Image
 from torch import Tensor
 
 from graphflow.api import BOOLEAN, FLOAT, IMAGE, INT, MASK, Context, Input, Output, enum_type, hookimpl, node
-from graphflow.masks import common_batch, crop_window, paste_region
+from graphflow.imaging.masks import common_batch, crop_window, paste_region
 
 RESIZE_METHOD = enum_type("RESIZE_METHOD", ["nearest", "bilinear", "bicubic", "lanczos", "area"])
 CROP = enum_type("RESIZE_CROP", ["disabled", "center"])
@@ -70,7 +70,7 @@ class ScaleImageTo:
     crop = Input(CROP, default="disabled")
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image, method: str, width: int, height: int, crop: str):
+    def run(self, ctx: Context, image: Tensor, method: str, width: int, height: int, crop: str) -> Tensor:
         return resize(image, width, height, method, crop)
 
 
@@ -83,7 +83,7 @@ class ScaleImageBy:
     factor = Input(FLOAT, default=1.5, min=0.01, max=16.0, step=0.01)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image, method: str, factor: float):
+    def run(self, ctx: Context, image: Tensor, method: str, factor: float) -> Tensor:
         height, width = image.shape[1:3]
         return resize(image, max(1, round(width * factor)), max(1, round(height * factor)), method)
 
@@ -95,7 +95,7 @@ class InvertImage:
     image = Input(IMAGE)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image):
+    def run(self, ctx: Context, image: Tensor) -> Tensor:
         return 1.0 - image
 
 
@@ -110,7 +110,7 @@ class CropImage:
     height = Input(INT, default=512, min=1, max=MAX_SIZE)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image, x: int, y: int, width: int, height: int):
+    def run(self, ctx: Context, image: Tensor, x: int, y: int, width: int, height: int) -> Tensor:
         rows, cols = crop_window(tuple(image.shape[1:3]), x, y, width, height, "image")
         return image[:, rows, cols].clone()
 
@@ -156,7 +156,8 @@ class CompositeImages:
     mask = Input(MASK, optional=True)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, destination, source, x: int, y: int, resize_source: bool, mask=None):
+    def run(self, ctx: Context, destination: Tensor, source: Tensor, x: int, y: int, resize_source: bool,
+            mask: Tensor | None = None) -> Tensor:
         return composite(destination, source, x, y, mask, resize_source)
 
 
@@ -171,7 +172,8 @@ class BatchImages:
     image4 = Input(IMAGE, optional=True)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image1, image2, image3=None, image4=None):
+    def run(self, ctx: Context, image1: Tensor, image2: Tensor, image3: Tensor | None = None,
+            image4: Tensor | None = None) -> Tensor:
         height, width = image1.shape[1:3]
         rest = [image for image in (image2, image3, image4) if image is not None]
         fitted = [image if image.shape[1:3] == image1.shape[1:3] else resize(image, width, height, "bilinear", "center")
@@ -188,7 +190,7 @@ class ImagesFromBatch:
     length = Input(INT, default=1, min=1, max=4096)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image, index: int, length: int):
+    def run(self, ctx: Context, image: Tensor, index: int, length: int) -> Tensor:
         size = image.shape[0]
         if index + length > size:
             raise ValueError(f"images {index}..{index + length - 1} asked for, but the batch has {size} "
@@ -204,7 +206,7 @@ class RepeatImageBatch:
     amount = Input(INT, default=1, min=1, max=4096)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image, amount: int):
+    def run(self, ctx: Context, image: Tensor, amount: int) -> Tensor:
         return image.repeat(amount, 1, 1, 1)
 
 

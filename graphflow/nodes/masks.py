@@ -1,7 +1,9 @@
 """Mask nodes: make masks (solid, from an image channel or colour), change them, combine them, crop them."""
 
-from graphflow import masks
+import torch
+
 from graphflow.api import BOOLEAN, FLOAT, IMAGE, INT, MASK, Context, Input, Output, enum_type, hookimpl, node
+from graphflow.imaging import masks
 
 CHANNEL = enum_type("MASK_CHANNEL", list(masks.CHANNELS))
 OPERATION = enum_type("MASK_OPERATION", list(masks.OPERATIONS))
@@ -17,7 +19,7 @@ class SolidMask:
     height = Input(INT, default=512, min=1, max=MAX_SIZE)
     mask = Output(MASK)
 
-    def run(self, ctx: Context, value: float, width: int, height: int):
+    def run(self, ctx: Context, value: float, width: int, height: int) -> torch.Tensor:
         return masks.solid(value, width, height)
 
 
@@ -29,7 +31,7 @@ class ImageToMask:
     channel = Input(CHANNEL, default="red")
     mask = Output(MASK)
 
-    def run(self, ctx: Context, image, channel: str):
+    def run(self, ctx: Context, image: torch.Tensor, channel: str) -> torch.Tensor:
         return masks.from_image(image, channel)
 
 
@@ -41,7 +43,7 @@ class ImageColorToMask:
     color = Input(INT, default=0xFFFFFF, min=0, max=0xFFFFFF)
     mask = Output(MASK)
 
-    def run(self, ctx: Context, image, color: int):
+    def run(self, ctx: Context, image: torch.Tensor, color: int) -> torch.Tensor:
         return masks.from_color(image, color)
 
 
@@ -52,7 +54,7 @@ class MaskToImage:
     mask = Input(MASK)
     image = Output(IMAGE)
 
-    def run(self, ctx: Context, mask):
+    def run(self, ctx: Context, mask: torch.Tensor) -> torch.Tensor:
         return masks.to_image(mask)
 
 
@@ -64,7 +66,7 @@ class ThresholdMask:
     value = Input(FLOAT, default=0.5, min=0.0, max=1.0, step=0.01)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask, value: float):
+    def run(self, ctx: Context, mask: torch.Tensor, value: float) -> torch.Tensor:
         return masks.threshold(mask, value)
 
 
@@ -75,7 +77,7 @@ class InvertMask:
     mask = Input(MASK)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask):
+    def run(self, ctx: Context, mask: torch.Tensor) -> torch.Tensor:
         return masks.invert(mask)
 
 
@@ -88,7 +90,7 @@ class GrowMask:
     tapered_corners = Input(BOOLEAN, default=True)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask, pixels: int, tapered_corners: bool):
+    def run(self, ctx: Context, mask: torch.Tensor, pixels: int, tapered_corners: bool) -> torch.Tensor:
         return masks.grow(mask, pixels, tapered_corners)
 
 
@@ -107,7 +109,8 @@ class FeatherMask:
     blur_radius = Input(INT, default=0, min=0, max=1024)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask, left: int, top: int, right: int, bottom: int, blur_radius: int):
+    def run(self, ctx: Context, mask: torch.Tensor, left: int, top: int, right: int, bottom: int,
+            blur_radius: int) -> torch.Tensor:
         return masks.blur(masks.feather_edges(mask, left, top, right, bottom), blur_radius)
 
 
@@ -127,7 +130,8 @@ class CompositeMasks:
     operation = Input(OPERATION, default="multiply")
     result = Output(MASK)
 
-    def run(self, ctx: Context, destination, source, x: int, y: int, operation: str):
+    def run(self, ctx: Context, destination: torch.Tensor, source: torch.Tensor, x: int, y: int,
+            operation: str) -> torch.Tensor:
         return masks.composite(destination, source, x, y, operation)
 
 
@@ -142,7 +146,7 @@ class CropMask:
     height = Input(INT, default=512, min=1, max=MAX_SIZE)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask, x: int, y: int, width: int, height: int):
+    def run(self, ctx: Context, mask: torch.Tensor, x: int, y: int, width: int, height: int) -> torch.Tensor:
         return masks.crop(mask, x, y, width, height)
 
 

@@ -2,11 +2,14 @@
 
 from typing import Any
 
+import torch
 from PIL import Image
 
 from graphflow.api import (BOOLEAN, CONDITIONING, FLOAT, INT, LATENT, MODEL, Cancelled, Context, Input, Output,
                            enum_type, hookimpl, node)
+from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.latent import Latent
+from graphflow.sampling.model import DiffusionModel
 from graphflow.sampling.preview import preview_image
 from graphflow.sampling.sample import SamplingCancelled, sample
 from graphflow.sampling.samplers import SAMPLER_NAMES
@@ -18,7 +21,7 @@ SEED_MAX = 2**64 - 1
 PREVIEW_MIN_SIDE = 128
 
 
-def _run_sampler(ctx: Context, model, latent: Latent, **options: Any) -> Latent:
+def _run_sampler(ctx: Context, model: DiffusionModel, latent: Latent, **options: Any) -> Latent:
     """Sample with progress, step previews and cancellation wired to the context."""
 
     def on_step(info: dict[str, Any]) -> None:
@@ -31,7 +34,7 @@ def _run_sampler(ctx: Context, model, latent: Latent, **options: Any) -> Latent:
     return Latent(samples, noise_mask=latent.noise_mask, batch_index=latent.batch_index)
 
 
-def _preview(denoised, model) -> Image.Image | None:
+def _preview(denoised: torch.Tensor, model: DiffusionModel) -> Image.Image | None:
     if model.latent_format.latent_rgb_factors is None:
         return None
     image = preview_image(denoised, model.latent_format)
@@ -60,8 +63,8 @@ class Sampler:
     denoise = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model, positive, negative, latent, seed: int, steps: int, cfg: float,
-            sampler_name: str, scheduler: str, denoise: float) -> Latent:
+    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, negative: Conditioning, latent: Latent,
+            seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, denoise: float) -> Latent:
         return _run_sampler(ctx, model, latent, positive=positive, negative=negative, seed=seed, steps=steps,
                             cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise)
 
@@ -86,9 +89,9 @@ class SamplerAdvanced:
     return_with_leftover_noise = Input(BOOLEAN, default=False)
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model, positive, negative, latent, add_noise: bool, noise_seed: int, steps: int,
-            cfg: float, sampler_name: str, scheduler: str, start_at_step: int, end_at_step: int,
-            return_with_leftover_noise: bool) -> Latent:
+    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, negative: Conditioning, latent: Latent,
+            add_noise: bool, noise_seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+            start_at_step: int, end_at_step: int, return_with_leftover_noise: bool) -> Latent:
         return _run_sampler(ctx, model, latent, positive=positive, negative=negative, seed=noise_seed, steps=steps,
                             cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, start_step=start_at_step,
                             end_step=end_at_step, add_noise=add_noise,

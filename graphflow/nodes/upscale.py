@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from graphflow.api import IMAGE, INT, STRING, UPSCALE_MODEL, Context, Input, Output, hookimpl, node
+import torch
+
+from graphflow.api import IMAGE, INT, STRING, UPSCALE_MODEL, Context, Input, Output, Settings, hookimpl, node
 from graphflow.models.builtin import resolve_upscale_model, upscale_model_choices
 from graphflow.models.cache import file_identity
-from graphflow.settings import device_preference
 from graphflow.upscale import UpscaleModel, load_upscale_model
 
 
@@ -18,16 +19,18 @@ class LoadUpscaleModel:
     recognised from their weights, with their scale.
     """
 
-    model_name = Input(STRING, choices=upscale_model_choices, source="literal", widget="model_file")
+    model_name = Input(STRING, choices=lambda settings: upscale_model_choices(settings.models_dir), source="literal",
+                       widget="model_file")
     upscale_model = Output(UPSCALE_MODEL)
 
     @staticmethod
-    def fingerprint(model_name: str | None = None, **_: Any) -> Any:
+    def fingerprint(settings: Settings, model_name: str | None = None, **_: Any) -> Any:
         """The file's identity, so a replaced file is loaded again."""
-        return file_identity(resolve_upscale_model(model_name)) if model_name else None
+        return file_identity(resolve_upscale_model(settings.models_dir, model_name)) if model_name else None
 
     def run(self, ctx: Context, model_name: str) -> UpscaleModel:
-        model = load_upscale_model(resolve_upscale_model(model_name), device=device_preference())
+        model = load_upscale_model(resolve_upscale_model(ctx.settings.models_dir, model_name),
+                                   device=ctx.settings.device, cache=ctx.models)
         ctx.log.info("loaded %s: %r", model_name, model)
         return model
 
@@ -43,7 +46,8 @@ class UpscaleWithModel:
     overlap = Input(INT, default=32, min=0, max=1024, step=8, description="blended overlap in input pixels")
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, upscale_model: UpscaleModel, image, tile_size: int, overlap: int):
+    def run(self, ctx: Context, upscale_model: UpscaleModel, image: torch.Tensor, tile_size: int,
+            overlap: int) -> torch.Tensor:
         return upscale_model.upscale(image, tile_size, overlap, progress=ctx.progress)
 
 

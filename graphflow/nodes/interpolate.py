@@ -11,8 +11,10 @@ import torch
 
 from graphflow.api import (CONDITIONING, FLOAT, INT, LATENT, MODEL, Cancelled, Context, Input, Output, enum_type,
                            hookimpl, node)
+from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.inversion import invert, reconstruct
 from graphflow.sampling.latent import Latent
+from graphflow.sampling.model import DiffusionModel
 from graphflow.sampling.schedules import SCHEDULER_NAMES
 from graphflow.sampling.slerp import METHODS, frame_positions, interpolate, interpolate_conditioning
 from graphflow.sampling.stepping import SamplingCancelled
@@ -58,8 +60,8 @@ class DdimInvert:
     refine = Input(INT, default=2, min=0, max=20)
     noise = Output(LATENT)
 
-    def run(self, ctx: Context, model, positive, latent: Latent, steps: int, cfg: float, scheduler: str,
-            refine: int, negative=None) -> Latent:
+    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, latent: Latent, steps: int, cfg: float,
+            scheduler: str, refine: int, negative: Conditioning | None = None) -> Latent:
         def on_step(info: dict[str, Any]) -> None:
             ctx.progress(info["i"] + 1, info["total"])
 
@@ -95,7 +97,7 @@ class InterpolateConditioning:
     method = Input(METHOD, default="lerp")
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, a, b, ratio: float, method: str):
+    def run(self, ctx: Context, a: Conditioning, b: Conditioning, ratio: float, method: str) -> Conditioning:
         return interpolate_conditioning(a, b, ratio, method)
 
 
@@ -122,8 +124,9 @@ class InterpolateFrames:
     conditioning_method = Input(METHOD, default="lerp")
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model, noise_a: Latent, noise_b: Latent, positive_a, positive_b, frames: int,
-            steps: int, cfg: float, scheduler: str, method: str, conditioning_method: str, negative=None) -> Latent:
+    def run(self, ctx: Context, model: DiffusionModel, noise_a: Latent, noise_b: Latent, positive_a: Conditioning,
+            positive_b: Conditioning, frames: int, steps: int, cfg: float, scheduler: str, method: str,
+            conditioning_method: str, negative: Conditioning | None = None) -> Latent:
         _check_pair(noise_a, noise_b)
         positions = frame_positions(frames)
         outputs = []

@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
 from graphflow.api import BOOLEAN, FLOAT, IMAGE, INT, STRING, Context, Input, enum_type, hookimpl, node
-from graphflow.imaging import image_to_pils
+from graphflow.imaging.images import image_to_pils
 from graphflow.workflow import PNG_KEY
 
 FORMAT = enum_type("ANIMATION_FORMAT", ("webp", "gif"))
@@ -68,8 +69,8 @@ class SaveAnimation:
     lossless = Input(BOOLEAN, default=False)
     quality = Input(INT, default=90, min=0, max=100)
 
-    def run(self, ctx: Context, images, filename_prefix: str, fps: float, loop: int, format: str, lossless: bool,
-            quality: int) -> None:
+    def run(self, ctx: Context, images: torch.Tensor, filename_prefix: str, fps: float, loop: int, format: str,
+            lossless: bool, quality: int) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be above 0, got {fps}")
         frames = image_to_pils(images)

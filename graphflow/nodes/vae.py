@@ -1,6 +1,9 @@
 """VAE nodes: latents to images and back, whole or in tiles whose memory does not grow with size."""
 
+import torch
+
 from graphflow.api import IMAGE, INT, LATENT, VAE, Context, Input, Output, hookimpl, node
+from graphflow.models.vae import Vae
 from graphflow.sampling.latent import Latent
 
 
@@ -12,7 +15,7 @@ class VaeDecode:
     vae = Input(VAE)
     image = Output(IMAGE)
 
-    def run(self, ctx: Context, latent: Latent, vae):
+    def run(self, ctx: Context, latent: Latent, vae: Vae) -> torch.Tensor:
         return vae.decode(latent.samples)
 
 
@@ -24,7 +27,7 @@ class VaeEncode:
     vae = Input(VAE)
     latent = Output(LATENT)
 
-    def run(self, ctx: Context, image, vae) -> Latent:
+    def run(self, ctx: Context, image: torch.Tensor, vae: Vae) -> Latent:
         return Latent(vae.encode(image))
 
 
@@ -38,7 +41,7 @@ class VaeDecodeTiled:
     overlap = Input(INT, default=64, min=0, max=4096, step=32, description="blended overlap in pixels")
     image = Output(IMAGE)
 
-    def run(self, ctx: Context, latent: Latent, vae, tile_size: int, overlap: int):
+    def run(self, ctx: Context, latent: Latent, vae: Vae, tile_size: int, overlap: int) -> torch.Tensor:
         return vae.decode_tiled(latent.samples, tile_size=tile_size, overlap=overlap)
 
 
@@ -52,7 +55,7 @@ class VaeEncodeTiled:
     overlap = Input(INT, default=64, min=0, max=4096, step=32, description="blended overlap in pixels")
     latent = Output(LATENT)
 
-    def run(self, ctx: Context, image, vae, tile_size: int, overlap: int) -> Latent:
+    def run(self, ctx: Context, image: torch.Tensor, vae: Vae, tile_size: int, overlap: int) -> Latent:
         return Latent(vae.encode_tiled(image, tile_size=tile_size, overlap=overlap))
 
 

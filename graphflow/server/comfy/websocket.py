@@ -1,15 +1,14 @@
-"""ComfyUI's websocket (/ws?clientId=) on graphflow's event hub.
+"""ComfyUI's websocket (/ws?clientId=): a subscriber of graphflow's event hub that speaks ComfyUI.
 
-The hub sends graphflow events to a `ComfySocket` as if it were a websocket; the socket turns each
-into the messages ComfyUI sends (status, execution_start, execution_cached, executing, progress,
-executed, execution_success/error/interrupted) and preview frames into ComfyUI's 8-byte-header frames.
-Execution events go only to the client that queued the prompt (watch "mine"), as in ComfyUI.
+Each graphflow event becomes the messages ComfyUI sends (status, execution_start, execution_cached,
+executing, progress, executed, execution_success/error/interrupted) and each preview ComfyUI's
+8-byte-header frame. Execution events go only to the client that queued the prompt (watch "mine"),
+as in ComfyUI.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from graphflow.interop.comfy_api import META_KEY, owner_of
+from graphflow.server.comfy.records import comfy_origin
+from graphflow.interop.comfy_api import owner_of
+from graphflow.server.events import Event, Message, Preview, Subscriber
 from graphflow.server.keys import HUB, STORE
 from graphflow.server.queue_store import QueueStore
 
-log = logging.getLogger("graphflow.server.comfy_ws")
 routes = web.RouteTableDef()
 PREVIEW_IMAGE, JPEG = 1, 1
 PREVIEW_METHODS_OFF = ("none", "", None)
@@ -39,37 +39,25 @@ def _ms(ts: float) -> int:
     return int(ts * 1000)
 
 
-class ComfySocket:
-    """Looks like a websocket to the EventHub; speaks ComfyUI's protocol to the real one."""
+class ComfySubscriber(Subscriber):
+    """One ComfyUI client: graphflow's events and previews, translated into ComfyUI's messages and frames."""
 
     def __init__(self, ws: web.WebSocketResponse, client_id: str, store: QueueStore) -> None:
-        self.ws = ws
-        self.client_id = client_id
+        super().__init__(ws, client_id, "mine")
         self.store = store
         self.runs: dict[str, _Run] = {}
 
-    async def send_str(self, text: str) -> None:
-        """Translate one graphflow event and send the ComfyUI messages it becomes."""
-        try:
-            event = json.loads(text)
-            messages = self.translate(event["type"], event["data"], event.get("ts", 0.0))
-        except Exception:  # a translation bug must not silence the socket
-            log.exception("could not translate event %.200s", text)
-            return
-        for kind, data in messages:
-            await self.ws.send_str(json.dumps({"type": kind, "data": data}, default=str))
+    def encode(self, event: Event) -> list[Message]:
+        """The ComfyUI messages for one graphflow event."""
+        return [json.dumps({"type": kind, "data": data}, default=str)
+                for kind, data in self.translate(event.kind, event.data, event.ts)]
 
-    async def send_bytes(self, frame: bytes) -> None:
-        """A graphflow preview frame, re-framed as ComfyUI's PREVIEW_IMAGE (JPEG) when the prompt asked for previews."""
-        length = struct.unpack(">I", frame[4:8])[0]
-        header = json.loads(frame[8:8 + length])
-        run = self.runs.get(header.get("prompt_id"))
-        if run is not None and run.previews:
-            await self.ws.send_bytes(struct.pack(">II", PREVIEW_IMAGE, JPEG) + frame[8 + length:])
-
-    async def close(self, message: bytes = b"") -> None:
-        """Close the real websocket."""
-        await self.ws.close(message=message)
+    def encode_preview(self, preview: Preview) -> Message | None:
+        """ComfyUI's PREVIEW_IMAGE (JPEG) frame, when the prompt asked for previews."""
+        run = self.runs.get(preview.header.get("prompt_id", ""))
+        if run is None or not run.previews:
+            return None
+        return struct.pack(">II", PREVIEW_IMAGE, JPEG) + preview.image
 
     def _status(self, pending: int, running: Any, with_sid: bool) -> tuple[str, dict[str, Any]]:
         data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": pending + (running is not None)}}}
@@ -79,7 +67,7 @@ class ComfySocket:
 
     def _start(self, prompt_id: str) -> _Run:
         record = self.store.get(prompt_id)
-        origin = ((record.workflow.get("meta") or {}).get(META_KEY) or {}) if record else {}
+        origin = comfy_origin(record) if record else {}
         run = _Run(origin.get("class_types", {}), origin.get("preview_method") not in PREVIEW_METHODS_OFF)
         self.runs = {prompt_id: run}
         return run
@@ -149,7 +137,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     client_id = request.query.get("clientId") or uuid.uuid4().hex
     hub = request.app[HUB]
-    client = hub.attach(ComfySocket(ws, client_id, request.app[STORE]), client_id, "mine")  # type: ignore[arg-type]
+    client = hub.attach(ComfySubscriber(ws, client_id, request.app[STORE]))
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:

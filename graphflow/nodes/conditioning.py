@@ -2,6 +2,8 @@
 
 from graphflow.api import CLIP, CONDITIONING, FLOAT, INT, STRING, Context, Input, Output, hookimpl, node
 from graphflow.sampling import conditioning as cond
+from graphflow.sampling.conditioning import Conditioning
+from graphflow.text.encoder import TextEncoder
 
 
 @node("graphflow.conditioning.encode", version="1.0.0", title="Encode Prompt", category="conditioning")
@@ -16,7 +18,7 @@ class EncodePrompt:
     text = Input(STRING, default="", multiline=True)
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, clip, text: str):
+    def run(self, ctx: Context, clip: TextEncoder, text: str) -> Conditioning:
         return clip.encode(text)
 
 
@@ -34,8 +36,8 @@ class EncodePromptSdxl:
     target_height = Input(INT, default=1024, min=64, max=16384, step=8)
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, clip, text: str, width: int, height: int, crop_w: int, crop_h: int,
-            target_width: int, target_height: int):
+    def run(self, ctx: Context, clip: TextEncoder, text: str, width: int, height: int, crop_w: int, crop_h: int,
+            target_width: int, target_height: int) -> Conditioning:
         if clip.family != "sdxl":
             raise ValueError(f"this node needs an SDXL text encoder, but the CLIP input is {clip.family}; "
                              "use Encode Prompt instead")
@@ -52,7 +54,7 @@ class ClipSetLastLayer:
     stop_at_clip_layer = Input(INT, default=-1, min=-24, max=-1)
     result = Output(CLIP)
 
-    def run(self, ctx: Context, clip, stop_at_clip_layer: int):
+    def run(self, ctx: Context, clip: TextEncoder, stop_at_clip_layer: int) -> TextEncoder:
         return clip.with_clip_skip(stop_at_clip_layer)
 
 
@@ -64,7 +66,7 @@ class CombineConditioning:
     second = Input(CONDITIONING)
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, first, second):
+    def run(self, ctx: Context, first: Conditioning, second: Conditioning) -> Conditioning:
         return cond.combine(first, second)
 
 
@@ -77,7 +79,7 @@ class AverageConditioning:
     to_strength = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01, widget="slider")
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, to, source, to_strength: float):
+    def run(self, ctx: Context, to: Conditioning, source: Conditioning, to_strength: float) -> Conditioning:
         return cond.average(to, source, to_strength)
 
 
@@ -89,7 +91,7 @@ class ConcatConditioning:
     source = Input(CONDITIONING)
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, to, source):
+    def run(self, ctx: Context, to: Conditioning, source: Conditioning) -> Conditioning:
         return cond.concat(to, source)
 
 

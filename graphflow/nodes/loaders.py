@@ -1,18 +1,28 @@
 """Loader nodes: checkpoints (U-Net, text encoder, VAE) and standalone VAEs."""
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, enum_type, hookimpl, node
+from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, Settings, enum_type, hookimpl, node
 from graphflow.models.builtin import checkpoint_choices, resolve_checkpoint
 from graphflow.models.cache import file_identity
 from graphflow.models.loader import load_checkpoint, load_vae
 from graphflow.models.paths import list_models, model_folder, resolve_model
-from graphflow.settings import device_preference
+from graphflow.models.vae import Vae
+from graphflow.sampling.model import DiffusionModel
+from graphflow.text.encoder import TextEncoder
 
 PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
 FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl"])
 TIMESTEPS = enum_type("TIMESTEPS", ["continuous", "discrete"])
+
+
+class Checkpoint(NamedTuple):
+    """What Load Checkpoint gives."""
+
+    model: DiffusionModel
+    clip: TextEncoder
+    vae: Vae
 
 
 @node("graphflow.loaders.checkpoint", version="1.0.0", title="Load Checkpoint", category="loaders")
@@ -23,8 +33,9 @@ class LoadCheckpoint:
     overrides the latter. Loaded models are shared between loaders and kept while memory allows.
     """
 
-    checkpoint = Input(STRING, choices=checkpoint_choices, source="literal", widget="model_file",
-                       choices_help=lambda: f"checkpoints are read from {model_folder('checkpoints').resolve()}")
+    checkpoint = Input(STRING, choices=lambda settings: checkpoint_choices(settings.models_dir), source="literal",
+                       widget="model_file", choices_help=lambda settings: "checkpoints are read from "
+                       f"{model_folder(settings.models_dir, 'checkpoints').resolve()}")
     prediction = Input(PREDICTION, default="auto", source="literal")
     timesteps = Input(TIMESTEPS, default="continuous", source="literal",
                       description="discrete: round each sigma to the nearest training timestep, as ComfyUI does "
@@ -34,36 +45,38 @@ class LoadCheckpoint:
     vae = Output(VAE, "the autoencoder between pixels and latents")
 
     @staticmethod
-    def fingerprint(checkpoint: str | None = None, **_: Any) -> Any:
+    def fingerprint(settings: Settings, checkpoint: str | None = None, **_: Any) -> Any:
         """The file's identity, so a replaced file is loaded again."""
-        return file_identity(resolve_checkpoint(checkpoint)) if checkpoint else None
+        return file_identity(resolve_checkpoint(settings.models_dir, checkpoint)) if checkpoint else None
 
-    def run(self, ctx: Context, checkpoint: str, prediction: str, timesteps: str) -> tuple:
-        path = resolve_checkpoint(checkpoint)
+    def run(self, ctx: Context, checkpoint: str, prediction: str, timesteps: str) -> Checkpoint:
+        path = resolve_checkpoint(ctx.settings.models_dir, checkpoint)
         ctx.log.info("loading %s", path)
-        model, clip, vae = load_checkpoint(path, device=device_preference(),
+        model, clip, vae = load_checkpoint(path, device=ctx.settings.device, cache=ctx.models,
                                            prediction=None if prediction == "auto" else prediction)
         if timesteps == "discrete":
             model = replace(model, sampling=model.sampling.with_discrete_timesteps())
-        return model, clip, vae
+        return Checkpoint(model, clip, vae)
 
 
 @node("graphflow.loaders.vae", version="1.0.0", title="Load VAE", category="loaders")
 class LoadVae:
     """Load a standalone VAE file from models/vae (e.g. a fine-tuned SD VAE)."""
 
-    vae_name = Input(STRING, choices=lambda: list_models("vae"), source="literal", widget="model_file",
-                     choices_help=lambda: f"VAEs are read from {model_folder('vae').resolve()}")
+    vae_name = Input(STRING, choices=lambda settings: list_models(settings.models_dir, "vae"), source="literal",
+                     widget="model_file",
+                     choices_help=lambda settings: f"VAEs are read from {model_folder(settings.models_dir, 'vae').resolve()}")
     family = Input(FAMILY, default="sd1", source="literal", description="sets the latent scaling factor")
     vae = Output(VAE)
 
     @staticmethod
-    def fingerprint(vae_name: str | None = None, **_: Any) -> Any:
+    def fingerprint(settings: Settings, vae_name: str | None = None, **_: Any) -> Any:
         """The file's identity, so a replaced file is loaded again."""
-        return file_identity(resolve_model("vae", vae_name)) if vae_name else None
+        return file_identity(resolve_model(settings.models_dir, "vae", vae_name)) if vae_name else None
 
-    def run(self, ctx: Context, vae_name: str, family: str):
-        return load_vae(resolve_model("vae", vae_name), device=device_preference(), family=family)
+    def run(self, ctx: Context, vae_name: str, family: str) -> Vae:
+        return load_vae(resolve_model(ctx.settings.models_dir, "vae", vae_name), device=ctx.settings.device,
+                        family=family, cache=ctx.models)
 
 
 @hookimpl
