@@ -62,23 +62,36 @@ def main() -> None:
     side = args.size // vae.downscale
     latent = Latent(torch.zeros(len(prompts), model.latent_format.channels, side, side))
     if not args.no_header:
-        print(f"{args.checkpoint}: {args.singles} single-shape + {args.pairs} two-shape prompts, cfg {args.cfg}, "
-              f"seed {args.seed}")
-        print(f"{'sampler':18s} {'schedule':16s} {'steps':>5s} " + " ".join(f"{c:>10s}" for c in COLUMNS)
-              + "  seconds")
+        print(
+            f"{args.checkpoint}: {args.singles} single-shape + {args.pairs} two-shape prompts, cfg {args.cfg}, "
+            f"seed {args.seed}"
+        )
+        print(f"{'sampler':18s} {'schedule':16s} {'steps':>5s} " + " ".join(f"{c:>10s}" for c in COLUMNS) + "  seconds")
     samplers = SAMPLER_NAMES if args.samplers == "all" else args.samplers.split(",")
     schedulers = SCHEDULER_NAMES if args.schedulers == "all" else args.schedulers.split(",")
     for sampler_name in samplers:
         for scheduler in schedulers:
             for steps in (int(s) for s in args.steps.split(",")):
                 began = time.perf_counter()
-                samples = sample(model, positive=positive, negative=negative, latent=latent, seed=args.seed,
-                                 steps=steps, cfg=args.cfg, sampler_name=sampler_name, scheduler=scheduler)
+                samples = sample(
+                    model,
+                    positive=positive,
+                    negative=negative,
+                    latent=latent,
+                    seed=args.seed,
+                    steps=steps,
+                    cfg=args.cfg,
+                    sampler_name=sampler_name,
+                    scheduler=scheduler,
+                )
                 scores = score(image_to_pils(vae.decode(samples)), prompts)
                 cells = " ".join(f"{scores.get(c, float('nan')):10.2f}" for c in COLUMNS)
                 missed = [c for c, t in TARGETS.items() if scores.get(c, 0.0) < t]
-                print(f"{sampler_name:18s} {scheduler:16s} {steps:5d} {cells}  {time.perf_counter() - began:7.1f}"
-                      + (f"  below target: {', '.join(missed)}" if missed else ""), flush=True)
+                print(
+                    f"{sampler_name:18s} {scheduler:16s} {steps:5d} {cells}  {time.perf_counter() - began:7.1f}"
+                    + (f"  below target: {', '.join(missed)}" if missed else ""),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,11 @@ PER_PROMPT = ("run_started", "node_started", "node_finished", "run_finished")
 
 def trivial(value: int) -> dict:
     """A one-node workflow."""
-    return {"format": "graphflow.workflow", "version": 1,
-            "nodes": {"noop": {"type": "bench.noop", "inputs": {"value": value}}}}
+    return {
+        "format": "graphflow.workflow",
+        "version": 1,
+        "nodes": {"noop": {"type": "bench.noop", "inputs": {"value": value}}},
+    }
 
 
 async def start_server(folder: Path) -> tuple[asyncio.subprocess.Process, str]:
@@ -52,9 +55,23 @@ async def start_server(folder: Path) -> tuple[asyncio.subprocess.Process, str]:
     (folder / "plugins").mkdir()
     (folder / "plugins" / "bench.py").write_text(PLUGIN)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "graphflow.server", "--port", "0", "--user-dir", str(folder / "user"),
-        "--output", str(folder / "output"), "--input", str(folder / "input"), "--plugins", str(folder / "plugins"),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+        sys.executable,
+        "-m",
+        "graphflow.server",
+        "--port",
+        "0",
+        "--user-dir",
+        str(folder / "user"),
+        "--output",
+        str(folder / "output"),
+        "--input",
+        str(folder / "input"),
+        "--plugins",
+        str(folder / "plugins"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
     if "serving on" not in line:
         raise RuntimeError(f"server did not start: {line!r}")
@@ -86,22 +103,26 @@ class Watcher:
                     self.finished.add(prompt_id)
 
 
-async def client(base: str, index: int, count: int, watcher: Watcher, ids: list[str], done: asyncio.Event,
-                 all_ids: set[str]) -> None:
+async def client(
+    base: str, index: int, count: int, watcher: Watcher, ids: list[str], done: asyncio.Event, all_ids: set[str]
+) -> None:
     """Open a websocket, submit `count` prompts, stay until every prompt finished for this client."""
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{base}/api/ws", params={"client_id": f"c{index}"}) as ws:
-            ready = asyncio.Event()
-            listener = asyncio.create_task(watcher.listen(ws, ready))
-            await ready.wait()
-            for n in range(count):
-                async with session.post(f"{base}/api/prompt", json={"workflow": trivial(index * 100_000 + n),
-                                                                     "client_id": f"c{index}"}) as response:
-                    ids.append((await response.json())["prompt_id"])
-            await done.wait()
-            while not all_ids <= watcher.finished and listener.done() is False:
-                await asyncio.sleep(0.05)
-            listener.cancel()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{base}/api/ws", params={"client_id": f"c{index}"}) as ws,
+    ):
+        ready = asyncio.Event()
+        listener = asyncio.create_task(watcher.listen(ws, ready))
+        await ready.wait()
+        for n in range(count):
+            async with session.post(
+                f"{base}/api/prompt", json={"workflow": trivial(index * 100_000 + n), "client_id": f"c{index}"}
+            ) as response:
+                ids.append((await response.json())["prompt_id"])
+        await done.wait()
+        while not all_ids <= watcher.finished and listener.done() is False:
+            await asyncio.sleep(0.05)
+        listener.cancel()
 
 
 async def main(prompts: int, clients: int, timeout: float) -> None:
@@ -115,8 +136,10 @@ async def main(prompts: int, clients: int, timeout: float) -> None:
             submitted = asyncio.Event()
             per_client = [prompts // clients + (1 if i < prompts % clients else 0) for i in range(clients)]
             started = time.perf_counter()
-            tasks = [asyncio.create_task(client(base, i, per_client[i], watchers[i], ids, submitted, all_ids))
-                     for i in range(clients)]
+            tasks = [
+                asyncio.create_task(client(base, i, per_client[i], watchers[i], ids, submitted, all_ids))
+                for i in range(clients)
+            ]
 
             async def wait_submitted() -> None:
                 while len(ids) < prompts:
@@ -136,8 +159,10 @@ async def main(prompts: int, clients: int, timeout: float) -> None:
     received = sum(len(kinds & set(PER_PROMPT)) for w in watchers for p, kinds in w.seen.items() if p in all_ids)
     print(f"prompts: {prompts} from {clients} clients, each with a websocket open")
     print(f"throughput: {prompts / elapsed:.1f} prompts/s ({elapsed:.2f} s wall)")
-    print(f"event latency: p50 {1000 * statistics.median(latencies):.1f} ms, "
-          f"p99 {1000 * latencies[int(0.99 * (len(latencies) - 1))]:.1f} ms over {len(latencies)} events")
+    print(
+        f"event latency: p50 {1000 * statistics.median(latencies):.1f} ms, "
+        f"p99 {1000 * latencies[int(0.99 * (len(latencies) - 1))]:.1f} ms over {len(latencies)} events"
+    )
     print(f"events lost: {expected - received} of {expected}")
 
 

@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/txt2img_overhead.py [--steps 20] [--size 256] [--repeats 3]
 
 1. One random SD1-shaped model (UNet widths 128/256, so sampling dominates) is saved as a diffusers
-   folder. `graphflow run workflows/txt2img.json` and a script calling diffusers' StableDiffusionPipeline
+   folder. `graphflow run txt2img` and a script calling diffusers' StableDiffusionPipeline
    on that folder (Euler, "linspace" timesteps = graphflow's "normal" schedule, same seed, cfg and steps)
    each run in a fresh process; both load the model, encode two prompts, sample, decode and save a PNG.
    Wall time and peak RSS are of the whole child process (interpreter start to exit), best of --repeats,
@@ -32,13 +32,23 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "graphflow" / "workflows" / "txt2img.json"
 PROMPT, NEGATIVE = "a large red triangle at the top", "blurry"
 SEED, CFG = 42, 7.5
-BENCH_UNET = {"block_out_channels": [128, 256], "layers_per_block": 2, "attention_head_dim": 8,
-              "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-              "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]}
+BENCH_UNET = {
+    "block_out_channels": [128, 256],
+    "layers_per_block": 2,
+    "attention_head_dim": 8,
+    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+}
 BENCH_VAE_WIDTHS = [32, 64, 128, 128]  # SD's VAE is 128, 256, 512, 512
 TILE, OVERLAP = 512, 64
-CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-             "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
+CHILD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TQDM_DISABLE": "1",
+    "PYTHONWARNINGS": "ignore",
+}
 
 
 @dataclasses.dataclass
@@ -77,10 +87,14 @@ def diffusers_child(folder: Path, output: Path, steps: int, size: int) -> None:
     text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True).eval()
     pipe = StableDiffusionPipeline(
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", local_files_only=True),
-        text_encoder=text_encoder, tokenizer=None,
+        text_encoder=text_encoder,
+        tokenizer=None,
         unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True),
         scheduler=EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler", timestep_spacing="linspace"),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
     tokenizer = instant_clip_tokenizer.Tokenizer()
 
@@ -90,8 +104,15 @@ def diffusers_child(folder: Path, output: Path, steps: int, size: int) -> None:
             return text_encoder(torch.tensor([ids + [49407] * (77 - len(ids))]))[0]
 
     generator = torch.Generator("cpu").manual_seed(SEED)
-    image = pipe(prompt_embeds=embed(PROMPT), negative_prompt_embeds=embed(NEGATIVE), num_inference_steps=steps,
-                 guidance_scale=CFG, height=size, width=size, generator=generator).images[0]
+    image = pipe(
+        prompt_embeds=embed(PROMPT),
+        negative_prompt_embeds=embed(NEGATIVE),
+        num_inference_steps=steps,
+        guidance_scale=CFG,
+        height=size,
+        width=size,
+        generator=generator,
+    ).images[0]
     image.save(output)
 
 
@@ -129,11 +150,32 @@ def build_models(root: Path) -> tuple[Path, Path]:
 
 
 def _graphflow_command(models: Path, output: Path, steps: int, size: int) -> list[str]:
-    sets = {"checkpoint.checkpoint": "bench-sd1", "prompt.text": PROMPT, "negative.text": NEGATIVE,
-            "latent.width": size, "latent.height": size, "sampler.steps": steps, "sampler.seed": SEED,
-            "sampler.cfg": CFG, "sampler.sampler_name": "euler", "sampler.scheduler": "normal"}
-    command = [sys.executable, "-m", "graphflow.cli", "run", str(WORKFLOW), "--models", str(models),
-               "--output", str(output), "--device", "cpu", "--quiet"]
+    sets = {
+        "checkpoint.checkpoint": "bench-sd1",
+        "prompt.text": PROMPT,
+        "negative.text": NEGATIVE,
+        "latent.width": size,
+        "latent.height": size,
+        "sampler.steps": steps,
+        "sampler.seed": SEED,
+        "sampler.cfg": CFG,
+        "sampler.sampler_name": "euler",
+        "sampler.scheduler": "normal",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "graphflow.cli",
+        "run",
+        str(WORKFLOW),
+        "--models",
+        str(models),
+        "--output",
+        str(output),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     for key, value in sets.items():
         command += ["--set", f"{key}={value}"]
     return command
@@ -175,21 +217,42 @@ def main() -> None:
         ours, theirs = [], []
         for k in range(args.repeats):
             ours.append(measure(_graphflow_command(work / "models", work / f"graphflow-{k}", args.steps, args.size)))
-            theirs.append(measure([*me, "--child", "diffusers", "--folder", str(checkpoint), "--steps", str(args.steps),
-                                   "--size", str(args.size), "--output", str(work / f"diffusers-{k}.png")]))
+            theirs.append(
+                measure(
+                    [
+                        *me,
+                        "--child",
+                        "diffusers",
+                        "--folder",
+                        str(checkpoint),
+                        "--steps",
+                        str(args.steps),
+                        "--size",
+                        str(args.size),
+                        "--output",
+                        str(work / f"diffusers-{k}.png"),
+                    ]
+                )
+            )
         ours_best, theirs_best = _best(ours), _best(theirs)
         [our_png] = (work / "graphflow-0").glob("*.png")
         difference = int(np.abs(_pixels(our_png) - _pixels(work / "diffusers-0.png")).max())
-        decode = {size: measure([*me, "--child", "tiled-vae", "--folder", str(vae_folder), "--size", str(size)])
-                  for size in (512, 2048)}
+        decode = {
+            size: measure([*me, "--child", "tiled-vae", "--folder", str(vae_folder), "--size", str(size)])
+            for size in (512, 2048)
+        }
 
-    print(f"txt2img {args.size}x{args.size}, euler, {args.steps} steps, cfg {CFG}; UNet widths "
-          f"{BENCH_UNET['block_out_channels']}; whole process, best of {args.repeats}")
+    print(
+        f"txt2img {args.size}x{args.size}, euler, {args.steps} steps, cfg {CFG}; UNet widths "
+        f"{BENCH_UNET['block_out_channels']}; whole process, best of {args.repeats}"
+    )
     print(f"{'':24}{'wall s':>10}{'peak RSS MiB':>15}")
     print(f"{'graphflow run':24}{ours_best.seconds:>10.2f}{ours_best.peak_mib:>15.0f}")
     print(f"{'diffusers pipeline':24}{theirs_best.seconds:>10.2f}{theirs_best.peak_mib:>15.0f}")
-    print(f"{'ratio (target 1.03/1.05)':24}{ours_best.seconds / theirs_best.seconds:>10.3f}"
-          f"{ours_best.peak_mib / theirs_best.peak_mib:>15.3f}")
+    print(
+        f"{'ratio (target 1.03/1.05)':24}{ours_best.seconds / theirs_best.seconds:>10.3f}"
+        f"{ours_best.peak_mib / theirs_best.peak_mib:>15.3f}"
+    )
     print(f"max pixel difference between the two images: {difference}/255")
     print(f"tiled VAE decode (tiles {TILE} px, overlap {OVERLAP}, VAE widths {BENCH_VAE_WIDTHS}):")
     for size, measured in decode.items():

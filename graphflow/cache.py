@@ -83,7 +83,7 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
         return int(sizer())
     if hasattr(value, "element_size") and hasattr(value, "nelement"):
         return int(value.element_size() * value.nelement())
-    if hasattr(value, "nbytes") and isinstance(getattr(value, "nbytes"), int):
+    if hasattr(value, "nbytes") and isinstance(value.nbytes, int):
         return int(value.nbytes)
     if isinstance(value, dict):
         return sum(estimate_bytes(v, _depth + 1) for v in value.values()) + sys.getsizeof(value)

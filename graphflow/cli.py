@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from graphflow.executor import Executor
 from graphflow.graph import WorkflowInvalid, validate
@@ -50,12 +51,17 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one; graphflow or ComfyUI format)")
     run.add_argument("workflow", help="a file, or the name of an example workflow (see `graphflow examples`)")
-    run.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.INPUT=VALUE",
-                     help="override a node's input (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=VALUE",
+        help="override a node's input (repeatable)",
+    )
     run.add_argument("--output", default="output", metavar="DIR", help="folder for saved files (default: output)")
     _add_folder_options(run)
-    run.add_argument("--device", choices=DEVICES,
-                     help="where models run (default: GRAPHFLOW_DEVICE or auto)")
+    run.add_argument("--device", choices=DEVICES, help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
     run.set_defaults(handler=_cmd_run)
 
@@ -88,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_folder_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)")
+    parser.add_argument(
+        "--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)"
+    )
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
 
 
@@ -121,8 +129,9 @@ def _workflow_path(name: str) -> Path:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    settings = Settings.from_environment(models_dir=args.models, input_dir=args.input, output_dir=output,
-                                         temp_dir=output / ".temp", device=args.device)
+    settings = Settings.from_environment(
+        models_dir=args.models, input_dir=args.input, output_dir=output, temp_dir=output / ".temp", device=args.device
+    )
     plugins = _load_plugins(args)
     workflow = apply_overrides(load_any(_workflow_path(args.workflow), plugins.registry), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
@@ -140,7 +149,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.status == "cancelled":
         print("graphflow: run cancelled", file=sys.stderr)
         return 130
-    for node_id, ui in result.ui.items():
+    for ui in result.ui.values():
         for items in ui.values():
             for item in items:
                 if isinstance(item, dict) and "filename" in item:
@@ -172,9 +181,11 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
         ins = ", ".join(f"{i['name']}: {i['type']}" for i in schema["inputs"]) or "-"
         outs = ", ".join(f"{o['name']}: {o['type']}" for o in schema["outputs"]) or "-"
         flag = " [output]" if schema["output_node"] else ""
-        print(f"{schema['type']} {schema['version']} ({schema['plugin']}){flag}\n  {schema['title']}: "
-              f"{schema['description'].splitlines()[0] if schema['description'] else ''}\n"
-              f"  inputs: {ins}\n  outputs: {outs}")
+        print(
+            f"{schema['type']} {schema['version']} ({schema['plugin']}){flag}\n  {schema['title']}: "
+            f"{schema['description'].splitlines()[0] if schema['description'] else ''}\n"
+            f"  inputs: {ins}\n  outputs: {outs}"
+        )
     return 0
 
 
@@ -212,8 +223,10 @@ def apply_overrides(workflow: Workflow, sets: list[str], registry: Registry) -> 
         spec = registry.get(entry.type)
         field_ = spec.inputs.get(input_name) if spec else None
         if spec is not None and field_ is None:
-            raise UsageError(f"--set {item!r}: node {node_id!r} ({entry.type}) has no input {input_name!r} "
-                             f"(it has: {', '.join(spec.inputs)})")
+            raise UsageError(
+                f"--set {item!r}: node {node_id!r} ({entry.type}) has no input {input_name!r} "
+                f"(it has: {', '.join(spec.inputs)})"
+            )
         entry.inputs[input_name] = _parse_value(raw, field_.type.name if field_ else None)
         entry.links.pop(input_name, None)
     return workflow

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from graphflow.cache import ModelCache
 from graphflow.outputs import file_ref, reserve_output_path
@@ -37,7 +38,7 @@ class CancelToken:
 class Context:
     """What `run(ctx, ...)` receives: the run's settings and model cache, progress, cancellation, output files."""
 
-    __slots__ = ("node_id", "node_type", "settings", "models", "workflow", "_progress", "_cancel", "_ui")
+    __slots__ = ("_cancel", "_progress", "_ui", "models", "node_id", "node_type", "settings", "workflow")
 
     def __init__(
         self,

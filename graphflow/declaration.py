@@ -8,7 +8,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from graphflow.settings import Settings
@@ -284,10 +284,12 @@ def _check_run(where: str, cls: type, inputs: dict[str, Input], outputs: dict[st
         if name in hints:
             _check_annotation(where, declared, hints[name])
     returned = hints.get("return")
-    if isinstance(returned, type) and issubclass(returned, tuple) and hasattr(returned, "_fields"):
-        if set(returned._fields) != set(outputs):
-            raise DeclarationError(f"{where}: run() returns {returned.__name__} with fields {list(returned._fields)}, "
-                                   f"but the outputs are {list(outputs)}")
+    named_tuple = isinstance(returned, type) and issubclass(returned, tuple) and hasattr(returned, "_fields")
+    if named_tuple and returned is not None and set(returned._fields) != set(outputs):
+        raise DeclarationError(
+            f"{where}: run() returns {returned.__name__} with fields {list(returned._fields)}, "
+            f"but the outputs are {list(outputs)}"
+        )
 
 
 def _annotations(where: str, run: Callable[..., Any]) -> dict[str, Any]:
@@ -302,7 +304,9 @@ def _check_annotation(where: str, declared: Input, annotation: Any) -> None:
     if annotation is Any:
         return
     expected = declared.type.value_class()
-    members = typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    members = (
+        typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    )
     admits_none = type(None) in members or None in members
     concrete = [m for m in members if m is not type(None) and m is not None]
     at = f"{where}: run() parameter {declared.name!r}"
@@ -314,8 +318,10 @@ def _check_annotation(where: str, declared: Input, annotation: Any) -> None:
         origin = typing.get_origin(member) or member
         if member is Any or (isinstance(origin, type) and issubclass(origin, expected)):
             continue
-        raise DeclarationError(f"{at} is annotated {_shown(annotation)}, but a {declared.type} input gives "
-                               f"{expected.__module__}.{expected.__qualname__}")
+        raise DeclarationError(
+            f"{at} is annotated {_shown(annotation)}, but a {declared.type} input gives "
+            f"{expected.__module__}.{expected.__qualname__}"
+        )
 
 
 def _shown(annotation: Any) -> str:

@@ -39,8 +39,9 @@ class Executor:
         self.registry = registry
         self.hooks = hooks
         self.settings = settings
-        self.cache = cache if cache is not None else OutputCache(settings.output_cache_entries,
-                                                                 settings.output_cache_bytes)
+        self.cache = (
+            cache if cache is not None else OutputCache(settings.output_cache_entries, settings.output_cache_bytes)
+        )
         self.models = models if models is not None else ModelCache(settings.model_cache_bytes)
 
     def run(
@@ -104,8 +105,15 @@ class _Run:
         inputs = dict(node.literals)
         for name, (src, output) in node.links.items():
             inputs[name] = self.values[src][output]
-        ctx = Context(node.node_id, node.spec.type_id, self.executor.settings, self.executor.models,
-                      self.workflow_json, self._progress, self.cancel)
+        ctx = Context(
+            node.node_id,
+            node.spec.type_id,
+            self.executor.settings,
+            self.executor.models,
+            self.workflow_json,
+            self._progress,
+            self.cancel,
+        )
         self._emit("on_node_start", run=self.info, node_id=node.node_id)
         started = time.perf_counter()
         try:
@@ -122,8 +130,7 @@ class _Run:
         self.result.executed.append(node.node_id)
         if ctx.ui:
             self.result.ui[node.node_id] = ctx.ui
-        self._emit("on_node_end", run=self.info, node_id=node.node_id, ui=ctx.ui,
-                   seconds=time.perf_counter() - started)
+        self._emit("on_node_end", run=self.info, node_id=node.node_id, ui=ctx.ui, seconds=time.perf_counter() - started)
 
     def _key(self, node: PlannedNode) -> str:
         spec = node.spec
@@ -147,8 +154,15 @@ class _Run:
             log.exception("a plugin's %s hook raised", hook_name)
 
 
-_EVENTS = ("on_run_start", "on_nodes_cached", "on_node_start", "on_progress", "on_node_end", "on_node_error",
-           "on_run_end")
+_EVENTS = (
+    "on_run_start",
+    "on_nodes_cached",
+    "on_node_start",
+    "on_progress",
+    "on_node_end",
+    "on_node_error",
+    "on_run_end",
+)
 
 
 def collect_outputs(spec: NodeSpec, returned: Any) -> dict[str, Any]:
@@ -169,15 +183,18 @@ def collect_outputs(spec: NodeSpec, returned: Any) -> dict[str, Any]:
     elif isinstance(returned, Mapping):
         values = dict(returned)
     else:
-        raise NodeOutputError(f"run() returned {type(returned).__name__}; a node with several outputs returns a dict "
-                              f"or a NamedTuple naming them: {', '.join(names)}")
+        raise NodeOutputError(
+            f"run() returned {type(returned).__name__}; a node with several outputs returns a dict "
+            f"or a NamedTuple naming them: {', '.join(names)}"
+        )
     if set(values) != set(names):
         raise NodeOutputError(f"run() returned outputs {sorted(values)}, but the node declares {names}")
     for name, value in values.items():
         declared = spec.outputs[name].type
         if not declared.accepts_value(value):
-            raise NodeOutputError(f"output {name!r} must be a {declared}, but run() gave {type(value).__name__} "
-                                  f"{_short(repr(value))}")
+            raise NodeOutputError(
+                f"output {name!r} must be a {declared}, but run() gave {type(value).__name__} {_short(repr(value))}"
+            )
     return values
 
 

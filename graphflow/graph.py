@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import networkx as nx
 
@@ -11,7 +12,7 @@ from graphflow.declaration import Input, NodeSpec
 from graphflow.registry import Registry
 from graphflow.settings import Settings
 from graphflow.types import can_feed, coerce_literal
-from graphflow.workflow import Workflow
+from graphflow.workflow import NodeEntry, Workflow
 
 KINDS = (
     "unknown_node_type",
@@ -78,8 +79,9 @@ class Plan:
     nodes: dict[str, PlannedNode] = field(default_factory=dict)
 
 
-def validate(workflow: Workflow, registry: Registry, settings: Settings,
-             targets: Iterable[str] | None = None) -> list[ValidationIssue]:
+def validate(
+    workflow: Workflow, registry: Registry, settings: Settings, targets: Iterable[str] | None = None
+) -> list[ValidationIssue]:
     """Every problem in the workflow, all at once (an empty list means it can run).
 
     `settings` give the folders that choice lists (model files, input images) are read from.
@@ -114,8 +116,9 @@ class _Checker:
                 self._check_node(node_id, *entry)
         graph = nx.DiGraph()
         graph.add_nodes_from(self.nodes)
-        graph.add_edges_from((src, nid) for nid, n in self.nodes.items() for src, _ in n.links.values()
-                             if src in self.nodes)
+        graph.add_edges_from(
+            (src, nid) for nid, n in self.nodes.items() for src, _ in n.links.values() if src in self.nodes
+        )
         ordered: list[str] = []
         try:
             ordered = list(nx.topological_sort(graph))
@@ -130,7 +133,9 @@ class _Checker:
         order = [self.nodes[n] for n in ordered if n in needed]
         return [], Plan(order=order, targets=wanted, nodes={n.node_id: n for n in order})
 
-    def _upgraded(self, node_id: str, entry) -> tuple[NodeSpec, dict[str, Any], dict[str, tuple[str, str]]] | None:
+    def _upgraded(
+        self, node_id: str, entry: NodeEntry
+    ) -> tuple[NodeSpec, dict[str, Any], dict[str, tuple[str, str]]] | None:
         spec = self.registry.get(entry.type)
         if spec is None:
             self.add(node_id, None, "unknown_node_type", self.registry.explain_unknown(entry.type, entry.plugin))
@@ -139,22 +144,30 @@ class _Checker:
         links = {name: {"node": link.node, "output": link.output} for name, link in entry.links.items()}
         file_major = _major(entry.version)
         if file_major is None or file_major > spec.major:
-            self.add(node_id, None, "version_mismatch",
-                     f"saved with {entry.type} version {entry.version}, but the installed one is {spec.version}; "
-                     "install a newer plugin")
+            self.add(
+                node_id,
+                None,
+                "version_mismatch",
+                f"saved with {entry.type} version {entry.version}, but the installed one is {spec.version}; "
+                "install a newer plugin",
+            )
             return None
         if file_major < spec.major:
             if spec.upgrade is None:
-                self.add(node_id, None, "version_mismatch",
-                         f"saved with {entry.type} version {entry.version}, and version {spec.version} "
-                         "cannot upgrade it")
+                self.add(
+                    node_id,
+                    None,
+                    "version_mismatch",
+                    f"saved with {entry.type} version {entry.version}, and version {spec.version} cannot upgrade it",
+                )
                 return None
             inputs, links = spec.upgrade(entry.version, inputs, links)
         self.specs[node_id] = spec
-        return spec, inputs, {name: (l["node"], l["output"]) for name, l in links.items()}
+        return spec, inputs, {name: (link["node"], link["output"]) for name, link in links.items()}
 
-    def _check_node(self, node_id: str, spec: NodeSpec, inputs: dict[str, Any],
-                    links: dict[str, tuple[str, str]]) -> None:
+    def _check_node(
+        self, node_id: str, spec: NodeSpec, inputs: dict[str, Any], links: dict[str, tuple[str, str]]
+    ) -> None:
         before = len(self.issues)
         literals: dict[str, Any] = {}
         for name in inputs.keys() - spec.inputs.keys():
@@ -193,11 +206,19 @@ class _Checker:
             return  # the source's own problem is already reported
         out = src_spec.outputs.get(output)
         if out is None:
-            self.add(node_id, name, "unknown_output",
-                     f"node {src!r} ({src_spec.type_id}) has no output {output!r}{_known(src_spec.outputs)}")
+            self.add(
+                node_id,
+                name,
+                "unknown_output",
+                f"node {src!r} ({src_spec.type_id}) has no output {output!r}{_known(src_spec.outputs)}",
+            )
         elif not can_feed(out.type, field_.type):
-            self.add(node_id, name, "type_mismatch",
-                     f"expects {field_.type} but node {src!r} output {output!r} gives {out.type}")
+            self.add(
+                node_id,
+                name,
+                "type_mismatch",
+                f"expects {field_.type} but node {src!r} output {output!r} gives {out.type}",
+            )
 
     def _check_literal(self, node_id: str, field_: Input, value: Any) -> Any:
         name, vtype = field_.name, field_.type
@@ -210,8 +231,12 @@ class _Checker:
             self.add(node_id, name, "invalid_literal", f"expects {vtype}, got {type(value).__name__} {value!r}")
             return _BAD
         if (field_.min is not None and value < field_.min) or (field_.max is not None and value > field_.max):
-            self.add(node_id, name, "out_of_bounds",
-                     f"{value!r} is outside [{_fmt(field_.min, '-inf')}, {_fmt(field_.max, 'inf')}]")
+            self.add(
+                node_id,
+                name,
+                "out_of_bounds",
+                f"{value!r} is outside [{_fmt(field_.min, '-inf')}, {_fmt(field_.max, 'inf')}]",
+            )
             return _BAD
         choices = field_.current_choices(self.settings)
         if choices is not None and value not in choices:
@@ -239,7 +264,9 @@ class _Checker:
             return [t for t in wanted if t in self.nodes]
         outputs = [nid for nid, spec in self.specs.items() if spec.is_output]
         if not outputs:
-            self.add(None, None, "no_output_node", "the workflow has no output node (e.g. save image), so nothing would run")
+            self.add(
+                None, None, "no_output_node", "the workflow has no output node (e.g. save image), so nothing would run"
+            )
         return [o for o in outputs if o in self.nodes]
 
 

@@ -23,9 +23,14 @@ def _images_in(root: Path) -> list[str]:
     if not root.is_dir():
         return []
     base = root.resolve()
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                  and p.resolve().is_relative_to(base))
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not p.name.startswith(".")
+        and p.resolve().is_relative_to(base)
+    )
 
 
 def list_input_images(settings: Settings) -> list[str]:

@@ -7,7 +7,9 @@ import importlib.metadata
 import importlib.util
 import pkgutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -24,8 +26,9 @@ BUILTIN_PACKAGE = "graphflow.nodes"
 def builtin_modules() -> tuple[str, ...]:
     """Every module of the built-in nodes package (`nodes/` in the source tree)."""
     package = importlib.import_module(BUILTIN_PACKAGE)
-    return tuple(f"{BUILTIN_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
-                 if not m.name.startswith("_"))
+    return tuple(
+        f"{BUILTIN_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")
+    )
 
 
 @dataclass
@@ -53,7 +56,12 @@ def build_plugins(
     manager.add_hookspecs(hookspecs)
     registry = Registry()
     for module_name in builtins:
-        _add(manager, registry, f"builtin.{module_name.rsplit('.', 1)[-1]}", lambda m=module_name: importlib.import_module(m))
+        _add(
+            manager,
+            registry,
+            f"builtin.{module_name.rsplit('.', 1)[-1]}",
+            partial(importlib.import_module, module_name),
+        )
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.value in builtins:
@@ -65,7 +73,7 @@ def build_plugins(
     return Plugins(manager, registry)
 
 
-def _add(manager: pluggy.PluginManager, registry: Registry, name: str, load) -> None:
+def _add(manager: pluggy.PluginManager, registry: Registry, name: str, load: Callable[[], object]) -> None:
     try:
         plugin = load()
         manager.register(plugin, name=name)
@@ -81,15 +89,16 @@ def _add_folder(manager: pluggy.PluginManager, registry: Registry, folder: Path)
         if path.name.startswith(("_", ".")):
             continue
         if path.suffix == ".py":
-            _add(manager, registry, f"local:{path.stem}", lambda p=path: _import_path(p.stem, p))
+            _add(manager, registry, f"local:{path.stem}", partial(_import_path, path.stem, path))
         elif (path / "__init__.py").is_file():
-            _add(manager, registry, f"local:{path.name}", lambda p=path: _import_path(p.name, p / "__init__.py"))
+            _add(manager, registry, f"local:{path.name}", partial(_import_path, path.name, path / "__init__.py"))
 
 
 def _import_path(name: str, path: Path) -> ModuleType:
     module_name = f"graphflow_local_plugins.{name}"
-    spec = importlib.util.spec_from_file_location(module_name, path, submodule_search_locations=None
-                                                  if path.name != "__init__.py" else [str(path.parent)])
+    spec = importlib.util.spec_from_file_location(
+        module_name, path, submodule_search_locations=None if path.name != "__init__.py" else [str(path.parent)]
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)

@@ -52,8 +52,11 @@ class Registry:
                 continue
             claimants = " and ".join(repr(p) for p in self.conflicts[spec.type_id])
             self.problems.append(
-                PluginProblem(plugin, f"node type {spec.type_id!r} is claimed by plugins {claimants}; "
-                              "neither is used until one is removed")
+                PluginProblem(
+                    plugin,
+                    f"node type {spec.type_id!r} is claimed by plugins {claimants}; "
+                    "neither is used until one is removed",
+                )
             )
 
     def fail(self, plugin: str, message: str) -> None:
@@ -79,7 +82,7 @@ class Registry:
         return f"unknown node type {type_id!r}: no installed plugin provides it"
 
     def schema(self, type_id: str, settings: Settings) -> dict[str, Any]:
-        """The JSON description of one node type that the editor draws widgets from (choices as `settings` give them)."""
+        """The JSON description of one node type the editor draws widgets from (choices as `settings` give them)."""
         spec = self.specs[type_id]
         return {
             "type": spec.type_id,
@@ -91,8 +94,9 @@ class Registry:
             "output_node": spec.is_output,
             "cacheable": spec.cacheable,
             "inputs": [_input_schema(i, settings) for i in spec.inputs.values()],
-            "outputs": [{"name": o.name, "type": o.type.name, "description": o.description}
-                        for o in spec.outputs.values()],
+            "outputs": [
+                {"name": o.name, "type": o.type.name, "description": o.description} for o in spec.outputs.values()
+            ],
         }
 
     def catalogue(self, settings: Settings) -> list[dict[str, Any]]:
@@ -111,8 +115,13 @@ def _input_schema(field_: Input, settings: Settings) -> dict[str, Any]:
     if field_.has_default:
         out["default"] = field_.default
     choices = field_.current_choices(settings)
-    extras = {"min": field_.min, "max": field_.max, "step": field_.step, "widget": field_.widget,
-              "choices": list(choices) if choices is not None else None}
+    extras = {
+        "min": field_.min,
+        "max": field_.max,
+        "step": field_.step,
+        "widget": field_.widget,
+        "choices": list(choices) if choices is not None else None,
+    }
     out.update({k: v for k, v in extras.items() if v is not None})
     if field_.multiline:
         out["multiline"] = True

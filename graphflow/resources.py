@@ -17,7 +17,9 @@ def package_folder(name: str) -> Path:
     """A data folder inside the installed `graphflow` package, as a real path on disk."""
     folder = resources.files("graphflow").joinpath(name)
     if not isinstance(folder, Path):  # e.g. imported from a zip file: the server needs real files to serve
-        raise RuntimeError(f"graphflow's {name!r} folder is not on disk ({folder}); install graphflow as a normal package")
+        raise RuntimeError(
+            f"graphflow's {name!r} folder is not on disk ({folder}); install graphflow as a normal package"
+        )
     return folder
 
 

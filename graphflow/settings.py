@@ -19,8 +19,12 @@ from graphflow.resources import example_inputs_folder
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-ENVIRONMENT = {"models_dir": "GRAPHFLOW_MODELS_DIR", "input_dir": "GRAPHFLOW_INPUT_DIR", "device": "GRAPHFLOW_DEVICE",
-               "model_cache_bytes": "GRAPHFLOW_MODEL_CACHE_BYTES"}
+ENVIRONMENT = {
+    "models_dir": "GRAPHFLOW_MODELS_DIR",
+    "input_dir": "GRAPHFLOW_INPUT_DIR",
+    "device": "GRAPHFLOW_DEVICE",
+    "model_cache_bytes": "GRAPHFLOW_MODEL_CACHE_BYTES",
+}
 _PATHS = ("models_dir", "input_dir", "output_dir", "temp_dir", "example_inputs_dir")
 
 

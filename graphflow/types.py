@@ -67,22 +67,33 @@ FLOAT = ValueType("FLOAT", literal=True, python_types=(float, int), description=
 STRING = ValueType("STRING", literal=True, python_types=(str,), description="text")
 BOOLEAN = ValueType("BOOLEAN", literal=True, python_types=(bool,), description="true or false")
 
-LATENT = ValueType("LATENT", description="latent samples, optionally with a noise mask",
-                   python_class="graphflow.sampling.latent:Latent")
+LATENT = ValueType(
+    "LATENT",
+    description="latent samples, optionally with a noise mask",
+    python_class="graphflow.sampling.latent:Latent",
+)
 IMAGE = ValueType("IMAGE", description="batch of RGB images, float [B, H, W, 3] in 0..1", python_class="torch:Tensor")
 MASK = ValueType("MASK", description="batch of masks, float [B, H, W] in 0..1", python_class="torch:Tensor")
-CONDITIONING = ValueType("CONDITIONING", description="text or class conditioning for a sampler",
-                         python_class="builtins:tuple")
-MODEL = ValueType("MODEL", description="a diffusion model (denoising U-Net and its noise schedule)",
-                  python_class="graphflow.sampling.model:DiffusionModel")
+CONDITIONING = ValueType(
+    "CONDITIONING", description="text or class conditioning for a sampler", python_class="builtins:tuple"
+)
+MODEL = ValueType(
+    "MODEL",
+    description="a diffusion model (denoising U-Net and its noise schedule)",
+    python_class="graphflow.sampling.model:DiffusionModel",
+)
 VAE = ValueType("VAE", description="an autoencoder between images and latents", python_class="graphflow.models.vae:Vae")
-CLIP = ValueType("CLIP", description="a text encoder with its tokenizer", python_class="graphflow.text.encoder:TextEncoder")
-UPSCALE_MODEL = ValueType("UPSCALE_MODEL", description="an image super-resolution network",
-                          python_class="graphflow.upscale.model:UpscaleModel")
+CLIP = ValueType(
+    "CLIP", description="a text encoder with its tokenizer", python_class="graphflow.text.encoder:TextEncoder"
+)
+UPSCALE_MODEL = ValueType(
+    "UPSCALE_MODEL",
+    description="an image super-resolution network",
+    python_class="graphflow.upscale.model:UpscaleModel",
+)
 
 BUILTIN_TYPES: dict[str, ValueType] = {
-    t.name: t
-    for t in (INT, FLOAT, STRING, BOOLEAN, LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL)
+    t.name: t for t in (INT, FLOAT, STRING, BOOLEAN, LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL)
 }
 
 # The only implicit conversions; every other pair must match exactly.

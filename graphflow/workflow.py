@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -85,7 +86,8 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
         raise WorkflowFileError("workflow has no integer 'version'")
     if version > FORMAT_VERSION:
         raise WorkflowFileError(
-            f"workflow format version {version} is newer than this graphflow understands ({FORMAT_VERSION}); upgrade graphflow"
+            f"workflow format version {version} is newer than this graphflow understands ({FORMAT_VERSION}); "
+            "upgrade graphflow"
         )
     while version < FORMAT_VERSION:
         step = MIGRATIONS.get(version)
@@ -101,7 +103,7 @@ def parse_workflow(data: Any, source: str = "workflow") -> Workflow:
     if not isinstance(data, dict):
         raise WorkflowFileError(f"{source}: expected a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
-        raise WorkflowFileError(f"{source}: not a graphflow workflow (missing \"format\": \"{FORMAT}\")")
+        raise WorkflowFileError(f'{source}: not a graphflow workflow (missing "format": "{FORMAT}")')
     try:
         return Workflow.model_validate(migrate(data))
     except WorkflowFileError as exc:

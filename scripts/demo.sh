@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/graphflow run workflows/txt2img.json "$@"
+exec .venv/bin/graphflow run txt2img "$@"

@@ -54,8 +54,11 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
         folders = [f"--{name}={Path(tmp) / name}" for name in ("output", "input", "user-dir")]
-        server = subprocess.Popen([sys.executable, "-m", "graphflow.cli", "serve", "--port", str(port), *folders],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "graphflow.cli", "serve", "--port", str(port), *folders],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_until_up(url, server)
             with sync_playwright() as playwright:

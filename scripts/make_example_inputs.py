@@ -1,6 +1,6 @@
-"""Draw the example workflows' input images into workflows/inputs (deterministic: same bytes every run).
+"""Draw the example workflows' input images into graphflow/workflows/inputs (same bytes every run).
 
-    .venv/bin/python scripts/make_example_inputs.py [--out workflows/inputs]
+.venv/bin/python scripts/make_example_inputs.py [--out graphflow/workflows/inputs]
 """
 
 from __future__ import annotations

@@ -26,8 +26,17 @@ SIDE = 128  # every panel is shown at 128x128
 
 def run(workflow: Path, output: Path, *sets: str) -> Path:
     """Run one workflow with the CLI; the one file it saved."""
-    args = [sys.executable, "-m", "graphflow.cli", "run", str(workflow), "--input", str(INPUTS),
-            "--output", str(output), "--quiet", *(a for s in sets for a in ("--set", s))]
+    args = [
+        sys.executable,
+        "-m",
+        "graphflow.cli",
+        "run",
+        str(workflow),
+        "--output",
+        str(output),
+        "--quiet",
+        *(a for s in sets for a in ("--set", s)),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     saved = [Path(line.strip()) for line in done.stdout.splitlines() if line.strip().endswith((".png", ".webp"))]
     if done.returncode != 0 or len(saved) != 1:
@@ -83,15 +92,22 @@ def main() -> None:
         drawn = Image.open(run(unscaled, work)).convert("RGB")
         upscaled = Image.open(run(WORKFLOWS / "upscale_model.json", work)).convert("RGB")
         row([drawn.resize((SIDE, SIDE), Image.NEAREST), drawn.resize((SIDE, SIDE), Image.BICUBIC), upscaled]).save(
-            out / "upscale_model.png")
+            out / "upscale_model.png"
+        )
         animation = Image.open(run(WORKFLOWS / "interpolate.json", work))
         frames = []
         for index in range(animation.n_frames):
             animation.seek(index)
             frames.append(animation.convert("RGB"))
         enlarged = [frame.resize((SIDE, SIDE), Image.NEAREST) for frame in frames]
-        enlarged[0].save(out / "interpolate.webp", save_all=True, append_images=enlarged[1:], lossless=True, loop=0,
-                         duration=animation.info.get("duration", 167))
+        enlarged[0].save(
+            out / "interpolate.webp",
+            save_all=True,
+            append_images=enlarged[1:],
+            lossless=True,
+            loop=0,
+            duration=animation.info.get("duration", 167),
+        )
         row(frames, side=64, gap=4).save(out / "interpolate_frames.png")
     print(f"pictures written to {out}")
 

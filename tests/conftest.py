@@ -15,8 +15,8 @@ except ImportError:  # the engine tests do not need torch
 
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

@@ -14,13 +14,18 @@ from graphflow.settings import Settings
 
 def settings_under(root: Path, **changes: Any) -> Settings:
     """Settings whose output, temp, input and models folders lie under `root` (unless given)."""
-    folders = {"output_dir": root / "output", "temp_dir": root / "temp", "input_dir": root / "input",
-               "models_dir": root / "models"}
+    folders = {
+        "output_dir": root / "output",
+        "temp_dir": root / "temp",
+        "input_dir": root / "input",
+        "models_dir": root / "models",
+    }
     return Settings(**{**folders, **changes})
 
 
-def executor_for(plugins: Plugins, root: Path, *, cache: OutputCache | None = None, models: ModelCache | None = None,
-                 **changes: Any) -> Executor:
+def executor_for(
+    plugins: Plugins, root: Path, *, cache: OutputCache | None = None, models: ModelCache | None = None, **changes: Any
+) -> Executor:
     """An executor over `plugins` with `settings_under(root, **changes)`."""
     return Executor(plugins.registry, plugins.hooks, settings_under(root, **changes), cache=cache, models=models)
 

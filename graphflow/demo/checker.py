@@ -160,7 +160,7 @@ def check(image: Image.Image | np.ndarray, prompt: str) -> dict[str, bool]:
                     result[attribute] = False
     else:
         pairings = [
-            [_agreement(s, o) for s, o in zip(specs, order)] for order in itertools.permutations(objects)
+            [_agreement(s, o) for s, o in zip(specs, order, strict=True)] for order in itertools.permutations(objects)
         ]
         best = max(pairings, key=lambda p: sum(sum(a.values()) for a in p))
         for agreement in best:
@@ -176,7 +176,7 @@ def score(images: Sequence[Image.Image | np.ndarray], prompts: Sequence[str]) ->
     if len(images) != len(prompts):
         raise ValueError(f"{len(images)} images for {len(prompts)} prompts")
     totals: dict[str, list[bool]] = {}
-    for image, prompt in zip(images, prompts):
+    for image, prompt in zip(images, prompts, strict=True):
         prefix = "" if len(parse_prompt(prompt)) == 1 else "two_"
         for key, ok in check(image, prompt).items():
             totals.setdefault(prefix + key, []).append(ok)

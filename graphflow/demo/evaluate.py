@@ -34,7 +34,8 @@ def eval_prompts(singles: int = 100, pairs: int = 50, seed: int = 1234) -> list[
         places = PAIRS[rng.integers(len(PAIRS))] if i % 2 == 0 else (None, None)
         prompts.append(
             " and ".join(
-                describe(ThingSpec(pick(SHAPES), str(colour), place)) for colour, place in zip((first, second), places)
+                describe(ThingSpec(pick(SHAPES), str(colour), place))
+                for colour, place in zip((first, second), places, strict=True)
             )
         )
     return prompts
@@ -64,7 +65,7 @@ def generate(
 def reconstruction_ceiling(pipe: StableDiffusionPipeline, n: int = 200, seed: int = 999) -> dict[str, float]:
     """Checker scores on VAE round trips of fresh dataset images (the best a perfect UNet could get)."""
     data = dataset(n, seed, pipe.vae.config.sample_size)
-    scenes, originals = zip(*data)
+    scenes, originals = zip(*data, strict=True)
     pixels = torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255 for im in originals]))
     latents = pipe.vae.encode(pixels.permute(0, 3, 1, 2) * 2 - 1).latent_dist.mean
     decoded = ((pipe.vae.decode(latents).sample.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()

@@ -80,7 +80,7 @@ def write_notes(dest: Path, config: DemoConfig, steps: int, seconds: float) -> N
         "# graphflow demo model\n\n"
         "A small text-to-image latent diffusion model trained on the procedural shapes world\n"
         "(`graphflow/demo/world.py`): 64x64 images, one or two shapes, captions such as\n"
-        "\"a small red circle on the left and a large blue square on the right\".\n\n"
+        '"a small red circle on the left and a large blue square on the right".\n\n'
         "Reproduce (training runs on a CUDA GPU when one is present):\n\n"
         "```\n"
         "python -m graphflow.demo.train --out .demo-train          # resumable: add --resume [--minutes N]\n"

@@ -38,8 +38,9 @@ def start_from_pipeline(out: Path, config: DemoConfig, pipeline: Path) -> None:
     vae = build_vae(config)
     _load(vae, AutoencoderKL.from_pretrained(pipeline, subfolder="vae", local_files_only=True), pipeline, "vae")
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae.lr)
-    save_atomic({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": config.vae.steps},
-                out / VAE_CHECKPOINT)
+    save_atomic(
+        {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": config.vae.steps}, out / VAE_CHECKPOINT
+    )
     model = grown_denoiser(config, tokenizer, pipeline)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     Trainer(model, optimizer, out / CHECKPOINT, config.train, "denoiser").save(0.0)
@@ -60,8 +61,9 @@ def grown_denoiser(config: DemoConfig, tokenizer: CLIPTokenizer, pipeline: Path)
     return model
 
 
-def _load(target: torch.nn.Module, source: torch.nn.Module, pipeline: Path, part: str,
-          allow_missing: str | None = None) -> list[str]:
+def _load(
+    target: torch.nn.Module, source: torch.nn.Module, pipeline: Path, part: str, allow_missing: str | None = None
+) -> list[str]:
     """Copy source's weights into target; names the part when they do not fit. Returns the keys left new."""
     try:
         missing, unexpected = target.load_state_dict(source.state_dict(), strict=allow_missing is None)
@@ -70,5 +72,6 @@ def _load(target: torch.nn.Module, source: torch.nn.Module, pipeline: Path, part
     misfits = list(unexpected) + [k for k in missing if allow_missing is None or allow_missing not in k]
     if misfits:
         raise PipelineMismatchError(
-            f"{pipeline / part}: does not fit the run's configuration (e.g. {', '.join(misfits[:3])})")
+            f"{pipeline / part}: does not fit the run's configuration (e.g. {', '.join(misfits[:3])})"
+        )
     return list(missing)

@@ -18,8 +18,8 @@ import torch
 from transformers import CLIPTokenizer
 
 from graphflow.demo.config import DemoConfig, tiny_config
-from graphflow.demo.grow import start_from_pipeline
 from graphflow.demo.export import CONFIG_FILE, TOKENIZER_DIR, export_pipeline, read_config, save_single_file
+from graphflow.demo.grow import start_from_pipeline
 from graphflow.demo.latents import cache_latents
 from graphflow.demo.runlog import Budget
 from graphflow.demo.tokenizer import build_tokenizer
@@ -52,8 +52,13 @@ def prepare(out: Path, resume: bool, config: DemoConfig | None, init_from: Path 
     return config
 
 
-def run(out: Path, config: DemoConfig, minutes: float | None = None, spacing: str = "trailing",
-        device: torch.device | str = "cpu") -> bool:
+def run(
+    out: Path,
+    config: DemoConfig,
+    minutes: float | None = None,
+    spacing: str = "trailing",
+    device: torch.device | str = "cpu",
+) -> bool:
     """Run (or continue) every stage; True when finished and exported to out/pipeline (+ .safetensors)."""
     budget = Budget(minutes, config.checkpoint_minutes)
     previous = signal.signal(signal.SIGTERM, budget.stop)  # `kill PID` saves a checkpoint before exiting
@@ -68,8 +73,11 @@ def run(out: Path, config: DemoConfig, minutes: float | None = None, spacing: st
     finally:
         signal.signal(signal.SIGTERM, previous)
     save_single_file(export_pipeline(out, out / PIPELINE_DIR, config, spacing), out / SINGLE_FILE)
-    print(f"[done] pipeline saved to {out / PIPELINE_DIR} and {out / SINGLE_FILE} "
-          f"({(time.monotonic() - begun) / 60:.1f} min)", flush=True)
+    print(
+        f"[done] pipeline saved to {out / PIPELINE_DIR} and {out / SINGLE_FILE} "
+        f"({(time.monotonic() - begun) / 60:.1f} min)",
+        flush=True,
+    )
     return True
 
 
@@ -80,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run already in --out")
     parser.add_argument("--minutes", type=float, help="stop (resumably) after this many minutes")
     parser.add_argument("--steps", type=int, help="with --resume: change the denoiser's total step count")
-    parser.add_argument("--export", type=Path, metavar="DEST",
-                        help="only write the current EMA weights to DEST (a folder, or a single .safetensors file)")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="DEST",
+        help="only write the current EMA weights to DEST (a folder, or a single .safetensors file)",
+    )
     parser.add_argument("--spacing", default="trailing", help="Euler timestep spacing saved with the pipeline")
     parser.add_argument("--tiny", action="store_true", help="seconds-long configuration (for testing)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="new runs: settings (a demo_config.json)")

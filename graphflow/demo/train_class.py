@@ -29,8 +29,8 @@ from graphflow.demo.export import CONFIG_FILE, TRAINING_NOTES
 from graphflow.demo.models import build_scheduler
 from graphflow.demo.runlog import Budget, save_atomic
 from graphflow.demo.train_denoiser import split_by_count
-from graphflow.demo.trainer import Trainer, v_prediction_loss
 from graphflow.demo.train_vae import image_batch
+from graphflow.demo.trainer import Trainer, v_prediction_loss
 from graphflow.demo.world import SHAPES, dataset
 from graphflow.imaging.images import image_to_pils
 from graphflow.models.loader import load_checkpoint
@@ -118,8 +118,10 @@ def train_class(out: Path, settings: ClassTraining, budget: Budget) -> bool:
     cache = encode_scenes(settings, out)
     unet = class_unet(Path(settings.init))
     table = unet.class_embedding.weight
-    groups = [{"params": [p for p in unet.parameters() if p is not table], "lr_scale": 1.0},
-              {"params": [table], "lr_scale": settings.class_lr_scale}]
+    groups = [
+        {"params": [p for p in unet.parameters() if p is not table], "lr_scale": 1.0},
+        {"params": [table], "lr_scale": settings.class_lr_scale},
+    ]
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
     trainer = Trainer(unet, optimizer, out / CHECKPOINT, settings, "class unet")
     alphas = build_scheduler().alphas_cumprod
@@ -162,7 +164,8 @@ def export_class_model(out: Path, dest: Path) -> None:
         "Reproduce (CPU, one thread):\n\n```\n"
         f"python -m graphflow.demo.train_class --init {settings.init} --out .demo-train/class\n"
         f"python -m graphflow.demo.train_class --out .demo-train/class --export {dest}\n```\n\n"
-        f"Steps trained: {int(state['step'])} of {settings.steps}; training time {float(state['seconds']) / 60:.0f} min. "
+        f"Steps trained: {int(state['step'])} of {settings.steps}; "
+        f"training time {float(state['seconds']) / 60:.0f} min. "
         f"Settings: `{CLASS_CONFIG}`.\n"
     )
 
@@ -176,8 +179,17 @@ def shape_accuracy(model_dir: Path, per_class: int = 50, steps: int = 20, cfg: f
     accuracy = {}
     for index, name in enumerate(SHAPES):
         latent = Latent(torch.zeros(per_class, model.latent_format.channels, side, side))
-        samples = sample(model, positive=class_conditioning(model, index), negative=negative, latent=latent,
-                         seed=index, steps=steps, cfg=cfg, sampler_name="euler", scheduler="normal")
+        samples = sample(
+            model,
+            positive=class_conditioning(model, index),
+            negative=negative,
+            latent=latent,
+            seed=index,
+            steps=steps,
+            cfg=cfg,
+            sampler_name="euler",
+            scheduler="normal",
+        )
         accuracy[name] = score(image_to_pils(vae.decode(samples)), [f"a {name}"] * per_class)["shape"]
     return accuracy
 
@@ -215,16 +227,21 @@ def main(argv: list[str] | None = None) -> int:
         defaults = ClassTraining()
         init = Path(args.init or defaults.init)
         if not (init / "unet" / "config.json").is_file() or not (init / CONFIG_FILE).is_file():
-            raise SystemExit(f"--init {init}: not a demo pipeline folder (needs unet/ and {CONFIG_FILE}), "
-                             "e.g. graphflow/demo/weights/shapes-demo")
-        settings = ClassTraining(init=args.init or defaults.init, steps=args.steps or defaults.steps,
-                                 images=args.images or defaults.images)
+            raise SystemExit(
+                f"--init {init}: not a demo pipeline folder (needs unet/ and {CONFIG_FILE}), "
+                "e.g. graphflow/demo/weights/shapes-demo"
+            )
+        settings = ClassTraining(
+            init=args.init or defaults.init, steps=args.steps or defaults.steps, images=args.images or defaults.images
+        )
         settings.save(args.out)
     budget = Budget(args.minutes, settings.checkpoint_minutes)
     if train_class(args.out, settings, budget):
         print(f"[done] continue with: python -m graphflow.demo.train_class --out {args.out} --export DEST")
     else:
-        print(f"[stopped] checkpoint saved; continue with: python -m graphflow.demo.train_class --out {args.out} --resume")
+        print(
+            f"[stopped] checkpoint saved; continue with: python -m graphflow.demo.train_class --out {args.out} --resume"
+        )
     return 0
 
 

@@ -62,7 +62,7 @@ class CaptionIds:
         """Token ids of the captions, as tokenize() gives them."""
         new = sorted({c for c in captions if c not in self.known})
         if new:
-            self.known.update(zip(new, tokenize(self.tokenizer, new)))
+            self.known.update(zip(new, tokenize(self.tokenizer, new), strict=True))
         return torch.stack([self.known[c] for c in captions])
 
 
@@ -80,7 +80,9 @@ def draw_indices(
         return rng.integers(count, size=batch)
     singles, pairs = groups
     take_pair = rng.random(batch) < pair_fraction
-    return np.where(take_pair, pairs[rng.integers(len(pairs), size=batch)], singles[rng.integers(len(singles), size=batch)])
+    return np.where(
+        take_pair, pairs[rng.integers(len(pairs), size=batch)], singles[rng.integers(len(singles), size=batch)]
+    )
 
 
 def train_denoiser(
@@ -107,8 +109,7 @@ def train_denoiser(
         rng = np.random.default_rng([config.seed, 2, step])
         indices = draw_indices(rng, config.images, settings.batch, groups, settings.pair_fraction or 0.0)
         captions = [
-            "" if rng.random() < settings.caption_dropout else random_caption(scenes[int(i)], rng)
-            for i in indices
+            "" if rng.random() < settings.caption_dropout else random_caption(scenes[int(i)], rng) for i in indices
         ]
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         index = torch.from_numpy(indices)

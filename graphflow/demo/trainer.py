@@ -61,10 +61,22 @@ class Trainer:
     The model is moved to `device` in place, so an optimiser built over its parameters stays valid.
     """
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, checkpoint: Path,
-                 settings: StepSettings, stage: str, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        checkpoint: Path,
+        settings: StepSettings,
+        stage: str,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.model, self.optimizer, self.checkpoint, self.settings, self.stage = (
-            model.to(device), optimizer, checkpoint, settings, stage)
+            model.to(device),
+            optimizer,
+            checkpoint,
+            settings,
+            stage,
+        )
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.step, self.seconds = 0, 0.0
         if checkpoint.exists():
@@ -76,8 +88,13 @@ class Trainer:
 
     def save(self, seconds: float) -> None:
         """Write model, EMA, optimiser and progress atomically."""
-        state = {"model": self.model.state_dict(), "ema": self.ema, "optimizer": self.optimizer.state_dict(),
-                 "step": self.step, "seconds": seconds}
+        state = {
+            "model": self.model.state_dict(),
+            "ema": self.ema,
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "seconds": seconds,
+        }
         save_atomic(state, self.checkpoint)
 
     def run(self, batch_loss: Callable[[int], torch.Tensor], budget: Budget) -> bool:

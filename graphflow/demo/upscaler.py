@@ -27,8 +27,9 @@ from graphflow.demo import WEIGHTS_DIR
 from graphflow.demo.world import dataset
 from graphflow.upscale import UpscaleSpec, build
 
-SPEC = UpscaleSpec(arch="compact", layout="real-esrgan-compact", scale=2, in_channels=3, out_channels=3,
-                   features=12, blocks=3)
+SPEC = UpscaleSpec(
+    arch="compact", layout="real-esrgan-compact", scale=2, in_channels=3, out_channels=3, features=12, blocks=3
+)
 DEFAULT_FILE = WEIGHTS_DIR / "upscale" / "shapes-x2.safetensors"
 HIGH_SIZES = (64, 128)  # high-resolution sides; the inputs are half as large
 TRAIN_SEED, HELD_OUT_SEED = 11, 12  # scene seeds: training scenes and the evaluation's unseen ones
@@ -66,8 +67,8 @@ def _crops(low: Tensor, high: Tensor, batch: int, rng: torch.Generator) -> tuple
     index = torch.randint(len(high), (batch,), generator=rng)
     side = min(PATCH, high.shape[-1])
     top, left = (torch.randint((high.shape[-1] - side) // 2 + 1, (2,), generator=rng) * 2).tolist()
-    h = high[index, :, top:top + side, left:left + side]
-    lo = low[index, :, top // 2:(top + side) // 2, left // 2:(left + side) // 2]
+    h = high[index, :, top : top + side, left : left + side]
+    lo = low[index, :, top // 2 : (top + side) // 2, left // 2 : (left + side) // 2]
     return lo, h
 
 
@@ -101,8 +102,10 @@ def evaluate(network: nn.Module, count: int = 100) -> dict[str, dict[str, float]
         low, high = pairs(count, HELD_OUT_SEED, size)
         with torch.inference_mode():
             upscaled = network(low)
-        scores[f"{size // 2}->{size}"] = {"model": round(psnr(upscaled, high), 2),
-                                          "bicubic": round(psnr(bicubic(low), high), 2)}
+        scores[f"{size // 2}->{size}"] = {
+            "model": round(psnr(upscaled, high), 2),
+            "bicubic": round(psnr(bicubic(low), high), 2),
+        }
     return scores
 
 
@@ -127,8 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = evaluate(network)
     parameters = sum(p.numel() for p in network.parameters())
     command = f"nice -n 10 python -m graphflow.demo.upscaler --steps {args.steps} --seed {args.seed}"
-    notes = {"command": command, "seed": str(args.seed), "parameters": str(parameters),
-             "psnr_held_out": json.dumps(scores), "training_seconds": f"{time.monotonic() - started:.0f}"}
+    notes = {
+        "command": command,
+        "seed": str(args.seed),
+        "parameters": str(parameters),
+        "psnr_held_out": json.dumps(scores),
+        "training_seconds": f"{time.monotonic() - started:.0f}",
+    }
     export(network, args.out, notes)
     print(json.dumps({"file": str(args.out), **notes}, indent=2))
     return 0

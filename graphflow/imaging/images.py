@@ -36,8 +36,9 @@ def image_to_pils(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(p, mode="RGB") for p in pixels]
 
 
-def save_png(picture: Image.Image, path: Path, workflow: dict[str, Any] | None, parameters: str | None,
-             compress_level: int = 4) -> None:
+def save_png(
+    picture: Image.Image, path: Path, workflow: dict[str, Any] | None, parameters: str | None, compress_level: int = 4
+) -> None:
     """Write a PNG whose text chunks carry the workflow (graphflow.workflow) and A1111-style parameters."""
     info = PngImagePlugin.PngInfo()
     if workflow:

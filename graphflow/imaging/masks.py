@@ -89,7 +89,7 @@ def _edge_ramps(size: int, start: int, end: int) -> Tensor:
     if start:
         weights[:start] *= (torch.arange(start) + 1.0) / start
     if end:
-        weights[size - end:] *= ((torch.arange(end) + 1.0) / end).flip(0)
+        weights[size - end :] *= ((torch.arange(end) + 1.0) / end).flip(0)
     return weights
 
 
@@ -116,13 +116,15 @@ def common_batch(**tensors: Tensor) -> int:
     sizes = {name: tensor.shape[0] for name, tensor in tensors.items()}
     if len(set(sizes.values()) - {1}) > 1:
         listed = ", ".join(f"{name} has {size}" for name, size in sizes.items())
-        raise ValueError(f"batch sizes differ ({listed}); give batches of the same size, "
-                         "or a batch of 1 to use for every item")
+        raise ValueError(
+            f"batch sizes differ ({listed}); give batches of the same size, or a batch of 1 to use for every item"
+        )
     return max(sizes.values())
 
 
-def paste_region(destination: tuple[int, int], source: tuple[int, int], x: int, y: int
-                 ) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+def paste_region(
+    destination: tuple[int, int], source: tuple[int, int], x: int, y: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
     """(rows, columns) of `destination` and of `source` (both (height, width)) that overlap when the
     source's top-left corner is placed at (x, y); None when they do not overlap."""
     (dest_h, dest_w), (src_h, src_w) = destination, source
@@ -130,8 +132,7 @@ def paste_region(destination: tuple[int, int], source: tuple[int, int], x: int, 
     left, right = max(x, 0), min(x + src_w, dest_w)
     if top >= bottom or left >= right:
         return None
-    return ((slice(top, bottom), slice(left, right)),
-            (slice(top - y, bottom - y), slice(left - x, right - x)))
+    return ((slice(top, bottom), slice(left, right)), (slice(top - y, bottom - y), slice(left - x, right - x)))
 
 
 def composite(destination: Tensor, source: Tensor, x: int, y: int, operation: str) -> Tensor:
@@ -157,8 +158,10 @@ def crop_window(size: tuple[int, int], x: int, y: int, width: int, height: int, 
     """(rows, columns) of a crop of `size` (height, width); cut at the far edges, an error if it starts outside."""
     full_h, full_w = size
     if not (0 <= x < full_w and 0 <= y < full_h):
-        raise ValueError(f"crop at x={x}, y={y} starts outside the {what}, which is {full_w}x{full_h} "
-                         f"(x must be below {full_w}, y below {full_h})")
+        raise ValueError(
+            f"crop at x={x}, y={y} starts outside the {what}, which is {full_w}x{full_h} "
+            f"(x must be below {full_w}, y below {full_h})"
+        )
     return slice(y, min(y + height, full_h)), slice(x, min(x + width, full_w))
 
 
@@ -172,8 +175,10 @@ def from_image(image: Tensor, channel: str) -> Tensor:
     """One channel of an IMAGE [B, H, W, C] as a MASK; 'alpha' needs a 4-channel image."""
     index = CHANNELS[channel]
     if index >= image.shape[-1]:
-        raise ValueError(f"the image has {image.shape[-1]} channels, so it has no {channel} channel; "
-                         "images here are RGB: take the mask output of Load Image for its transparency")
+        raise ValueError(
+            f"the image has {image.shape[-1]} channels, so it has no {channel} channel; "
+            "images here are RGB: take the mask output of Load Image for its transparency"
+        )
     return image[..., index].clone()
 
 

@@ -27,12 +27,13 @@ def edge_ramp(size: int, ramp: int, rise: bool, fall: bool) -> Tensor:
     if ramp and rise:
         weights[:ramp] = steps
     if ramp and fall:
-        weights[size - ramp:] = torch.minimum(weights[size - ramp:], steps.flip(0))
+        weights[size - ramp :] = torch.minimum(weights[size - ramp :], steps.flip(0))
     return weights
 
 
-def blend_tiles(out: Tensor, tile: int, overlap: int, run: Callable[[int, int, int, int], Tensor],
-                scale: int) -> Tensor:
+def blend_tiles(
+    out: Tensor, tile: int, overlap: int, run: Callable[[int, int, int, int], Tensor], scale: int
+) -> Tensor:
     """Fill `out` ([B, C, H*scale, W*scale], preallocated) from tiles of an input grid of H x W.
 
     `run(y, x, h, w)` processes the input window at (y, x) of size (h, w) and returns it `scale`

@@ -15,8 +15,16 @@ from graphflow.interop.comfy_ui import ui_to_api
 from graphflow.registry import Registry
 from graphflow.workflow import FORMAT, PNG_KEY, Workflow, WorkflowFileError, parse_workflow, read_workflow_data
 
-__all__ = ["ComfyExportError", "ComfyImportError", "detect_format", "export_api", "import_api", "load_any",
-           "png_workflow", "to_workflow"]
+__all__ = [
+    "ComfyExportError",
+    "ComfyImportError",
+    "detect_format",
+    "export_api",
+    "import_api",
+    "load_any",
+    "png_workflow",
+    "to_workflow",
+]
 
 GRAPHFLOW, COMFY_API, COMFY_UI = "graphflow", "comfyui-api", "comfyui-workflow"
 
@@ -34,8 +42,9 @@ def detect_format(data: Any) -> str | None:
     return None
 
 
-def to_workflow(data: Any, *, registry: Registry | None = None, source: str = "workflow",
-                layout_from: Any = None) -> Workflow:
+def to_workflow(
+    data: Any, *, registry: Registry | None = None, source: str = "workflow", layout_from: Any = None
+) -> Workflow:
     """A graphflow workflow from raw JSON in any known format; `layout_from` lends a UI workflow's layout."""
     kind = detect_format(data)
     if kind == GRAPHFLOW:
@@ -47,8 +56,13 @@ def to_workflow(data: Any, *, registry: Registry | None = None, source: str = "w
         return import_api(data, registry=registry, source=source, ui=ui)
     if kind == COMFY_UI:
         prompt, ui = ui_to_api(data, source)
-        return import_api(prompt, registry=registry, source=source, ui=ui,
-                          origin={"format": "workflow", "version": data.get("version")})
+        return import_api(
+            prompt,
+            registry=registry,
+            source=source,
+            ui=ui,
+            origin={"format": "workflow", "version": data.get("version")},
+        )
     raise WorkflowFileError(f"{source}: neither a graphflow workflow nor a ComfyUI workflow (API or UI format)")
 
 

@@ -20,8 +20,12 @@ HELPER_SEPARATOR = ":"
 class ComfyImportError(WorkflowFileError):
     """A ComfyUI file cannot be converted; the message lists every problem at once."""
 
-    def __init__(self, message: str, unsupported: dict[str, list[str]] | None = None,
-                 problems: list[tuple[str | None, str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        unsupported: dict[str, list[str]] | None = None,
+        problems: list[tuple[str | None, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.unsupported = unsupported or {}
         self.problems = problems or []
@@ -33,23 +37,34 @@ class ComfyExportError(ValueError):
 
 def is_link(value: Any) -> bool:
     """ComfyUI's rule: a 2-list [node id (str), output index (number)] is a link."""
-    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], (int, float))
+        and not isinstance(value[1], bool)
+    )
 
 
 def unsupported_message(unsupported: dict[str, list[str]], source: str) -> str:
     """One sentence naming every unsupported ComfyUI node type and the nodes that use it."""
-    names = "; ".join(f"{cls} (node{'s' if len(ids) > 1 else ''} {', '.join(ids)})"
-                      for cls, ids in sorted(unsupported.items()))
-    return (f"{source}: graphflow has no counterpart for these ComfyUI node types: {names}. "
-            "Replace them with supported nodes, or install a graphflow plugin that provides them")
+    names = "; ".join(
+        f"{cls} (node{'s' if len(ids) > 1 else ''} {', '.join(ids)})" for cls, ids in sorted(unsupported.items())
+    )
+    return (
+        f"{source}: graphflow has no counterpart for these ComfyUI node types: {names}. "
+        "Replace them with supported nodes, or install a graphflow plugin that provides them"
+    )
 
 
 def _check_shape(prompt: Any, source: str) -> dict[str, dict[str, Any]]:
     if not isinstance(prompt, dict) or not prompt:
         raise ComfyImportError(f"{source}: a ComfyUI prompt is a non-empty JSON object of nodes keyed by id")
-    problems = [(str(node_id), "has no 'class_type'") for node_id, node in prompt.items()
-                if not isinstance(node, dict) or not isinstance(node.get("class_type"), str)]
+    problems = [
+        (str(node_id), "has no 'class_type'")
+        for node_id, node in prompt.items()
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str)
+    ]
     if problems:
         raise ComfyImportError(f"{source}: " + "; ".join(f"node {i} {m}" for i, m in problems), problems=problems)
     return prompt
@@ -75,8 +90,10 @@ class _Importer:
         for node_id, node in self.prompt.items():
             self._links(node_id, node)
         if self.problems:
-            raise ComfyImportError(f"{self.source}: " + "; ".join(
-                f"node {n}: {m}" if n else m for n, m in self.problems), problems=self.problems)
+            raise ComfyImportError(
+                f"{self.source}: " + "; ".join(f"node {n}: {m}" if n else m for n, m in self.problems),
+                problems=self.problems,
+            )
         return self.nodes
 
     def _accepts(self, type_id: str, name: str) -> bool:
@@ -121,9 +138,12 @@ class _Importer:
         helper = f"{node_id}{HELPER_SEPARATOR}image"
         self.nodes[helper] = loader
         self.helpers[helper] = node_id
-        self.nodes[node_id] = {"type": "graphflow.mask.from_image", "inputs": {"channel": channel},
-                               "links": {"image": {"node": helper, "output": "pixels"}},
-                               **({"title": title} if title else {})}
+        self.nodes[node_id] = {
+            "type": "graphflow.mask.from_image",
+            "inputs": {"channel": channel},
+            "links": {"image": {"node": helper, "output": "pixels"}},
+            **({"title": title} if title else {}),
+        }
         self.outputs[node_id] = ("mask",)
 
     def _links(self, node_id: str, node: dict[str, Any]) -> None:
@@ -137,15 +157,26 @@ class _Importer:
                 continue
             names = self.outputs[source]
             if not 0 <= index < len(names):
-                self.problems.append((node_id, f"input {name!r} links to output {index} of node {source!r} "
-                                      f"({self.prompt[source]['class_type']}), which has {len(names)} output(s)"))
+                self.problems.append(
+                    (
+                        node_id,
+                        f"input {name!r} links to output {index} of node {source!r} "
+                        f"({self.prompt[source]['class_type']}), which has {len(names)} output(s)",
+                    )
+                )
                 continue
             ours = mapping.graphflow_input(name) if mapping else name
             self.nodes[node_id]["links"][ours] = {"node": source, "output": names[index]}
 
 
-def import_api(prompt: Any, *, registry: Registry | None = None, source: str = "ComfyUI prompt",
-               origin: dict[str, Any] | None = None, ui: dict[str, Any] | None = None) -> Workflow:
+def import_api(
+    prompt: Any,
+    *,
+    registry: Registry | None = None,
+    source: str = "ComfyUI prompt",
+    origin: dict[str, Any] | None = None,
+    ui: dict[str, Any] | None = None,
+) -> Workflow:
     """A graphflow workflow from a ComfyUI API-format prompt; every problem is raised at once.
 
     With a `registry`, constant inputs the graphflow node does not declare are dropped (as ComfyUI
@@ -160,8 +191,7 @@ def import_api(prompt: Any, *, registry: Registry | None = None, source: str = "
         raise ComfyImportError(unsupported_message(unsupported, source), unsupported=dict(unsupported))
     importer = _Importer({str(k): v for k, v in prompt.items()}, registry, source)
     nodes = importer.run()
-    meta = {"format": "api", **(origin or {}),
-            "class_types": {str(k): v["class_type"] for k, v in prompt.items()}}
+    meta = {"format": "api", **(origin or {}), "class_types": {str(k): v["class_type"] for k, v in prompt.items()}}
     if importer.helpers:
         meta["helpers"] = importer.helpers
     if importer.dropped:
@@ -214,8 +244,11 @@ def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
         inputs.update(dropped.get(node_id, {}))
         for name, link in entry.links.items():
             inputs[mapping.comfy_input(name)] = _link_to_comfy(workflow, class_types, link.node, link.output)
-        prompt[node_id] = {"inputs": inputs, "class_type": mapping.comfy,
-                           "_meta": {"title": entry.title or mapping.comfy}}
+        prompt[node_id] = {
+            "inputs": inputs,
+            "class_type": mapping.comfy,
+            "_meta": {"title": entry.title or mapping.comfy},
+        }
     return prompt
 
 
@@ -232,5 +265,8 @@ def _export_load_image_mask(workflow: Workflow, node_id: str, entry: Any) -> dic
     else:
         image = workflow.nodes[entry.links["image"].node].inputs.get("image")
         channel = entry.inputs.get("channel", "red")
-    return {"inputs": {"image": image, "channel": channel}, "class_type": LOAD_IMAGE_MASK,
-            "_meta": {"title": entry.title or LOAD_IMAGE_MASK}}
+    return {
+        "inputs": {"image": image, "channel": channel},
+        "class_type": LOAD_IMAGE_MASK,
+        "_meta": {"title": entry.title or LOAD_IMAGE_MASK},
+    }

@@ -7,7 +7,7 @@ from typing import Any
 
 from graphflow.graph import ValidationIssue
 from graphflow.interop.comfy_api import META_KEY, owner_of
-from graphflow.interop.comfy_nodes import (CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap)
+from graphflow.interop.comfy_nodes import CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap
 from graphflow.registry import Registry
 from graphflow.settings import Settings
 from graphflow.workflow import Workflow
@@ -52,12 +52,22 @@ def node_info(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, Any]:
         required[name] = ["INT", {"default": default}]
     outputs = {o["name"]: o["type"] for o in schema["outputs"]}
     types = [outputs.get(name, "*") for name in mapping.outputs]
-    info = {"input": {"required": required, "optional": optional},
-            "input_order": {"required": list(required), "optional": list(optional)},
-            "output": types, "output_is_list": [False] * len(types), "output_name": types,
-            "name": mapping.comfy, "display_name": schema["title"], "description": schema["description"],
-            "python_module": "graphflow", "category": mapping.category or schema["category"],
-            "output_node": schema["output_node"], "deprecated": False, "experimental": False, "api_node": False}
+    info = {
+        "input": {"required": required, "optional": optional},
+        "input_order": {"required": list(required), "optional": list(optional)},
+        "output": types,
+        "output_is_list": [False] * len(types),
+        "output_name": types,
+        "name": mapping.comfy,
+        "display_name": schema["title"],
+        "description": schema["description"],
+        "python_module": "graphflow",
+        "category": mapping.category or schema["category"],
+        "output_node": schema["output_node"],
+        "deprecated": False,
+        "experimental": False,
+        "api_node": False,
+    }
     if UPLOAD in mapping.widgets:
         required["image"][1]["image_upload"] = True
     return info
@@ -66,16 +76,24 @@ def node_info(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, Any]:
 def object_info(registry: Registry, settings: Settings) -> dict[str, dict[str, Any]]:
     """Every mapped ComfyUI node type whose graphflow node is installed, in /object_info's shape (choice lists
     as `settings` give them)."""
-    info = {name: node_info(m, registry.schema(m.target, settings)) for name, m in NODE_MAPS.items()
-            if registry.get(m.target) is not None}
+    info = {
+        name: node_info(m, registry.schema(m.target, settings))
+        for name, m in NODE_MAPS.items()
+        if registry.get(m.target) is not None
+    }
     if "LoadImage" in info:
         image = info["LoadImage"]["input"]["required"]["image"]
         info[LOAD_IMAGE_MASK] = {
-            **info["LoadImage"], "name": LOAD_IMAGE_MASK, "display_name": "Load Image (as Mask)",
-            "input": {"required": {"image": image, "channel": [["alpha", "red", "green", "blue"], {}]},
-                      "optional": {}},
+            **info["LoadImage"],
+            "name": LOAD_IMAGE_MASK,
+            "display_name": "Load Image (as Mask)",
+            "input": {"required": {"image": image, "channel": [["alpha", "red", "green", "blue"], {}]}, "optional": {}},
             "input_order": {"required": ["image", "channel"], "optional": []},
-            "output": ["MASK"], "output_is_list": [False], "output_name": ["MASK"], "category": "mask"}
+            "output": ["MASK"],
+            "output_is_list": [False],
+            "output_name": ["MASK"],
+            "category": "mask",
+        }
     return info
 
 
@@ -124,22 +142,43 @@ def prompt_errors(issues: list[ValidationIssue], workflow: Workflow, registry: R
         kind, message = _KINDS.get(issue.kind, ("exception_during_validation", "Exception when validating node"))
         if issue.kind == "out_of_bounds":
             kind, message = _bound_error(workflow, registry, issue)
-        entry = node_errors.setdefault(owner, {"errors": [], "class_type": class_type, "dependent_outputs":
-                                               _dependent_outputs(workflow, registry, issue.node_id)})
-        entry["errors"].append({"type": kind, "message": message, "details": f"{input_name}: {issue.message}"
-                                if input_name else issue.message, "extra_info": {"input_name": input_name}})
+        entry = node_errors.setdefault(
+            owner,
+            {
+                "errors": [],
+                "class_type": class_type,
+                "dependent_outputs": _dependent_outputs(workflow, registry, issue.node_id),
+            },
+        )
+        entry["errors"].append(
+            {
+                "type": kind,
+                "message": message,
+                "details": f"{input_name}: {issue.message}" if input_name else issue.message,
+                "extra_info": {"input_name": input_name},
+            }
+        )
     if general and not node_errors:
         no_outputs = any(i.kind == "no_output_node" for i in general)
-        error = {"type": "prompt_no_outputs" if no_outputs else "invalid_prompt",
-                 "message": "Prompt has no outputs" if no_outputs else "Cannot execute the prompt",
-                 "details": "; ".join(i.message for i in general), "extra_info": {}}
+        error = {
+            "type": "prompt_no_outputs" if no_outputs else "invalid_prompt",
+            "message": "Prompt has no outputs" if no_outputs else "Cannot execute the prompt",
+            "details": "; ".join(i.message for i in general),
+            "extra_info": {},
+        }
     else:
-        error = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
-                 "details": "; ".join(i.message for i in general), "extra_info": {}}
+        error = {
+            "type": "prompt_outputs_failed_validation",
+            "message": "Prompt outputs failed validation",
+            "details": "; ".join(i.message for i in general),
+            "extra_info": {},
+        }
     return {"error": error, "node_errors": node_errors}
 
 
 def invalid_prompt(message: str, details: str = "", **extra: Any) -> dict[str, Any]:
     """A whole-prompt error body (no per-node errors)."""
-    return {"error": {"type": "invalid_prompt", "message": message, "details": details, "extra_info": extra},
-            "node_errors": {}}
+    return {
+        "error": {"type": "invalid_prompt", "message": message, "details": details, "extra_info": extra},
+        "node_errors": {},
+    }

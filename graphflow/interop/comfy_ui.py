@@ -13,8 +13,16 @@ from collections import defaultdict
 from typing import Any
 
 from graphflow.interop.comfy_api import ComfyImportError, unsupported_message
-from graphflow.interop.comfy_nodes import (CONTROL, CONTROL_VALUES, LOAD_IMAGE_MASK, LOAD_IMAGE_MASK_WIDGETS,
-                                           NODE_MAPS, SUPPORTED, UPLOAD, VIRTUAL_NODES)
+from graphflow.interop.comfy_nodes import (
+    CONTROL,
+    CONTROL_VALUES,
+    LOAD_IMAGE_MASK,
+    LOAD_IMAGE_MASK_WIDGETS,
+    NODE_MAPS,
+    SUPPORTED,
+    UPLOAD,
+    VIRTUAL_NODES,
+)
 
 MUTED, BYPASSED = 2, 4
 MAX_HOPS = 256
@@ -59,8 +67,11 @@ class _Graph:
             if isinstance(link, list) and len(link) >= 6:  # v0.4: [id, from, from_slot, to, to_slot, type]
                 self.links[link[0]] = (str(link[1]), int(link[2]), str(link[5]))
             elif isinstance(link, dict):  # v1
-                self.links[link.get("id")] = (str(link.get("origin_id")), int(link.get("origin_slot", 0)),
-                                              str(link.get("type", "*")))
+                self.links[link.get("id")] = (
+                    str(link.get("origin_id")),
+                    int(link.get("origin_slot", 0)),
+                    str(link.get("type", "*")),
+                )
         subgraphs = ((data.get("definitions") or {}).get("subgraphs")) or []
         self.subgraphs = {g.get("id"): g.get("name") or g.get("id") for g in subgraphs if isinstance(g, dict)}
 
@@ -79,16 +90,25 @@ class _Graph:
             if node.get("type") == "Reroute":
                 link_id = _input_link(node, 0)
             elif node.get("mode") == BYPASSED:
-                link_id = next((i.get("link") for i in node.get("inputs") or []
-                                if i.get("type") == kind and i.get("link") is not None), None)
+                link_id = next(
+                    (
+                        i.get("link")
+                        for i in node.get("inputs") or []
+                        if i.get("type") == kind and i.get("link") is not None
+                    ),
+                    None,
+                )
             else:
                 return "link", [origin, slot]
         raise ComfyImportError(f"{self.source}: a chain of reroutes or bypassed nodes loops back on itself")
 
     def active(self) -> list[tuple[str, dict[str, Any]]]:
         """Nodes that reach the server: not virtual, not muted, not bypassed."""
-        return [(i, n) for i, n in self.nodes.items()
-                if n.get("type") not in VIRTUAL_NODES and n.get("mode") not in (MUTED, BYPASSED)]
+        return [
+            (i, n)
+            for i, n in self.nodes.items()
+            if n.get("type") not in VIRTUAL_NODES and n.get("mode") not in (MUTED, BYPASSED)
+        ]
 
 
 def _input_link(node: dict[str, Any], index: int) -> Any:
@@ -137,10 +157,11 @@ def layout(data: dict[str, Any], graph: _Graph) -> dict[str, Any]:
     ui: dict[str, Any] = {"nodes": nodes}
     if data.get("groups"):
         ui["groups"] = data["groups"]
-    notes = [{"text": (n.get("widgets_values") or [""])[0], "pos": n.get("pos")}
-             for n in graph.nodes.values() if n.get("type") in ("Note", "MarkdownNote")]
+    notes = [
+        {"text": (n.get("widgets_values") or [""])[0], "pos": n.get("pos")}
+        for n in graph.nodes.values()
+        if n.get("type") in ("Note", "MarkdownNote")
+    ]
     if notes:
         ui["notes"] = notes
     return ui
-
-

@@ -21,21 +21,32 @@ CLIP_PREFIXES: dict[str, dict[str, str]] = {
 }
 OPENCLIP_PARTS = frozenset({"clip_h", "clip_g"})
 
-_RESNET_UNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-                "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+_RESNET_UNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
 _VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
-_OPENCLIP_LAYER = {"self_attn.out_proj": "attn.out_proj", "layer_norm1": "ln_1", "layer_norm2": "ln_2",
-                   "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+_OPENCLIP_LAYER = {
+    "self_attn.out_proj": "attn.out_proj",
+    "layer_norm1": "ln_1",
+    "layer_norm2": "ln_2",
+    "mlp.fc1": "mlp.c_fc",
+    "mlp.fc2": "mlp.c_proj",
+}
 
 
 def _rename(key: str, prefix_map: Mapping[str, str], inner: Mapping[str, str] | None = None) -> str | None:
     """Map `key` through the first matching prefix, then rename its first inner component."""
     for old, new in prefix_map.items():
         if key.startswith(old):
-            rest = key[len(old):]
+            rest = key[len(old) :]
             for inner_old, inner_new in (inner or {}).items():
                 if rest.startswith(inner_old + "."):
-                    rest = inner_new + rest[len(inner_old):]
+                    rest = inner_new + rest[len(inner_old) :]
                     break
             return new + rest
     return None
@@ -45,11 +56,18 @@ def _unet_prefix_map(config: Mapping[str, Any]) -> dict[str, str]:
     layers = int(config["layers_per_block"])
     levels = len(config["block_out_channels"])
     up_has_attention = [t.startswith("CrossAttn") for t in config["up_block_types"]]
-    mapping = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
-               "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
-               "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
-               "mid_block.resnets.0.": "middle_block.0.", "mid_block.attentions.0.": "middle_block.1.",
-               "mid_block.resnets.1.": "middle_block.2."}
+    mapping = {
+        "time_embedding.linear_1.": "time_embed.0.",
+        "time_embedding.linear_2.": "time_embed.2.",
+        "add_embedding.linear_1.": "label_emb.0.0.",
+        "add_embedding.linear_2.": "label_emb.0.2.",
+        "conv_in.": "input_blocks.0.0.",
+        "conv_norm_out.": "out.0.",
+        "conv_out.": "out.2.",
+        "mid_block.resnets.0.": "middle_block.0.",
+        "mid_block.attentions.0.": "middle_block.1.",
+        "mid_block.resnets.1.": "middle_block.2.",
+    }
     for level in range(levels):
         for j in range(layers):
             index = 1 + level * (layers + 1) + j
@@ -62,7 +80,8 @@ def _unet_prefix_map(config: Mapping[str, Any]) -> dict[str, str]:
             mapping[f"up_blocks.{level}.attentions.{j}."] = f"output_blocks.{index}.1."
         upsample_slot = 2 if up_has_attention[level] else 1
         mapping[f"up_blocks.{level}.upsamplers.0.conv."] = (
-            f"output_blocks.{level * (layers + 1) + layers}.{upsample_slot}.conv.")
+            f"output_blocks.{level * (layers + 1) + layers}.{upsample_slot}.conv."
+        )
     return mapping
 
 
@@ -83,11 +102,14 @@ def vae_to_ldm(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]
     levels = len(config["block_out_channels"])
     mapping = {"quant_conv.": "quant_conv.", "post_quant_conv.": "post_quant_conv."}
     for part in ("encoder", "decoder"):
-        mapping |= {f"{part}.conv_in.": f"{part}.conv_in.", f"{part}.conv_out.": f"{part}.conv_out.",
-                    f"{part}.conv_norm_out.": f"{part}.norm_out.",
-                    f"{part}.mid_block.resnets.0.": f"{part}.mid.block_1.",
-                    f"{part}.mid_block.resnets.1.": f"{part}.mid.block_2.",
-                    f"{part}.mid_block.attentions.0.": f"{part}.mid.attn_1."}
+        mapping |= {
+            f"{part}.conv_in.": f"{part}.conv_in.",
+            f"{part}.conv_out.": f"{part}.conv_out.",
+            f"{part}.conv_norm_out.": f"{part}.norm_out.",
+            f"{part}.mid_block.resnets.0.": f"{part}.mid.block_1.",
+            f"{part}.mid_block.resnets.1.": f"{part}.mid.block_2.",
+            f"{part}.mid_block.attentions.0.": f"{part}.mid.attn_1.",
+        }
     for level in range(levels):
         mapping[f"encoder.down_blocks.{level}.resnets."] = f"encoder.down.{level}.block."
         mapping[f"encoder.down_blocks.{level}.downsamplers.0."] = f"encoder.down.{level}.downsample."
@@ -125,17 +147,22 @@ def clip_to_ldm(state_dict: Mapping[str, torch.Tensor], prefix: str) -> StateDic
 
 def clip_from_ldm(checkpoint: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
     """Transformers CLIP text weights (canonical names) read from an original checkpoint."""
-    return {k[len(prefix):]: v for k, v in checkpoint.items()
-            if k.startswith(prefix + "text_model.") and not k.endswith("position_ids")}
+    return {
+        k[len(prefix) :]: v
+        for k, v in checkpoint.items()
+        if k.startswith(prefix + "text_model.") and not k.endswith("position_ids")
+    }
 
 
 def openclip_to_ldm(state_dict: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
     """transformers CLIP text weights in OpenCLIP layout under `prefix`."""
     sd = canonical_clip_keys(state_dict)
-    out: StateDict = {prefix + "token_embedding.weight": sd["text_model.embeddings.token_embedding.weight"],
-                      prefix + "positional_embedding": sd["text_model.embeddings.position_embedding.weight"],
-                      prefix + "ln_final.weight": sd["text_model.final_layer_norm.weight"],
-                      prefix + "ln_final.bias": sd["text_model.final_layer_norm.bias"]}
+    out: StateDict = {
+        prefix + "token_embedding.weight": sd["text_model.embeddings.token_embedding.weight"],
+        prefix + "positional_embedding": sd["text_model.embeddings.position_embedding.weight"],
+        prefix + "ln_final.weight": sd["text_model.final_layer_norm.weight"],
+        prefix + "ln_final.bias": sd["text_model.final_layer_norm.bias"],
+    }
     width = out[prefix + "token_embedding.weight"].shape[1]
     projection = sd.get("text_projection.weight")
     out[prefix + "text_projection"] = projection.T.contiguous() if projection is not None else torch.eye(width)
@@ -144,7 +171,8 @@ def openclip_to_ldm(state_dict: Mapping[str, torch.Tensor], prefix: str) -> Stat
         src, dst = f"text_model.encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
         for kind in ("weight", "bias"):
             out[f"{dst}attn.in_proj_{kind}"] = torch.cat(
-                [sd[f"{src}self_attn.{p}_proj.{kind}"] for p in ("q", "k", "v")])
+                [sd[f"{src}self_attn.{p}_proj.{kind}"] for p in ("q", "k", "v")]
+            )
             for hf_name, oc_name in _OPENCLIP_LAYER.items():
                 out[f"{dst}{oc_name}.{kind}"] = sd[f"{src}{hf_name}.{kind}"]
     return out
@@ -152,18 +180,20 @@ def openclip_to_ldm(state_dict: Mapping[str, torch.Tensor], prefix: str) -> Stat
 
 def openclip_from_ldm(checkpoint: Mapping[str, torch.Tensor], prefix: str, layers: int) -> StateDict:
     """Transformers CLIP text weights (canonical names) from the first `layers` OpenCLIP blocks under `prefix`."""
-    get = lambda name: _require(checkpoint, prefix + name)  # noqa: E731
-    out: StateDict = {"text_model.embeddings.token_embedding.weight": get("token_embedding.weight"),
-                      "text_model.embeddings.position_embedding.weight": get("positional_embedding"),
-                      "text_model.final_layer_norm.weight": get("ln_final.weight"),
-                      "text_model.final_layer_norm.bias": get("ln_final.bias")}
+    get = lambda name: _require(checkpoint, prefix + name)
+    out: StateDict = {
+        "text_model.embeddings.token_embedding.weight": get("token_embedding.weight"),
+        "text_model.embeddings.position_embedding.weight": get("positional_embedding"),
+        "text_model.final_layer_norm.weight": get("ln_final.weight"),
+        "text_model.final_layer_norm.bias": get("ln_final.bias"),
+    }
     if prefix + "text_projection" in checkpoint:
         out["text_projection.weight"] = checkpoint[prefix + "text_projection"].T.contiguous()
     for i in range(layers):
         src, dst = f"transformer.resblocks.{i}.", f"text_model.encoder.layers.{i}."
         for kind in ("weight", "bias"):
             q, k, v = get(f"{src}attn.in_proj_{kind}").chunk(3)
-            for name, part in zip(("q", "k", "v"), (q, k, v)):
+            for name, part in zip(("q", "k", "v"), (q, k, v), strict=True):
                 out[f"{dst}self_attn.{name}_proj.{kind}"] = part.contiguous()
             for hf_name, oc_name in _OPENCLIP_LAYER.items():
                 out[f"{dst}{hf_name}.{kind}"] = get(f"{src}{oc_name}.{kind}")
@@ -211,7 +241,9 @@ def load_exact(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], w
         if missing:
             details.append(f"{len(missing)} missing weights, e.g. {', '.join(missing[:4])}")
         if result.unexpected_keys:
-            details.append(f"{len(result.unexpected_keys)} unexpected weights, e.g. {', '.join(result.unexpected_keys[:4])}")
+            details.append(
+                f"{len(result.unexpected_keys)} unexpected weights, e.g. {', '.join(result.unexpected_keys[:4])}"
+            )
         raise ValueError(f"{what}: the file does not match the expected architecture ({'; '.join(details)})")
 
 
@@ -228,12 +260,17 @@ def _require(checkpoint: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
 
 def _count_indices(keys: Mapping[str, Any], prefix: str) -> int:
     """Number of consecutive numbered children `prefix{i}.` present in `keys`."""
-    indices = {int(k[len(prefix):].split(".", 1)[0]) for k in keys if k.startswith(prefix)}
+    indices = {int(k[len(prefix) :].split(".", 1)[0]) for k in keys if k.startswith(prefix)}
     return max(indices) + 1 if indices else 0
 
 
-def ldm_checkpoint(family: str, unet: torch.nn.Module, vae: torch.nn.Module,
-                   text_models: Mapping[str, torch.nn.Module], v_prediction: bool = False) -> StateDict:
+def ldm_checkpoint(
+    family: str,
+    unet: torch.nn.Module,
+    vae: torch.nn.Module,
+    text_models: Mapping[str, torch.nn.Module],
+    v_prediction: bool = False,
+) -> StateDict:
     """One original-layout state dict from diffusers UNet/VAE and transformers text models named by part."""
     out = unet_to_ldm(unet.state_dict(), unet.config) | vae_to_ldm(vae.state_dict(), vae.config)
     prefixes = CLIP_PREFIXES[family]

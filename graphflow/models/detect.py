@@ -18,9 +18,18 @@ FAMILIES = ("sd1", "sd2", "sdxl")
 FAMILY_PREDICTION = {"sd1": "epsilon", "sd2": "v_prediction", "sdxl": "epsilon"}
 PREDICTIONS = ("epsilon", "v_prediction")
 # the base text config of each text part; sizes are then read from the weights
-_TEXT_BASE = {"clip_l": ("sd1", "text_encoder"), "clip_h": ("sd2", "text_encoder"), "clip_g": ("sdxl", "text_encoder_2")}
-_PREDICTION_ALIASES = {"epsilon": "epsilon", "eps": "epsilon", "v": "v_prediction", "v_prediction": "v_prediction",
-                       "v-prediction": "v_prediction"}
+_TEXT_BASE = {
+    "clip_l": ("sd1", "text_encoder"),
+    "clip_h": ("sd2", "text_encoder"),
+    "clip_g": ("sdxl", "text_encoder_2"),
+}
+_PREDICTION_ALIASES = {
+    "epsilon": "epsilon",
+    "eps": "epsilon",
+    "v": "v_prediction",
+    "v_prediction": "v_prediction",
+    "v-prediction": "v_prediction",
+}
 _METADATA_KEYS = ("modelspec.prediction_type", "prediction_type")
 
 
@@ -69,28 +78,36 @@ def _prediction(family: str, state_dict: Mapping[str, Any], metadata: Mapping[st
     return FAMILY_PREDICTION[family]
 
 
-def detect_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None,
-                      prediction: str | None = None, source: str = "the checkpoint") -> Detection:
+def detect_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    prediction: str | None = None,
+    source: str = "the checkpoint",
+) -> Detection:
     """Detect an original-layout checkpoint, or a diffusers-layout UNet state dict (keys optionally under `unet.`);
     `source` names the file in errors."""
     metadata = metadata or {}
     if UNET_PREFIX + "input_blocks.0.0.weight" in state_dict:
-        unet = {k[len(UNET_PREFIX):]: v for k, v in state_dict.items() if k.startswith(UNET_PREFIX)}
+        unet = {k[len(UNET_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(UNET_PREFIX)}
         levels, layout = _levels_ldm(unet), "ldm"
     else:
         prefix = "unet." if "unet.conv_in.weight" in state_dict else ""
-        unet = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        unet = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if "conv_in.weight" not in unet or "down_blocks.0.resnets.0.conv1.weight" not in unet:
             sample = ", ".join(sorted(state_dict)[:5]) or "(no keys)"
             raise UnknownModelLayoutError(
                 "not a recognised Stable Diffusion checkpoint: expected the original layout "
                 f"('{UNET_PREFIX}input_blocks.*', '{VAE_PREFIX}*', 'cond_stage_model.*' or "
                 "'conditioner.embedders.*') or a diffusers UNet ('conv_in.*', 'down_blocks.*'); "
-                f"found keys like: {sample}")
+                f"found keys like: {sample}"
+            )
         levels, layout = _levels_diffusers(unet), "diffusers"
     family = _family(state_dict, unet, layout)
-    text_configs = {part: _text_config(state_dict, part, prefix)
-                    for part, prefix in CLIP_PREFIXES[family].items() if _has_prefix(state_dict, prefix)}
+    text_configs = {
+        part: _text_config(state_dict, part, prefix)
+        for part, prefix in CLIP_PREFIXES[family].items()
+        if _has_prefix(state_dict, prefix)
+    }
     pooled = text_configs.get("clip_g", {}).get("projection_dim")
     has_vae = _has_prefix(state_dict, VAE_PREFIX)
     embedded = embedded_configs(metadata, source)  # shapes the weights cannot tell, where the file has them
@@ -160,7 +177,9 @@ def _family(state_dict: Mapping[str, Any], unet: Mapping[str, torch.Tensor], lay
 def _cross_attention_dim(unet: Mapping[str, torch.Tensor]) -> int:
     key = next((k for k in unet if k.endswith("attn2.to_k.weight")), None)
     if key is None:
-        raise UnknownModelLayoutError("the UNet has no cross-attention layers (attn2.to_k); not an SD text-to-image UNet")
+        raise UnknownModelLayoutError(
+            "the UNet has no cross-attention layers (attn2.to_k); not an SD text-to-image UNet"
+        )
     return int(unet[key].shape[1])
 
 
@@ -185,16 +204,25 @@ def _levels_ldm(unet: Mapping[str, torch.Tensor]) -> Levels:
 
 
 def _levels_diffusers(unet: Mapping[str, torch.Tensor]) -> Levels:
-    return [[(int(unet[f"down_blocks.{level}.resnets.{j}.conv2.weight"].shape[0]),
-              _count_indices(unet, f"down_blocks.{level}.attentions.{j}.transformer_blocks."))
-             for j in range(_count_indices(unet, f"down_blocks.{level}.resnets."))]
-            for level in range(_count_indices(unet, "down_blocks."))]
+    return [
+        [
+            (
+                int(unet[f"down_blocks.{level}.resnets.{j}.conv2.weight"].shape[0]),
+                _count_indices(unet, f"down_blocks.{level}.attentions.{j}.transformer_blocks."),
+            )
+            for j in range(_count_indices(unet, f"down_blocks.{level}.resnets."))
+        ]
+        for level in range(_count_indices(unet, "down_blocks."))
+    ]
 
 
-def _unet_config(family: str, unet: Mapping[str, torch.Tensor], levels: Levels, layout: str,
-                 pooled_dim: int | None) -> dict[str, Any]:
+def _unet_config(
+    family: str, unet: Mapping[str, torch.Tensor], levels: Levels, layout: str, pooled_dim: int | None
+) -> dict[str, Any]:
     config = family_config(family, "unet")
-    conv_in, conv_out = ("input_blocks.0.0.weight", "out.2.weight") if layout == "ldm" else ("conv_in.weight", "conv_out.weight")
+    conv_in, conv_out = (
+        ("input_blocks.0.0.weight", "out.2.weight") if layout == "ldm" else ("conv_in.weight", "conv_out.weight")
+    )
     channels = [level[0][0] for level in levels]
     depths = [level[0][1] for level in levels]
     config |= {
@@ -217,14 +245,17 @@ def _unet_config(family: str, unet: Mapping[str, torch.Tensor], levels: Levels, 
         adm_in = int(unet[adm_key].shape[1])
         # without the text encoder the pooled width is unknown: keep the family's size-hint width
         pooled = pooled_dim if pooled_dim is not None else adm_in - 6 * int(config.get("addition_time_embed_dim", 256))
-        config |= {"addition_embed_type": "text_time", "projection_class_embeddings_input_dim": adm_in,
-                   "addition_time_embed_dim": (adm_in - pooled) // 6}
+        config |= {
+            "addition_embed_type": "text_time",
+            "projection_class_embeddings_input_dim": adm_in,
+            "addition_time_embed_dim": (adm_in - pooled) // 6,
+        }
     return config
 
 
 def vae_config_from_ldm(family: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """AutoencoderKL config of original-layout VAE weights (under first_stage_model.), sizes read from shapes."""
-    vae = {k[len(VAE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(VAE_PREFIX)}
+    vae = {k[len(VAE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(VAE_PREFIX)}
     levels = _count_indices(vae, "encoder.down.")
     return family_config(family, "vae") | {
         "in_channels": int(vae["encoder.conv_in.weight"].shape[1]),
@@ -254,6 +285,11 @@ def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str)
         layers = _count_indices(state_dict, inner + "encoder.layers.")
         intermediate = state_dict[inner + "encoder.layers.0.mlp.fc1.weight"].shape[0]
     hidden = int(token.shape[1])
-    return config | {"vocab_size": int(token.shape[0]), "hidden_size": hidden, "max_position_embeddings": int(positions),
-                     "num_hidden_layers": layers, "intermediate_size": int(intermediate),
-                     "num_attention_heads": max(1, hidden // 64)}
+    return config | {
+        "vocab_size": int(token.shape[0]),
+        "hidden_size": hidden,
+        "max_position_embeddings": int(positions),
+        "num_hidden_layers": layers,
+        "intermediate_size": int(intermediate),
+        "num_attention_heads": max(1, hidden // 64),
+    }

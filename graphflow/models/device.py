@@ -33,7 +33,9 @@ def pick_device(preference: str = "auto") -> tuple[torch.device, torch.dtype]:
         return torch.device("cuda"), torch.float16
     if preference == "mps" or (preference == "auto" and _mps_available()):
         if not _mps_available():
-            raise DeviceUnavailableError("device 'mps' was requested but Apple MPS is not available; choose 'auto' or 'cpu'")
+            raise DeviceUnavailableError(
+                "device 'mps' was requested but Apple MPS is not available; choose 'auto' or 'cpu'"
+            )
         return torch.device("mps"), torch.float16
     if preference == "auto":
         return torch.device("cpu"), torch.float32

@@ -16,17 +16,30 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from graphflow.cache import ModelCache
 from graphflow.sampling.model import LATENT_FORMATS, DiffusionModel, ModelSampling
 from graphflow.text.encoder import ClipPart, TextEncoder
 from graphflow.text.tokenizers import Tokenizer, clip_bpe_tokenizer, tokenizer_from_folder
 
-from graphflow.cache import ModelCache
-
 from .cache import cached, file_identity
-from .convert import (CLIP_PREFIXES, OPENCLIP_PARTS, VAE_PREFIX, append_identity_layer, clip_from_ldm,
-                      load_clip_weights, load_exact, openclip_from_ldm)
-from .detect import (Detection, UnknownModelLayoutError, detect_folder, detect_state_dict, family_config,
-                     vae_config_from_ldm)
+from .convert import (
+    CLIP_PREFIXES,
+    OPENCLIP_PARTS,
+    VAE_PREFIX,
+    append_identity_layer,
+    clip_from_ldm,
+    load_clip_weights,
+    load_exact,
+    openclip_from_ldm,
+)
+from .detect import (
+    Detection,
+    UnknownModelLayoutError,
+    detect_folder,
+    detect_state_dict,
+    family_config,
+    vae_config_from_ldm,
+)
 from .device import pick_device, place
 from .embedded import embedded_tokenizer
 from .files import StateDict, load_metadata, load_state_dict
@@ -36,8 +49,11 @@ M = TypeVar("M", bound=torch.nn.Module)
 Loaded = tuple[DiffusionModel, TextEncoder, Vae]
 
 # text part -> (diffusers subfolder, tokenizer subfolder)
-_FOLDER_PARTS = {"clip_l": ("text_encoder", "tokenizer"), "clip_h": ("text_encoder", "tokenizer"),
-                 "clip_g": ("text_encoder_2", "tokenizer_2")}
+_FOLDER_PARTS = {
+    "clip_l": ("text_encoder", "tokenizer"),
+    "clip_h": ("text_encoder", "tokenizer"),
+    "clip_g": ("text_encoder_2", "tokenizer_2"),
+}
 _PARTS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
 
 
@@ -62,9 +78,13 @@ def resolve_device(device: torch.device | str | None, dtype: torch.dtype | None)
     return chosen, dtype or default_dtype
 
 
-def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str | None = None,
-                    dtype: torch.dtype | None = None, prediction: str | None = None,
-                    cache: ModelCache | None = None) -> Loaded:
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    prediction: str | None = None,
+    cache: ModelCache | None = None,
+) -> Loaded:
     """(MODEL, CLIP, VAE) from a single-file checkpoint or a diffusers folder; never touches the network.
 
     `prediction` ("epsilon" | "v_prediction") overrides what the file says; models are shared through
@@ -75,13 +95,21 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str | N
         raise FileNotFoundError(f"checkpoint not found: {path}")
     device, dtype = resolve_device(device, dtype)
     key = ("checkpoint", *file_identity(path), str(device), str(dtype), prediction)
-    load = (lambda: _load_folder(path, device, dtype, prediction)) if path.is_dir() else (
-        lambda: _load_single_file(path, device, dtype, prediction))
+    load = (
+        (lambda: _load_folder(path, device, dtype, prediction))
+        if path.is_dir()
+        else (lambda: _load_single_file(path, device, dtype, prediction))
+    )
     return cached(cache, key, load)
 
 
-def load_vae(path: str | os.PathLike[str], device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-             family: str = "sd1", cache: ModelCache | None = None) -> Vae:
+def load_vae(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    family: str = "sd1",
+    cache: ModelCache | None = None,
+) -> Vae:
     """A VAE from a standalone file (original layout, optionally under first_stage_model.), a diffusers
     vae folder or a diffusers pipeline folder. `family` gives the scaling factor where the file has none."""
     path = Path(path)
@@ -103,7 +131,8 @@ def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str)
     if VAE_PREFIX + "encoder.conv_in.weight" not in state:
         raise UnknownModelLayoutError(
             f"{path} is not an original-layout VAE (no 'encoder.conv_in.weight'); for a diffusers VAE give its "
-            "folder (with config.json) instead of the weight file")
+            "folder (with config.json) instead of the weight file"
+        )
     config = vae_config_from_ldm(family, state)
     return Vae(_build_vae(state, config, path), device, dtype)
 
@@ -126,7 +155,8 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     found = detect_state_dict(state, metadata, prediction, source=str(path))
     if found.layout != "ldm":
         raise UnknownModelLayoutError(
-            f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead")
+            f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead"
+        )
     if found.vae_config is None:
         raise UnknownModelLayoutError(f"{path} has no VAE weights ({VAE_PREFIX}*); load a VAE separately with load_vae")
     missing = [p for p in _PARTS[found.family] if p not in found.text_configs]
@@ -143,8 +173,9 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
 
 
-def _text_model_from_ldm(state: StateDict, found: Detection, part: str,
-                         path: Path) -> CLIPTextModel | CLIPTextModelWithProjection:
+def _text_model_from_ldm(
+    state: StateDict, found: Detection, part: str, path: Path
+) -> CLIPTextModel | CLIPTextModelWithProjection:
     config = CLIPTextConfig(**found.text_configs[part])
     prefix = CLIP_PREFIXES[found.family][part]
     if part in OPENCLIP_PARTS:
@@ -172,23 +203,41 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype, predict
         cls = CLIPTextModelWithProjection if part == "clip_g" else CLIPTextModel
         texts[part] = cls.from_pretrained(folder / subfolder, local_files_only=True).eval()
         tokenizer_path = folder / tokenizer_folder
-        tokenizers[part] = (tokenizer_from_folder(tokenizer_path) if tokenizer_path.is_dir()
-                            else _default_tokenizer(part))
+        tokenizers[part] = (
+            tokenizer_from_folder(tokenizer_path) if tokenizer_path.is_dir() else _default_tokenizer(part)
+        )
     if found.family == "sd2":
         append_identity_layer(texts["clip_h"])  # diffusers drops OpenCLIP's last layer; see append_identity_layer
     scheduler_path = folder / "scheduler" / "scheduler_config.json"
-    scheduler = json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else family_config(found.family, "scheduler")
+    scheduler = (
+        json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else family_config(found.family, "scheduler")
+    )
     return _assemble(found, unet.eval(), vae.eval(), texts, tokenizers, scheduler, device, dtype)
 
 
-def _assemble(found: Detection, unet: UNet2DConditionModel, vae: AutoencoderKL, texts: Mapping[str, torch.nn.Module],
-              tokenizers: Mapping[str, Tokenizer], scheduler: Mapping[str, Any], device: torch.device,
-              dtype: torch.dtype) -> Loaded:
+def _assemble(
+    found: Detection,
+    unet: UNet2DConditionModel,
+    vae: AutoencoderKL,
+    texts: Mapping[str, torch.nn.Module],
+    tokenizers: Mapping[str, Tokenizer],
+    scheduler: Mapping[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Loaded:
     sampling = ModelSampling.from_scheduler_config({**scheduler, "prediction_type": found.prediction})
     vae_value = Vae(vae, device, dtype)
     latent_format = dataclasses.replace(LATENT_FORMATS[found.family], scaling_factor=vae_value.scaling_factor)
-    model = DiffusionModel(unet=place(unet, device, dtype), sampling=sampling, family=found.family,
-                           latent_format=latent_format, device=device, dtype=dtype)
-    parts = [ClipPart(name=part, model=place(texts[part], device, dtype), tokenizer=tokenizers[part])
-             for part in _PARTS[found.family]]
+    model = DiffusionModel(
+        unet=place(unet, device, dtype),
+        sampling=sampling,
+        family=found.family,
+        latent_format=latent_format,
+        device=device,
+        dtype=dtype,
+    )
+    parts = [
+        ClipPart(name=part, model=place(texts[part], device, dtype), tokenizer=tokenizers[part])
+        for part in _PARTS[found.family]
+    ]
     return model, TextEncoder(parts=tuple(parts), family=found.family), vae_value

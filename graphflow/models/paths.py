@@ -64,7 +64,10 @@ def list_models(root: str | os.PathLike[str], kind: str) -> list[str]:
 
 
 def resolve_model(root: str | os.PathLike[str], kind: str, name: str) -> Path:
-    """The path of model `name` of `kind` under `root`; refuses names escaping the folder, lists the choices if missing."""
+    """The path of model `name` of `kind` under `root`.
+
+    Refuses names escaping the folder; lists the choices if missing.
+    """
     folder = model_folder(root, kind)
     relative = Path(name)
     if not name or relative.is_absolute() or relative.drive or ".." in relative.parts:
@@ -78,7 +81,5 @@ def resolve_model(root: str | os.PathLike[str], kind: str, name: str) -> Path:
     if not path.exists() or not _is_model_entry(path, kind):
         available = list_models(root, kind)
         listing = ", ".join(available) if available else "(none)"
-        raise ModelNotFoundError(
-            f"{kind} model {name!r} not found in {folder.resolve()}; available: {listing}"
-        )
+        raise ModelNotFoundError(f"{kind} model {name!r} not found in {folder.resolve()}; available: {listing}")
     return path

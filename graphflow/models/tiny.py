@@ -23,17 +23,30 @@ _TEXT_PARTS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "sdxl": (("clip_l", "text_encoder", "quick_gelu"), ("clip_g", "text_encoder_2", "gelu")),
 }
 _UNET: dict[str, dict[str, object]] = {
-    "sd1": {"block_out_channels": [32, 64], "attention_head_dim": 8, "cross_attention_dim": TEXT_WIDTH,
-            "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]},
-    "sd2": {"block_out_channels": [64, 128], "attention_head_dim": [1, 2], "cross_attention_dim": TEXT_WIDTH,
-            "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"]},
-    "sdxl": {"block_out_channels": [64, 128], "attention_head_dim": [1, 2], "cross_attention_dim": 2 * TEXT_WIDTH,
-             "transformer_layers_per_block": [1, 2], "addition_time_embed_dim": 8,
-             "projection_class_embeddings_input_dim": TEXT_WIDTH + 6 * 8,
-             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-             "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"]},
+    "sd1": {
+        "block_out_channels": [32, 64],
+        "attention_head_dim": 8,
+        "cross_attention_dim": TEXT_WIDTH,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+    },
+    "sd2": {
+        "block_out_channels": [64, 128],
+        "attention_head_dim": [1, 2],
+        "cross_attention_dim": TEXT_WIDTH,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+    },
+    "sdxl": {
+        "block_out_channels": [64, 128],
+        "attention_head_dim": [1, 2],
+        "cross_attention_dim": 2 * TEXT_WIDTH,
+        "transformer_layers_per_block": [1, 2],
+        "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": TEXT_WIDTH + 6 * 8,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    },
 }
 TINY_VAE_CHANNELS = [32, 32, 64, 64]
 
@@ -51,9 +64,17 @@ class TinyModels:
 
 def _tiny_text_model(part: str, act: str) -> CLIPTextModel | CLIPTextModelWithProjection:
     base = json.loads((CONFIG_ROOT / "sd1" / "text_encoder" / "config.json").read_text())
-    config = CLIPTextConfig(**{**base, "hidden_size": TEXT_WIDTH, "intermediate_size": 2 * TEXT_WIDTH,
-                               "num_attention_heads": 1, "num_hidden_layers": 2, "hidden_act": act,
-                               "projection_dim": TEXT_WIDTH})
+    config = CLIPTextConfig(
+        **{
+            **base,
+            "hidden_size": TEXT_WIDTH,
+            "intermediate_size": 2 * TEXT_WIDTH,
+            "num_attention_heads": 1,
+            "num_hidden_layers": 2,
+            "hidden_act": act,
+            "projection_dim": TEXT_WIDTH,
+        }
+    )
     cls = CLIPTextModelWithProjection if part == "clip_g" else CLIPTextModel
     return cls(config).eval()
 
@@ -65,8 +86,9 @@ def build_tiny(family: str, seed: int = 0) -> TinyModels:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(**{**family_config(family, "unet"), **_UNET[family], "layers_per_block": 1})
-        vae = AutoencoderKL(**{**family_config(family, "vae"), "block_out_channels": TINY_VAE_CHANNELS,
-                               "layers_per_block": 1})
+        vae = AutoencoderKL(
+            **{**family_config(family, "vae"), "block_out_channels": TINY_VAE_CHANNELS, "layers_per_block": 1}
+        )
         texts = {part: _tiny_text_model(part, act) for part, _, act in _TEXT_PARTS[family]}
     if family == "sd2":
         append_identity_layer(texts["clip_h"])  # OpenCLIP's full depth, as loaders give it
@@ -95,7 +117,12 @@ def save_tiny_checkpoint(models: TinyModels, path: str | Path) -> Path:
     """Write `models` as one original-layout .safetensors file (with its prediction type in the metadata)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = ldm_checkpoint(models.family, models.unet, models.vae, models.text_models,
-                           v_prediction=models.prediction == "v_prediction")
-    save_file(state, str(path), metadata={"modelspec.prediction_type": "v" if models.prediction == "v_prediction" else "epsilon"})
+    state = ldm_checkpoint(
+        models.family, models.unet, models.vae, models.text_models, v_prediction=models.prediction == "v_prediction"
+    )
+    save_file(
+        state,
+        str(path),
+        metadata={"modelspec.prediction_type": "v" if models.prediction == "v_prediction" else "epsilon"},
+    )
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import torch
 from diffusers import AutoencoderKL
 from torch import Tensor
@@ -19,8 +18,13 @@ class VaeSizeError(ValueError):
 class Vae:
     """IMAGE [B,H,W,3] in 0..1 <-> latent samples [B,C,H/f,W/f] already multiplied by the scaling factor."""
 
-    def __init__(self, model: AutoencoderKL, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 scaling_factor: float | None = None) -> None:
+    def __init__(
+        self,
+        model: AutoencoderKL,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        scaling_factor: float | None = None,
+    ) -> None:
         if dtype == torch.float16 and getattr(model.config, "force_upcast", False):
             dtype = torch.float32  # e.g. the SDXL VAE overflows in fp16
         self.model = place(model, device, dtype).eval()
@@ -40,7 +44,10 @@ class Vae:
         return int(self.model.config.latent_channels)
 
     def __repr__(self) -> str:
-        return f"Vae(downscale={self.downscale}, scaling_factor={self.scaling_factor}, device={self.device}, dtype={self.dtype})"
+        return (
+            f"Vae(downscale={self.downscale}, scaling_factor={self.scaling_factor}, "
+            f"device={self.device}, dtype={self.dtype})"
+        )
 
     def encode(self, image: Tensor) -> Tensor:
         """Scaled latent samples (CPU float32) of an IMAGE batch; H and W must be multiples of the downscale."""
@@ -60,7 +67,9 @@ class Vae:
         batch, height, width, _ = image.shape
         out = torch.zeros(batch, self.latent_channels, height // f, width // f)
         pixels = image.permute(0, 3, 1, 2)
-        return blend_tiles(out, tile, lap, lambda y, x, h, w: self._encode(pixels[:, :, y * f:(y + h) * f, x * f:(x + w) * f]), 1)
+        return blend_tiles(
+            out, tile, lap, lambda y, x, h, w: self._encode(pixels[:, :, y * f : (y + h) * f, x * f : (x + w) * f]), 1
+        )
 
     def decode_tiled(self, samples: Tensor, tile_size: int = 512, overlap: int = 64) -> Tensor:
         """`decode` in overlapping tiles of `tile_size` image pixels, blended; memory bounded by the tile."""
@@ -69,7 +78,7 @@ class Vae:
         f = self.downscale
         batch, _, height, width = samples.shape
         out = torch.zeros(batch, 3, height * f, width * f)
-        decoded = blend_tiles(out, tile, lap, lambda y, x, h, w: self._decode(samples[:, :, y:y + h, x:x + w]), f)
+        decoded = blend_tiles(out, tile, lap, lambda y, x, h, w: self._decode(samples[:, :, y : y + h, x : x + w]), f)
         return self._to_image(decoded)
 
     def _encode(self, pixels: Tensor) -> Tensor:
@@ -95,18 +104,21 @@ class Vae:
         if height % f or width % f:
             raise VaeSizeError(
                 f"image size {width}x{height} is not a multiple of the VAE's downscale factor {f}; "
-                f"crop or resize it to {width // f * f}x{height // f * f} or {-(-width // f) * f}x{-(-height // f) * f}")
+                f"crop or resize it to {width // f * f}x{height // f * f} or {-(-width // f) * f}x{-(-height // f) * f}"
+            )
 
     def _check_latent(self, samples: Tensor) -> None:
         if samples.ndim != 4 or samples.shape[1] != self.latent_channels:
             raise VaeSizeError(
                 f"VAE decode expects latents [B, {self.latent_channels}, h, w], got shape {tuple(samples.shape)}; "
-                "decode with the VAE of the model that made this latent")
+                "decode with the VAE of the model that made this latent"
+            )
 
     def _tile_in_latents(self, tile_size: int, overlap: int) -> tuple[int, int]:
         f = self.downscale
         if tile_size % f or overlap % f or tile_size <= 0 or not 0 <= overlap < tile_size:
             raise VaeSizeError(
                 f"tile_size {tile_size} and overlap {overlap} must be multiples of the VAE's downscale factor {f}, "
-                "with 0 <= overlap < tile_size")
+                "with 0 <= overlap < tile_size"
+            )
         return tile_size // f, overlap // f

@@ -20,8 +20,15 @@ def _workflow_text(workflow: dict[str, Any]) -> str:
     return WORKFLOW_PREFIX + json.dumps(workflow, separators=(",", ":"))
 
 
-def save_animation(frames: list[Image.Image], path: Path, fps: float, loop: int, lossless: bool, quality: int,
-                   workflow: dict[str, Any] | None) -> None:
+def save_animation(
+    frames: list[Image.Image],
+    path: Path,
+    fps: float,
+    loop: int,
+    lossless: bool,
+    quality: int,
+    workflow: dict[str, Any] | None,
+) -> None:
     """Write frames as an animated WebP or GIF (by suffix); `loop` = times to play, 0 = forever."""
     duration = max(1, round(1000 / fps))
     first, rest = frames[0], frames[1:]
@@ -50,11 +57,17 @@ def embedded_workflow(path: str | Path) -> dict[str, Any] | None:
             text = str(picture.getexif().get(EXIF_DESCRIPTION, ""))
     if not text.startswith(WORKFLOW_PREFIX):
         return None
-    return json.loads(text[len(WORKFLOW_PREFIX):])
+    return json.loads(text[len(WORKFLOW_PREFIX) :])
 
 
-@node("graphflow.image.save_animated", version="1.0.0", title="Save Animation", category="image", output=True,
-      cacheable=False)
+@node(
+    "graphflow.image.save_animated",
+    version="1.0.0",
+    title="Save Animation",
+    category="image",
+    output=True,
+    cacheable=False,
+)
 class SaveAnimation:
     """Save an image batch as one animated WebP or GIF (numbered, never overwriting) carrying its workflow.
 
@@ -69,8 +82,17 @@ class SaveAnimation:
     lossless = Input(BOOLEAN, default=False)
     quality = Input(INT, default=90, min=0, max=100)
 
-    def run(self, ctx: Context, images: torch.Tensor, filename_prefix: str, fps: float, loop: int, format: str,
-            lossless: bool, quality: int) -> None:
+    def run(
+        self,
+        ctx: Context,
+        images: torch.Tensor,
+        filename_prefix: str,
+        fps: float,
+        loop: int,
+        format: str,
+        lossless: bool,
+        quality: int,
+    ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be above 0, got {fps}")
         frames = image_to_pils(images)

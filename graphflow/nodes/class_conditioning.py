@@ -85,8 +85,9 @@ class ClassConditioning:
     positive = Output(CONDITIONING)
     negative = Output(CONDITIONING)
 
-    def run(self, ctx: Context, model: DiffusionModel, class_index: int, class_name: str,
-            null_class: int) -> ClassConditioningPair:
+    def run(
+        self, ctx: Context, model: DiffusionModel, class_index: int, class_name: str, null_class: int
+    ) -> ClassConditioningPair:
         index = resolve_class(model, class_index, class_name)
         null = class_count(model) - 1 if null_class == -1 else resolve_class(model, null_class, "")
         return ClassConditioningPair(class_conditioning(model, index), class_conditioning(model, null))

@@ -36,13 +36,30 @@ class EncodePromptSdxl:
     target_height = Input(INT, default=1024, min=64, max=16384, step=8)
     conditioning = Output(CONDITIONING)
 
-    def run(self, ctx: Context, clip: TextEncoder, text: str, width: int, height: int, crop_w: int, crop_h: int,
-            target_width: int, target_height: int) -> Conditioning:
+    def run(
+        self,
+        ctx: Context,
+        clip: TextEncoder,
+        text: str,
+        width: int,
+        height: int,
+        crop_w: int,
+        crop_h: int,
+        target_width: int,
+        target_height: int,
+    ) -> Conditioning:
         if clip.family != "sdxl":
-            raise ValueError(f"this node needs an SDXL text encoder, but the CLIP input is {clip.family}; "
-                             "use Encode Prompt instead")
-        extras = {"width": width, "height": height, "crop_w": crop_w, "crop_h": crop_h,
-                  "target_width": target_width, "target_height": target_height}
+            raise ValueError(
+                f"this node needs an SDXL text encoder, but the CLIP input is {clip.family}; use Encode Prompt instead"
+            )
+        extras = {
+            "width": width,
+            "height": height,
+            "crop_w": crop_w,
+            "crop_h": crop_h,
+            "target_width": target_width,
+            "target_height": target_height,
+        }
         return tuple(entry.replace(extras={**entry.extras, **extras}) for entry in clip.encode(text))
 
 
@@ -98,6 +115,12 @@ class ConcatConditioning:
 @hookimpl
 def register_nodes(register) -> None:
     """Provide the conditioning nodes."""
-    for cls in (EncodePrompt, EncodePromptSdxl, ClipSetLastLayer, CombineConditioning, AverageConditioning,
-                ConcatConditioning):
+    for cls in (
+        EncodePrompt,
+        EncodePromptSdxl,
+        ClipSetLastLayer,
+        CombineConditioning,
+        AverageConditioning,
+        ConcatConditioning,
+    ):
         register(cls)

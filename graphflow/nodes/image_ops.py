@@ -32,13 +32,15 @@ def _crop_to_aspect(pixels: Tensor, height: int, width: int) -> Tensor:
     old_aspect, new_aspect = old_w / old_h, width / height
     x = round((old_w - old_w * new_aspect / old_aspect) / 2) if old_aspect > new_aspect else 0
     y = round((old_h - old_h * old_aspect / new_aspect) / 2) if old_aspect < new_aspect else 0
-    return pixels[..., y:old_h - y, x:old_w - x]
+    return pixels[..., y : old_h - y, x : old_w - x]
 
 
 def _lanczos(pixels: Tensor, height: int, width: int) -> Tensor:
     # PIL resamples single-channel float ("F") images with Lanczos-3, without 8-bit rounding
-    planes = [np.asarray(Image.fromarray(plane.numpy()).resize((width, height), Image.Resampling.LANCZOS))
-              for plane in pixels.reshape(-1, *pixels.shape[-2:]).float()]
+    planes = [
+        np.asarray(Image.fromarray(plane.numpy()).resize((width, height), Image.Resampling.LANCZOS))
+        for plane in pixels.reshape(-1, *pixels.shape[-2:]).float()
+    ]
     return torch.from_numpy(np.stack(planes)).reshape(*pixels.shape[:2], height, width)
 
 
@@ -53,8 +55,12 @@ def resize(image: Tensor, width: int, height: int, method: str, crop: str = "dis
         resized = _lanczos(pixels, height, width)
     else:
         smooth = method in ("bilinear", "bicubic")
-        resized = F.interpolate(pixels, size=(height, width), mode=_TORCH_MODES[method],
-                                **({"antialias": True, "align_corners": False} if smooth else {}))
+        resized = F.interpolate(
+            pixels,
+            size=(height, width),
+            mode=_TORCH_MODES[method],
+            **({"antialias": True, "align_corners": False} if smooth else {}),
+        )
     return resized.clamp(0.0, 1.0).permute(0, 2, 3, 1).contiguous()
 
 
@@ -115,8 +121,9 @@ class CropImage:
         return image[:, rows, cols].clone()
 
 
-def composite(destination: Tensor, source: Tensor, x: int, y: int, mask: Tensor | None = None,
-              resize_source: bool = False) -> Tensor:
+def composite(
+    destination: Tensor, source: Tensor, x: int, y: int, mask: Tensor | None = None, resize_source: bool = False
+) -> Tensor:
     """`source` pasted onto `destination` with its top-left corner at (x, y), blended through `mask`
     (1 = source); the mask is stretched (bilinear) to the source's size when the sizes differ."""
     if resize_source:
@@ -156,8 +163,16 @@ class CompositeImages:
     mask = Input(MASK, optional=True)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, destination: Tensor, source: Tensor, x: int, y: int, resize_source: bool,
-            mask: Tensor | None = None) -> Tensor:
+    def run(
+        self,
+        ctx: Context,
+        destination: Tensor,
+        source: Tensor,
+        x: int,
+        y: int,
+        resize_source: bool,
+        mask: Tensor | None = None,
+    ) -> Tensor:
         return composite(destination, source, x, y, mask, resize_source)
 
 
@@ -172,12 +187,15 @@ class BatchImages:
     image4 = Input(IMAGE, optional=True)
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, image1: Tensor, image2: Tensor, image3: Tensor | None = None,
-            image4: Tensor | None = None) -> Tensor:
+    def run(
+        self, ctx: Context, image1: Tensor, image2: Tensor, image3: Tensor | None = None, image4: Tensor | None = None
+    ) -> Tensor:
         height, width = image1.shape[1:3]
         rest = [image for image in (image2, image3, image4) if image is not None]
-        fitted = [image if image.shape[1:3] == image1.shape[1:3] else resize(image, width, height, "bilinear", "center")
-                  for image in rest]
+        fitted = [
+            image if image.shape[1:3] == image1.shape[1:3] else resize(image, width, height, "bilinear", "center")
+            for image in rest
+        ]
         return torch.cat([image1, *fitted])
 
 
@@ -193,9 +211,11 @@ class ImagesFromBatch:
     def run(self, ctx: Context, image: Tensor, index: int, length: int) -> Tensor:
         size = image.shape[0]
         if index + length > size:
-            raise ValueError(f"images {index}..{index + length - 1} asked for, but the batch has {size} "
-                             f"image{'s' if size != 1 else ''} (indices 0..{size - 1})")
-        return image[index:index + length].clone()
+            raise ValueError(
+                f"images {index}..{index + length - 1} asked for, but the batch has {size} "
+                f"image{'s' if size != 1 else ''} (indices 0..{size - 1})"
+            )
+        return image[index : index + length].clone()
 
 
 @node("graphflow.image.repeat_batch", version="1.0.0", title="Repeat Image Batch", category="image/batch")
@@ -213,6 +233,14 @@ class RepeatImageBatch:
 @hookimpl
 def register_nodes(register) -> None:
     """Provide the image operation nodes."""
-    for cls in (ScaleImageTo, ScaleImageBy, InvertImage, CropImage, CompositeImages, BatchImages, ImagesFromBatch,
-                RepeatImageBatch):
+    for cls in (
+        ScaleImageTo,
+        ScaleImageBy,
+        InvertImage,
+        CropImage,
+        CompositeImages,
+        BatchImages,
+        ImagesFromBatch,
+        RepeatImageBatch,
+    ):
         register(cls)

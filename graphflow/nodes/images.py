@@ -22,7 +22,7 @@ class LoadedImage(NamedTuple):
 
 @node("graphflow.image.load", version="1.0.0", title="Load Image", category="image")
 class LoadImage:
-    """Load an image from the input folder (or the example inputs); its transparency becomes a MASK (1 where transparent)."""
+    """Load an image from the input folder (or the example inputs); its alpha becomes a MASK (1 where transparent)."""
 
     image = Input(STRING, choices=list_input_images, source="literal", widget="image_upload")
     pixels = Output(IMAGE)
@@ -61,8 +61,7 @@ class SaveImage:
         _save(ctx, images, filename_prefix, temporary=False)
 
 
-@node("graphflow.image.preview", version="1.0.0", title="Preview Image", category="image", output=True,
-      cacheable=False)
+@node("graphflow.image.preview", version="1.0.0", title="Preview Image", category="image", output=True, cacheable=False)
 class PreviewImage:
     """Show images without keeping them (written to the temporary folder)."""
 
@@ -83,10 +82,15 @@ def describe_generation(workflow: dict[str, Any], node_id: str) -> str | None:
     prompt = _upstream_text(nodes, sampler, "positive")
     negative = _upstream_text(nodes, sampler, "negative")
     loader = _nearest_upstream(nodes, sampler_id, ("graphflow.loaders.checkpoint",))
-    fields = {"Steps": values.get("steps"), "Sampler": values.get("sampler_name"), "Schedule": values.get("scheduler"),
-              "CFG scale": values.get("cfg"), "Seed": values.get("seed", values.get("noise_seed")),
-              "Denoise": values.get("denoise"),
-              "Model": nodes[loader].get("inputs", {}).get("checkpoint") if loader else None}
+    fields = {
+        "Steps": values.get("steps"),
+        "Sampler": values.get("sampler_name"),
+        "Schedule": values.get("scheduler"),
+        "CFG scale": values.get("cfg"),
+        "Seed": values.get("seed", values.get("noise_seed")),
+        "Denoise": values.get("denoise"),
+        "Model": nodes[loader].get("inputs", {}).get("checkpoint") if loader else None,
+    }
     details = ", ".join(f"{k}: {v}" for k, v in fields.items() if v is not None)
     return f"{prompt or ''}\nNegative prompt: {negative or ''}\n{details}"
 

@@ -9,8 +9,20 @@ from typing import Any
 
 import torch
 
-from graphflow.api import (CONDITIONING, FLOAT, INT, LATENT, MODEL, Cancelled, Context, Input, Output, enum_type,
-                           hookimpl, node)
+from graphflow.api import (
+    CONDITIONING,
+    FLOAT,
+    INT,
+    LATENT,
+    MODEL,
+    Cancelled,
+    Context,
+    Input,
+    Output,
+    enum_type,
+    hookimpl,
+    node,
+)
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.inversion import invert, reconstruct
 from graphflow.sampling.latent import Latent
@@ -60,13 +72,34 @@ class DdimInvert:
     refine = Input(INT, default=2, min=0, max=20)
     noise = Output(LATENT)
 
-    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, latent: Latent, steps: int, cfg: float,
-            scheduler: str, refine: int, negative: Conditioning | None = None) -> Latent:
+    def run(
+        self,
+        ctx: Context,
+        model: DiffusionModel,
+        positive: Conditioning,
+        latent: Latent,
+        steps: int,
+        cfg: float,
+        scheduler: str,
+        refine: int,
+        negative: Conditioning | None = None,
+    ) -> Latent:
         def on_step(info: dict[str, Any]) -> None:
             ctx.progress(info["i"] + 1, info["total"])
 
-        noisy = _cancellable(ctx, invert, model, positive=positive, negative=negative or (), latent=latent,
-                             steps=steps, cfg=cfg, scheduler=scheduler, refine=refine, callback=on_step)
+        noisy = _cancellable(
+            ctx,
+            invert,
+            model,
+            positive=positive,
+            negative=negative or (),
+            latent=latent,
+            steps=steps,
+            cfg=cfg,
+            scheduler=scheduler,
+            refine=refine,
+            callback=on_step,
+        )
         return Latent(noisy)
 
 
@@ -86,8 +119,7 @@ class InterpolateLatents:
         return Latent(torch.cat(steps))
 
 
-@node("graphflow.interpolate.conditioning", version="1.0.0", title="Interpolate Conditioning",
-      category="interpolate")
+@node("graphflow.interpolate.conditioning", version="1.0.0", title="Interpolate Conditioning", category="interpolate")
 class InterpolateConditioning:
     """The conditioning `ratio` of the way from `a` to `b` (0 = a, 1 = b): contexts per token and pooled."""
 
@@ -124,9 +156,22 @@ class InterpolateFrames:
     conditioning_method = Input(METHOD, default="lerp")
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model: DiffusionModel, noise_a: Latent, noise_b: Latent, positive_a: Conditioning,
-            positive_b: Conditioning, frames: int, steps: int, cfg: float, scheduler: str, method: str,
-            conditioning_method: str, negative: Conditioning | None = None) -> Latent:
+    def run(
+        self,
+        ctx: Context,
+        model: DiffusionModel,
+        noise_a: Latent,
+        noise_b: Latent,
+        positive_a: Conditioning,
+        positive_b: Conditioning,
+        frames: int,
+        steps: int,
+        cfg: float,
+        scheduler: str,
+        method: str,
+        conditioning_method: str,
+        negative: Conditioning | None = None,
+    ) -> Latent:
         _check_pair(noise_a, noise_b)
         positions = frame_positions(frames)
         outputs = []
@@ -137,8 +182,20 @@ class InterpolateFrames:
             def on_step(info: dict[str, Any], frame: int = frame) -> None:
                 ctx.progress(frame * info["total"] + info["i"] + 1, len(positions) * info["total"])
 
-            outputs.append(_cancellable(ctx, reconstruct, model, positive=positive, negative=negative or (),
-                                        noisy=noisy, steps=steps, cfg=cfg, scheduler=scheduler, callback=on_step))
+            outputs.append(
+                _cancellable(
+                    ctx,
+                    reconstruct,
+                    model,
+                    positive=positive,
+                    negative=negative or (),
+                    noisy=noisy,
+                    steps=steps,
+                    cfg=cfg,
+                    scheduler=scheduler,
+                    callback=on_step,
+                )
+            )
         return Latent(torch.cat(outputs))
 
 

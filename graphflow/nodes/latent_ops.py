@@ -99,10 +99,14 @@ class BatchLatents:
     fourth = Input(LATENT, optional=True)
     result = Output(LATENT)
 
-    def run(self, ctx: Context, first: Latent, second: Latent, third: Latent | None = None,
-            fourth: Latent | None = None) -> Latent:
-        named = [(n, v) for n, v in (("first", first), ("second", second), ("third", third), ("fourth", fourth))
-                 if v is not None]
+    def run(
+        self, ctx: Context, first: Latent, second: Latent, third: Latent | None = None, fourth: Latent | None = None
+    ) -> Latent:
+        named = [
+            (n, v)
+            for n, v in (("first", first), ("second", second), ("third", third), ("fourth", fourth))
+            if v is not None
+        ]
         return latent_edit.concat_batches([v for _, v in named], [n for n, _ in named])
 
 
@@ -134,6 +138,13 @@ class RepeatLatentBatch:
 @hookimpl
 def register_nodes(register) -> None:
     """Provide the latent editing nodes."""
-    for cls in (UpscaleLatent, UpscaleLatentBy, CompositeLatent, BlendLatents, BatchLatents, LatentFromBatch,
-                RepeatLatentBatch):
+    for cls in (
+        UpscaleLatent,
+        UpscaleLatentBy,
+        CompositeLatent,
+        BlendLatents,
+        BatchLatents,
+        LatentFromBatch,
+        RepeatLatentBatch,
+    ):
         register(cls)

@@ -33,13 +33,23 @@ class LoadCheckpoint:
     overrides the latter. Loaded models are shared between loaders and kept while memory allows.
     """
 
-    checkpoint = Input(STRING, choices=lambda settings: checkpoint_choices(settings.models_dir), source="literal",
-                       widget="model_file", choices_help=lambda settings: "checkpoints are read from "
-                       f"{model_folder(settings.models_dir, 'checkpoints').resolve()}")
+    checkpoint = Input(
+        STRING,
+        choices=lambda settings: checkpoint_choices(settings.models_dir),
+        source="literal",
+        widget="model_file",
+        choices_help=lambda settings: (
+            f"checkpoints are read from {model_folder(settings.models_dir, 'checkpoints').resolve()}"
+        ),
+    )
     prediction = Input(PREDICTION, default="auto", source="literal")
-    timesteps = Input(TIMESTEPS, default="continuous", source="literal",
-                      description="discrete: round each sigma to the nearest training timestep, as ComfyUI does "
-                                  "(set on imported ComfyUI workflows, so a seed gives ComfyUI's picture)")
+    timesteps = Input(
+        TIMESTEPS,
+        default="continuous",
+        source="literal",
+        description="discrete: round each sigma to the nearest training timestep, as ComfyUI does "
+        "(set on imported ComfyUI workflows, so a seed gives ComfyUI's picture)",
+    )
     model = Output(MODEL, "the denoising U-Net with its noise schedule")
     clip = Output(CLIP, "the text encoder(s) and tokenizer(s)")
     vae = Output(VAE, "the autoencoder between pixels and latents")
@@ -52,8 +62,9 @@ class LoadCheckpoint:
     def run(self, ctx: Context, checkpoint: str, prediction: str, timesteps: str) -> Checkpoint:
         path = resolve_checkpoint(ctx.settings.models_dir, checkpoint)
         ctx.log.info("loading %s", path)
-        model, clip, vae = load_checkpoint(path, device=ctx.settings.device, cache=ctx.models,
-                                           prediction=None if prediction == "auto" else prediction)
+        model, clip, vae = load_checkpoint(
+            path, device=ctx.settings.device, cache=ctx.models, prediction=None if prediction == "auto" else prediction
+        )
         if timesteps == "discrete":
             model = replace(model, sampling=model.sampling.with_discrete_timesteps())
         return Checkpoint(model, clip, vae)
@@ -63,9 +74,13 @@ class LoadCheckpoint:
 class LoadVae:
     """Load a standalone VAE file from models/vae (e.g. a fine-tuned SD VAE)."""
 
-    vae_name = Input(STRING, choices=lambda settings: list_models(settings.models_dir, "vae"), source="literal",
-                     widget="model_file",
-                     choices_help=lambda settings: f"VAEs are read from {model_folder(settings.models_dir, 'vae').resolve()}")
+    vae_name = Input(
+        STRING,
+        choices=lambda settings: list_models(settings.models_dir, "vae"),
+        source="literal",
+        widget="model_file",
+        choices_help=lambda settings: f"VAEs are read from {model_folder(settings.models_dir, 'vae').resolve()}",
+    )
     family = Input(FAMILY, default="sd1", source="literal", description="sets the latent scaling factor")
     vae = Output(VAE)
 
@@ -75,8 +90,12 @@ class LoadVae:
         return file_identity(resolve_model(settings.models_dir, "vae", vae_name)) if vae_name else None
 
     def run(self, ctx: Context, vae_name: str, family: str) -> Vae:
-        return load_vae(resolve_model(ctx.settings.models_dir, "vae", vae_name), device=ctx.settings.device,
-                        family=family, cache=ctx.models)
+        return load_vae(
+            resolve_model(ctx.settings.models_dir, "vae", vae_name),
+            device=ctx.settings.device,
+            family=family,
+            cache=ctx.models,
+        )
 
 
 @hookimpl

@@ -109,8 +109,9 @@ class FeatherMask:
     blur_radius = Input(INT, default=0, min=0, max=1024)
     result = Output(MASK)
 
-    def run(self, ctx: Context, mask: torch.Tensor, left: int, top: int, right: int, bottom: int,
-            blur_radius: int) -> torch.Tensor:
+    def run(
+        self, ctx: Context, mask: torch.Tensor, left: int, top: int, right: int, bottom: int, blur_radius: int
+    ) -> torch.Tensor:
         return masks.blur(masks.feather_edges(mask, left, top, right, bottom), blur_radius)
 
 
@@ -130,8 +131,9 @@ class CompositeMasks:
     operation = Input(OPERATION, default="multiply")
     result = Output(MASK)
 
-    def run(self, ctx: Context, destination: torch.Tensor, source: torch.Tensor, x: int, y: int,
-            operation: str) -> torch.Tensor:
+    def run(
+        self, ctx: Context, destination: torch.Tensor, source: torch.Tensor, x: int, y: int, operation: str
+    ) -> torch.Tensor:
         return masks.composite(destination, source, x, y, operation)
 
 
@@ -153,6 +155,16 @@ class CropMask:
 @hookimpl
 def register_nodes(register) -> None:
     """Provide the mask nodes."""
-    for cls in (SolidMask, ImageToMask, ImageColorToMask, MaskToImage, ThresholdMask, InvertMask, GrowMask,
-                FeatherMask, CompositeMasks, CropMask):
+    for cls in (
+        SolidMask,
+        ImageToMask,
+        ImageColorToMask,
+        MaskToImage,
+        ThresholdMask,
+        InvertMask,
+        GrowMask,
+        FeatherMask,
+        CompositeMasks,
+        CropMask,
+    ):
         register(cls)

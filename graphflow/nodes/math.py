@@ -3,7 +3,7 @@
 import math
 import operator
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from graphflow.api import FLOAT, INT, Context, Input, Output, enum_type, hookimpl, node
 

@@ -5,8 +5,21 @@ from typing import Any
 import torch
 from PIL import Image
 
-from graphflow.api import (BOOLEAN, CONDITIONING, FLOAT, INT, LATENT, MODEL, Cancelled, Context, Input, Output,
-                           enum_type, hookimpl, node)
+from graphflow.api import (
+    BOOLEAN,
+    CONDITIONING,
+    FLOAT,
+    INT,
+    LATENT,
+    MODEL,
+    Cancelled,
+    Context,
+    Input,
+    Output,
+    enum_type,
+    hookimpl,
+    node,
+)
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.model import DiffusionModel
@@ -63,10 +76,33 @@ class Sampler:
     denoise = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, negative: Conditioning, latent: Latent,
-            seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str, denoise: float) -> Latent:
-        return _run_sampler(ctx, model, latent, positive=positive, negative=negative, seed=seed, steps=steps,
-                            cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise)
+    def run(
+        self,
+        ctx: Context,
+        model: DiffusionModel,
+        positive: Conditioning,
+        negative: Conditioning,
+        latent: Latent,
+        seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        denoise: float,
+    ) -> Latent:
+        return _run_sampler(
+            ctx,
+            model,
+            latent,
+            positive=positive,
+            negative=negative,
+            seed=seed,
+            steps=steps,
+            cfg=cfg,
+            sampler_name=sampler_name,
+            scheduler=scheduler,
+            denoise=denoise,
+        )
 
 
 @node("graphflow.sampling.sample_advanced", version="1.0.0", title="Sampler (Advanced)", category="sampling")
@@ -89,13 +125,39 @@ class SamplerAdvanced:
     return_with_leftover_noise = Input(BOOLEAN, default=False)
     result = Output(LATENT)
 
-    def run(self, ctx: Context, model: DiffusionModel, positive: Conditioning, negative: Conditioning, latent: Latent,
-            add_noise: bool, noise_seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-            start_at_step: int, end_at_step: int, return_with_leftover_noise: bool) -> Latent:
-        return _run_sampler(ctx, model, latent, positive=positive, negative=negative, seed=noise_seed, steps=steps,
-                            cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, start_step=start_at_step,
-                            end_step=end_at_step, add_noise=add_noise,
-                            return_with_leftover_noise=return_with_leftover_noise)
+    def run(
+        self,
+        ctx: Context,
+        model: DiffusionModel,
+        positive: Conditioning,
+        negative: Conditioning,
+        latent: Latent,
+        add_noise: bool,
+        noise_seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        start_at_step: int,
+        end_at_step: int,
+        return_with_leftover_noise: bool,
+    ) -> Latent:
+        return _run_sampler(
+            ctx,
+            model,
+            latent,
+            positive=positive,
+            negative=negative,
+            seed=noise_seed,
+            steps=steps,
+            cfg=cfg,
+            sampler_name=sampler_name,
+            scheduler=scheduler,
+            start_step=start_at_step,
+            end_step=end_at_step,
+            add_noise=add_noise,
+            return_with_leftover_noise=return_with_leftover_noise,
+        )
 
 
 @hookimpl

@@ -19,8 +19,12 @@ class LoadUpscaleModel:
     recognised from their weights, with their scale.
     """
 
-    model_name = Input(STRING, choices=lambda settings: upscale_model_choices(settings.models_dir), source="literal",
-                       widget="model_file")
+    model_name = Input(
+        STRING,
+        choices=lambda settings: upscale_model_choices(settings.models_dir),
+        source="literal",
+        widget="model_file",
+    )
     upscale_model = Output(UPSCALE_MODEL)
 
     @staticmethod
@@ -29,8 +33,9 @@ class LoadUpscaleModel:
         return file_identity(resolve_upscale_model(settings.models_dir, model_name)) if model_name else None
 
     def run(self, ctx: Context, model_name: str) -> UpscaleModel:
-        model = load_upscale_model(resolve_upscale_model(ctx.settings.models_dir, model_name),
-                                   device=ctx.settings.device, cache=ctx.models)
+        model = load_upscale_model(
+            resolve_upscale_model(ctx.settings.models_dir, model_name), device=ctx.settings.device, cache=ctx.models
+        )
         ctx.log.info("loaded %s: %r", model_name, model)
         return model
 
@@ -46,8 +51,9 @@ class UpscaleWithModel:
     overlap = Input(INT, default=32, min=0, max=1024, step=8, description="blended overlap in input pixels")
     result = Output(IMAGE)
 
-    def run(self, ctx: Context, upscale_model: UpscaleModel, image: torch.Tensor, tile_size: int,
-            overlap: int) -> torch.Tensor:
+    def run(
+        self, ctx: Context, upscale_model: UpscaleModel, image: torch.Tensor, tile_size: int, overlap: int
+    ) -> torch.Tensor:
         return upscale_model.upscale(image, tile_size, overlap, progress=ctx.progress)
 
 

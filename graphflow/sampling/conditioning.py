@@ -36,7 +36,9 @@ class CondEntry:
             raise ValueError(
                 f"conditioning context must have shape [prompts, tokens, width], got {tuple(self.context.shape)}"
             )
-        if self.pooled is not None and (self.pooled.ndim != 2 or self.pooled.shape[0] not in (1, self.context.shape[0])):
+        if self.pooled is not None and (
+            self.pooled.ndim != 2 or self.pooled.shape[0] not in (1, self.context.shape[0])
+        ):
             raise ValueError(
                 f"pooled conditioning must have shape [1 or {self.context.shape[0]}, width], "
                 f"got {tuple(self.pooled.shape)}"
@@ -121,4 +123,3 @@ def concat(to: Conditioning, from_: Conditioning) -> Conditioning:
         context = torch.cat(parts, dim=1)
         result.append(entry.replace(context=context))
     return tuple(result)
-

@@ -84,8 +84,10 @@ def _per_batch(value: Tensor, batch: int) -> Tensor:
     if value.shape[0] == batch:
         return value
     if value.shape[0] != 1:
-        raise ValueError(f"the conditioning holds {value.shape[0]} prompts but the latent batch has {batch}: "
-                         "give one prompt for the whole batch or one per latent")
+        raise ValueError(
+            f"the conditioning holds {value.shape[0]} prompts but the latent batch has {batch}: "
+            "give one prompt for the whole batch or one per latent"
+        )
     return value.expand(batch, *value.shape[1:])
 
 
@@ -95,9 +97,7 @@ def _unet_x0(model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sig
     batch, count = x.shape[0], len(entries)
     device, dtype = model.device, model.dtype
     tokens = math.lcm(*(entry.context.shape[1] for entry in entries))
-    context = torch.cat(
-        [_per_batch(e.context.repeat(1, tokens // e.context.shape[1], 1), batch) for e in entries]
-    )
+    context = torch.cat([_per_batch(e.context.repeat(1, tokens // e.context.shape[1], 1), batch) for e in entries])
     x_all, sigma_all = x.repeat(count, 1, 1, 1), sigma.repeat(count)
     x_in = model.sampling.calculate_input(sigma_all, x_all)
     kwargs: dict[str, Any] = {}
@@ -128,7 +128,7 @@ def _weighted(predictions: Sequence[Tensor], entries: Sequence[CondEntry]) -> Te
     total = sum(entry.strength for entry in entries)
     if total == 0:
         return torch.zeros_like(predictions[0])
-    return sum(p * entry.strength for p, entry in zip(predictions, entries)) / total
+    return sum(p * entry.strength for p, entry in zip(predictions, entries, strict=True)) / total
 
 
 def cfg_denoiser(model: DiffusionModel, positive: Conditioning, negative: Conditioning, cfg: float) -> Denoise:

@@ -109,6 +109,16 @@ def reconstruct(
 ) -> Tensor:
     """Sample a noisy latent from `invert` back to a clean one with DDIM (no noise added)."""
     return sample(
-        model, positive=positive, negative=negative, latent=Latent(noisy), seed=0, steps=steps, cfg=cfg,
-        sampler_name=SAMPLER, scheduler=scheduler, add_noise=False, callback=callback, cancelled=cancelled,
+        model,
+        positive=positive,
+        negative=negative,
+        latent=Latent(noisy),
+        seed=0,
+        steps=steps,
+        cfg=cfg,
+        sampler_name=SAMPLER,
+        scheduler=scheduler,
+        add_noise=False,
+        callback=callback,
+        cancelled=cancelled,
     )

@@ -54,8 +54,7 @@ def resize_noise_mask(mask: Tensor, shape: torch.Size | tuple[int, ...]) -> Tens
         mask = torch.nn.functional.interpolate(mask, size=(height, width), mode="bilinear")
     if batch % mask.shape[0] != 0 and mask.shape[0] < batch:
         raise ValueError(
-            f"noise mask has {mask.shape[0]} items but the latent batch has {batch}: "
-            "give one mask, or one per latent"
+            f"noise mask has {mask.shape[0]} items but the latent batch has {batch}: give one mask, or one per latent"
         )
     repeats = -(-batch // mask.shape[0])
     return mask.repeat(repeats, channels, 1, 1)[:batch]

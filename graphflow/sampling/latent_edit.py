@@ -160,7 +160,7 @@ def concat_batches(latents: list[Latent], names: list[str]) -> Latent:
     (regenerate everything, the same as no mask).
     """
     first = latents[0]
-    for latent, name in zip(latents[1:], names[1:]):
+    for latent, name in zip(latents[1:], names[1:], strict=True):
         if latent.samples.shape[1:] != first.samples.shape[1:]:
             raise ValueError(
                 f"latent {name!r} has shape {tuple(latent.samples.shape[1:])} but {names[0]!r} has "
@@ -171,8 +171,12 @@ def concat_batches(latents: list[Latent], names: list[str]) -> Latent:
     if any(latent.noise_mask is not None for latent in latents):
         masks = [batch_mask(latent) for latent in latents]
         shape = (1, 1, *first.samples.shape[2:])
-        mask = torch.cat([m if m is not None else torch.ones(shape).expand(l.batch_size, *shape[1:])
-                          for m, l in zip(masks, latents)])
+        mask = torch.cat(
+            [
+                m if m is not None else torch.ones(shape).expand(latent.batch_size, *shape[1:])
+                for m, latent in zip(masks, latents, strict=True)
+            ]
+        )
     indices = [index for latent in latents for index in _indices(latent)]
     return Latent(samples, noise_mask=mask, batch_index=indices)
 
@@ -189,8 +193,11 @@ def take_from_batch(latent: Latent, index: int, length: int = 1) -> Latent:
         )
     mask = batch_mask(latent)
     part = slice(index, index + length)
-    return Latent(latent.samples[part].clone(), noise_mask=None if mask is None else mask[part],
-                  batch_index=_indices(latent)[part])
+    return Latent(
+        latent.samples[part].clone(),
+        noise_mask=None if mask is None else mask[part],
+        batch_index=_indices(latent)[part],
+    )
 
 
 def repeat_batch(latent: Latent, amount: int) -> Latent:

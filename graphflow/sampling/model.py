@@ -74,8 +74,9 @@ class ModelSampling:
     sigma_t = sqrt((1 - alphas_cumprod[t]) / alphas_cumprod[t]); x_sigma = x0 + sigma * noise.
     """
 
-    def __init__(self, alphas_cumprod: Tensor, prediction_type: str = "epsilon",
-                 discrete_timesteps: bool = False) -> None:
+    def __init__(
+        self, alphas_cumprod: Tensor, prediction_type: str = "epsilon", discrete_timesteps: bool = False
+    ) -> None:
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"unknown prediction type {prediction_type!r}: expected one of {', '.join(PREDICTION_TYPES)}"
@@ -105,9 +106,7 @@ class ModelSampling:
         elif beta_schedule == "linear":
             betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
         else:
-            raise ValueError(
-                f"unsupported beta_schedule {beta_schedule!r}: expected 'scaled_linear' or 'linear'"
-            )
+            raise ValueError(f"unsupported beta_schedule {beta_schedule!r}: expected 'scaled_linear' or 'linear'")
         return cls(torch.cumprod(1 - betas, dim=0), prediction_type)
 
     @classmethod

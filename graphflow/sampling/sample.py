@@ -108,9 +108,10 @@ def sample(
     image = latent_image.to(device)
     noise = noise.to(device, torch.float32)
     sigmas = window.to(device, torch.float32)
-    max_denoise = math.isclose(float(sigmas[0]), model.sampling.sigma_max, rel_tol=1e-5) or float(
-        sigmas[0]
-    ) > model.sampling.sigma_max
+    max_denoise = (
+        math.isclose(float(sigmas[0]), model.sampling.sigma_max, rel_tol=1e-5)
+        or float(sigmas[0]) > model.sampling.sigma_max
+    )
     x = model.sampling.noise_scaling(sigmas[0], noise, image, max_denoise)
 
     denoiser = cfg_denoiser(model, positive, negative, cfg)

@@ -172,5 +172,5 @@ def sample_lms(
         step.report(i, x, sigmas[i], denoised)
         derivatives = [to_d(x, sigmas[i], denoised), *derivatives][:order]
         weights = lms_coefficients(sigma_values, i, len(derivatives))
-        x = x + sum(weight * d for weight, d in zip(weights, derivatives))
+        x = x + sum(weight * d for weight, d in zip(weights, derivatives, strict=True))
     return x

@@ -134,4 +134,4 @@ def interpolate_conditioning(a: Conditioning, b: Conditioning, t: float, method:
         )
     if not a:
         raise ValueError("cannot interpolate empty conditionings: connect a text encoding")
-    return tuple(_interpolate_entry(x, y, t, method) for x, y in zip(a, b))
+    return tuple(_interpolate_entry(x, y, t, method) for x, y in zip(a, b, strict=True))

@@ -41,7 +41,7 @@ def _uni_update(
     if order == 1 and estimate_next is None:
         return result
     ratios = [(_lambda(s) - _lambda(sigma)) / h for _, s in older] + [1.0]
-    differences = [(m - estimate) / r for (m, _), r in zip(older, ratios)]
+    differences = [(m - estimate) / r for (m, _), r in zip(older, ratios[:-1], strict=True)]
     hh = -h
     b_h = hh if variant == "bh1" else math.expm1(hh)
     phi = math.expm1(hh) / hh - 1
@@ -55,10 +55,10 @@ def _uni_update(
     matrix, vector = np.array(rows), np.array(rhs)
     if estimate_next is None:
         rhos = [0.5] if order == 2 else list(np.linalg.solve(matrix[:-1, :-1], vector[:-1]))
-        residual = sum(float(rho) * d for rho, d in zip(rhos, differences))
+        residual = sum(float(rho) * d for rho, d in zip(rhos, differences, strict=True))
     else:
         rhos = [0.5] if order == 1 else list(np.linalg.solve(matrix, vector))
-        residual = sum(float(rho) * d for rho, d in zip(rhos[:-1], differences))
+        residual = sum(float(rho) * d for rho, d in zip(rhos[:-1], differences, strict=True))
         residual = residual + float(rhos[-1]) * (estimate_next - estimate)
     return result - b_h * residual
 

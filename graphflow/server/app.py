@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -54,8 +54,9 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphflow-worker")
-    plugins = await loop.run_in_executor(pool, lambda: build_plugins(config.plugins_dir,
-                                                                     entry_points=config.entry_points))
+    plugins = await loop.run_in_executor(
+        pool, lambda: build_plugins(config.plugins_dir, entry_points=config.entry_points)
+    )
     for problem in plugins.registry.problems:
         log.warning("%s", problem)
     store = QueueStore(config.database)

@@ -52,8 +52,15 @@ class HookBridge:
         """A run of ours began."""
         number, client_id = self.owners.get(run.run_id, (0, None))
         self.running_node = None
-        self._send("run_started", {"prompt_id": run.run_id, "number": number, "client_id": client_id,
-                                   "nodes": [n.node_id for n in run.plan.order]})
+        self._send(
+            "run_started",
+            {
+                "prompt_id": run.run_id,
+                "number": number,
+                "client_id": client_id,
+                "nodes": [n.node_id for n in run.plan.order],
+            },
+        )
 
     @hookimpl
     def on_nodes_cached(self, run: RunInfo, node_ids: list[str]) -> None:
@@ -64,8 +71,10 @@ class HookBridge:
     def on_node_start(self, run: RunInfo, node_id: str) -> None:
         """A node starts."""
         self.running_node = node_id
-        self._send("node_started", {"prompt_id": run.run_id, "node_id": node_id,
-                                    "node_type": run.plan.nodes[node_id].spec.type_id})
+        self._send(
+            "node_started",
+            {"prompt_id": run.run_id, "node_id": node_id, "node_type": run.plan.nodes[node_id].spec.type_id},
+        )
 
     @hookimpl
     def on_progress(self, run: RunInfo, node_id: str, step: int, total: int, preview: Any) -> None:
@@ -79,13 +88,20 @@ class HookBridge:
             log.warning("could not encode the preview of node %r: %s", node_id, exc)
             return
         if image is not None:
-            header = {"prompt_id": run.run_id, "node_id": node_id, "value": step, "max": total,
-                      "mime": "image/jpeg", "ts": time.time()}
+            header = {
+                "prompt_id": run.run_id,
+                "node_id": node_id,
+                "value": step,
+                "max": total,
+                "mime": "image/jpeg",
+                "ts": time.time(),
+            }
             self.loop.call_soon_threadsafe(self.hub.preview, header, image)
 
     @hookimpl
     def on_node_end(self, run: RunInfo, node_id: str, ui: dict[str, list[Any]], seconds: float) -> None:
         """A node finished; its display outputs go along."""
         self.running_node = None
-        self._send("node_finished", {"prompt_id": run.run_id, "node_id": node_id, "outputs": ui,
-                                     "seconds": round(seconds, 4)})
+        self._send(
+            "node_finished", {"prompt_id": run.run_id, "node_id": node_id, "outputs": ui, "seconds": round(seconds, 4)}
+        )

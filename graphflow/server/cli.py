@@ -28,19 +28,30 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `graphflow serve`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any)")
-    parser.add_argument("--token", help=f"require this token on every request (or {TOKEN_ENV}); "
-                        "needed to listen on anything but loopback")
+    parser.add_argument(
+        "--token",
+        help=f"require this token on every request (or {TOKEN_ENV}); needed to listen on anything but loopback",
+    )
     parser.add_argument("--output", default="output", metavar="DIR", help="folder for saved files")
-    parser.add_argument("--input", metavar="DIR", help="folder for uploaded images (default: GRAPHFLOW_INPUT_DIR or ./input)")
-    parser.add_argument("--user-dir", default="user", metavar="DIR",
-                        help="folder for saved workflows, temp files and the queue database")
+    parser.add_argument(
+        "--input", metavar="DIR", help="folder for uploaded images (default: GRAPHFLOW_INPUT_DIR or ./input)"
+    )
+    parser.add_argument(
+        "--user-dir",
+        default="user",
+        metavar="DIR",
+        help="folder for saved workflows, temp files and the queue database",
+    )
     parser.add_argument("--db", metavar="PATH", help="queue/history database (default: USER_DIR/graphflow.db)")
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
-    parser.add_argument("--device", choices=DEVICES,
-                        help="where models run (default: GRAPHFLOW_DEVICE or auto)")
+    parser.add_argument("--device", choices=DEVICES, help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     # SUPPRESS keeps a top-level `graphflow --plugins DIR serve` value when this one is not given.
-    parser.add_argument("--plugins", metavar="DIR", default=argparse.SUPPRESS,
-                        help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)")
+    parser.add_argument(
+        "--plugins",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -49,11 +60,21 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
     user_dir = Path(args.user_dir)
     plugins = plugins_folder(args)
-    settings = Settings.from_environment(output_dir=Path(args.output), input_dir=args.input,
-                                         temp_dir=user_dir / "temp", models_dir=args.models, device=args.device)
+    settings = Settings.from_environment(
+        output_dir=Path(args.output),
+        input_dir=args.input,
+        temp_dir=user_dir / "temp",
+        models_dir=args.models,
+        device=args.device,
+    )
     return ServerConfig(
-        settings=settings, host=args.host, port=args.port, token=args.token or os.environ.get(TOKEN_ENV) or None,
-        user_dir=user_dir, db_path=Path(args.db) if args.db else None, plugins_dir=Path(plugins) if plugins else None,
+        settings=settings,
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        user_dir=user_dir,
+        db_path=Path(args.db) if args.db else None,
+        plugins_dir=Path(plugins) if plugins else None,
     )
 
 
@@ -71,8 +92,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(config))
     except OSError as exc:
-        print(f"graphflow: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"graphflow: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -92,8 +112,9 @@ async def _serve(config: ServerConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
-        print(f"graphflow: serving on http://{shown}:{port}/" + (" (token required)" if config.token else ""),
-              flush=True)
+        print(
+            f"graphflow: serving on http://{shown}:{port}/" + (" (token required)" if config.token else ""), flush=True
+        )
         await stop.wait()
     finally:
         await runner.cleanup()

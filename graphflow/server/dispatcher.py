@@ -32,8 +32,9 @@ class RunningPrompt:
 class Dispatcher:
     """Takes prompts from the store in order and runs them off the event loop."""
 
-    def __init__(self, store: QueueStore, hub: EventHub, executor: Executor, bridge: HookBridge,
-                 pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, store: QueueStore, hub: EventHub, executor: Executor, bridge: HookBridge, pool: ThreadPoolExecutor
+    ) -> None:
         self.store = store
         self.hub = hub
         self.executor = executor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 STATUS = {
     "bad_request": 400,
@@ -36,7 +37,7 @@ class ApiError(Exception):
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn `ApiError` and aiohttp's own HTTP errors on /api into the JSON error body."""
     try:
         return await handler(request)
@@ -50,8 +51,14 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         raise
     except web.HTTPMethodNotAllowed as exc:
         if request.path.startswith("/api/"):
-            return web.json_response({"error": "bad_request", "message": f"method {request.method} is not allowed "
-                                      f"here (allowed: {', '.join(sorted(exc.allowed_methods))})"}, status=405)
+            return web.json_response(
+                {
+                    "error": "bad_request",
+                    "message": f"method {request.method} is not allowed "
+                    f"here (allowed: {', '.join(sorted(exc.allowed_methods))})",
+                },
+                status=405,
+            )
         raise
 
 

@@ -139,8 +139,12 @@ class EventHub:
 
     def send_state(self, subscriber: Subscriber) -> None:
         """Send a `state` event to one subscriber."""
-        data = {"client_id": subscriber.client_id, "watch": subscriber.watch, "queue": dict(self.queue_status),
-                "running": self.running.to_dict() if self.running else None}
+        data = {
+            "client_id": subscriber.client_id,
+            "watch": subscriber.watch,
+            "queue": dict(self.queue_status),
+            "running": self.running.to_dict() if self.running else None,
+        }
         self._deliver(subscriber, self._event("state", data))
 
     def send_error(self, subscriber: Subscriber, message: str) -> None:
@@ -209,8 +213,9 @@ class EventHub:
             log.exception("could not encode event %s for client %s", event.kind, subscriber.client_id)
             return
         if subscriber.outbox.qsize() + len(messages) > MAX_BACKLOG:
-            log.warning("websocket client %s fell %d messages behind; disconnecting it", subscriber.client_id,
-                        MAX_BACKLOG)
+            log.warning(
+                "websocket client %s fell %d messages behind; disconnecting it", subscriber.client_id, MAX_BACKLOG
+            )
             self.subscribers.discard(subscriber)
             asyncio.get_running_loop().create_task(subscriber.ws.close(message=b"too far behind; reconnect"))
             return

@@ -63,8 +63,7 @@ class FileStore:
 
     def folder(self, kind: str) -> Path:
         """The root folder of a file kind (`output`, `input`, `temp`)."""
-        folders = {"output": self.settings.output_dir, "input": self.settings.input_dir,
-                   "temp": self.settings.temp_dir}
+        folders = {"output": self.settings.output_dir, "input": self.settings.input_dir, "temp": self.settings.temp_dir}
         if kind not in folders:
             raise ApiError("bad_request", f"file type {kind!r} is not one of: {', '.join(folders)}")
         return folders[kind]
@@ -92,8 +91,14 @@ class FileStore:
                     continue
                 stat = path.stat()
                 subfolder = Path(relative_name(root, path)).parent.as_posix()
-                files.append({"filename": name, "subfolder": "" if subfolder == "." else subfolder,
-                              "size": stat.st_size, "modified": stat.st_mtime})
+                files.append(
+                    {
+                        "filename": name,
+                        "subfolder": "" if subfolder == "." else subfolder,
+                        "size": stat.st_size,
+                        "modified": stat.st_mtime,
+                    }
+                )
         files.sort(key=lambda f: f["modified"], reverse=True)
         return files[:MAX_LISTED]
 
@@ -133,8 +138,9 @@ class FileStore:
         try:
             with Image.open(io.BytesIO(data)) as probe:
                 if probe.width * probe.height > limit:
-                    raise ApiError("too_large", f"the image is {probe.width}x{probe.height}, above the "
-                                   f"{limit} pixel limit")
+                    raise ApiError(
+                        "too_large", f"the image is {probe.width}x{probe.height}, above the {limit} pixel limit"
+                    )
                 probe.verify()
             image = Image.open(io.BytesIO(data))
             image.load()
@@ -151,8 +157,9 @@ class FileStore:
         except PathEscape as exc:
             raise ApiError("forbidden", str(exc)) from None
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
-            raise ApiError("bad_request", f"cannot save {name!r} in subfolder {upload.subfolder!r}: "
-                           "a file is in the way") from None
+            raise ApiError(
+                "bad_request", f"cannot save {name!r} in subfolder {upload.subfolder!r}: a file is in the way"
+            ) from None
         return FileRef(path.name, relative_name(root, folder) if upload.subfolder else "", "input")
 
 

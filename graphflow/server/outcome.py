@@ -24,8 +24,12 @@ class PromptError:
 
     def to_dict(self) -> dict[str, Any]:
         """The documented error JSON (with the validation issues when there are some)."""
-        out: dict[str, Any] = {"node_id": self.node_id, "node_type": self.node_type, "kind": self.kind,
-                               "message": self.message}
+        out: dict[str, Any] = {
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "kind": self.kind,
+            "message": self.message,
+        }
         if self.issues is not None:
             out["issues"] = self.issues
         return out
@@ -44,26 +48,36 @@ class PromptOutcome:
     @classmethod
     def of_run(cls, result: RunResult, running_node: str | None = None) -> PromptOutcome:
         """The outcome of a run that started; an interrupted one names `running_node`."""
-        done = {"outputs": result.ui, "executed": result.executed, "cached": result.cached}
-        if result.status == "success":
-            return cls("success", **done)
-        if result.status == "cancelled":
-            return cls("interrupted", **done, error=PromptError("interrupted", str(result.error or "interrupted"),
-                                                                node_id=running_node))
         error = result.error
-        if isinstance(error, NodeExecutionError):
+        if result.status == "success":
+            status: PromptStatus = "success"
+            reason = None
+        elif result.status == "cancelled":
+            status, reason = (
+                "interrupted",
+                PromptError("interrupted", str(error or "interrupted"), node_id=running_node),
+            )
+        elif isinstance(error, NodeExecutionError):
             cause = error.cause
-            return cls("error", **done, error=PromptError("node_error", f"{type(cause).__name__}: {cause}",
-                                                          error.node_id, error.node_type))
-        return cls("error", **done, error=PromptError("internal", str(error)))
+            status = "error"
+            reason = PromptError("node_error", f"{type(cause).__name__}: {cause}", error.node_id, error.node_type)
+        else:
+            status, reason = "error", PromptError("internal", str(error))
+        return cls(status, result.ui, result.executed, result.cached, reason)
 
     @classmethod
     def invalid(cls, exc: WorkflowInvalid) -> PromptOutcome:
         """A prompt whose workflow no longer validates (e.g. a model file went away while it waited)."""
         first = exc.issues[0] if exc.issues else None
-        return cls("error", error=PromptError("invalid_workflow", str(first) if first else "the workflow is invalid",
-                                              node_id=first.node_id if first else None,
-                                              issues=[i.to_dict() for i in exc.issues]))
+        return cls(
+            "error",
+            error=PromptError(
+                "invalid_workflow",
+                str(first) if first else "the workflow is invalid",
+                node_id=first.node_id if first else None,
+                issues=[i.to_dict() for i in exc.issues],
+            ),
+        )
 
     @classmethod
     def failed(cls, kind: ErrorKind, message: str) -> PromptOutcome:

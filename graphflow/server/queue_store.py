@@ -63,10 +63,19 @@ class PromptRecord:
     def to_dict(self, workflow: bool = False) -> dict[str, Any]:
         """The documented PromptRecord JSON (with the workflow only when asked)."""
         out = {
-            "prompt_id": self.prompt_id, "number": self.number, "status": self.status,
-            "priority": self.priority, "client_id": self.client_id, "submitted_at": self.submitted_at,
-            "started_at": self.started_at, "finished_at": self.finished_at, "requeued_from": self.requeued_from,
-            "outputs": self.outputs, "executed": self.executed, "cached": self.cached, "error": self.error,
+            "prompt_id": self.prompt_id,
+            "number": self.number,
+            "status": self.status,
+            "priority": self.priority,
+            "client_id": self.client_id,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "requeued_from": self.requeued_from,
+            "outputs": self.outputs,
+            "executed": self.executed,
+            "cached": self.cached,
+            "error": self.error,
         }
         if workflow:
             out["workflow"] = self.workflow
@@ -75,9 +84,15 @@ class PromptRecord:
 
     def queue_item(self) -> dict[str, Any]:
         """The short QueueItem JSON."""
-        return {"prompt_id": self.prompt_id, "number": self.number, "status": self.status,
-                "priority": self.priority, "client_id": self.client_id, "submitted_at": self.submitted_at,
-                "started_at": self.started_at}
+        return {
+            "prompt_id": self.prompt_id,
+            "number": self.number,
+            "status": self.status,
+            "priority": self.priority,
+            "client_id": self.client_id,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+        }
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -86,11 +101,21 @@ def _loads(text: str | None, default: Any) -> Any:
 
 def _record(row: sqlite3.Row) -> PromptRecord:
     return PromptRecord(
-        prompt_id=row["id"], number=row["number"], priority=row["priority"], status=row["status"],
-        client_id=row["client_id"], workflow=json.loads(row["workflow"]), targets=_loads(row["targets"], None),
-        submitted_at=row["submitted_at"], started_at=row["started_at"], finished_at=row["finished_at"],
-        outputs=_loads(row["outputs"], {}), executed=_loads(row["executed"], []), cached=_loads(row["cached"], []),
-        error=_loads(row["error"], None), requeued_from=row["requeued_from"],
+        prompt_id=row["id"],
+        number=row["number"],
+        priority=row["priority"],
+        status=row["status"],
+        client_id=row["client_id"],
+        workflow=json.loads(row["workflow"]),
+        targets=_loads(row["targets"], None),
+        submitted_at=row["submitted_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outputs=_loads(row["outputs"], {}),
+        executed=_loads(row["executed"], []),
+        cached=_loads(row["cached"], []),
+        error=_loads(row["error"], None),
+        requeued_from=row["requeued_from"],
     )
 
 
@@ -120,19 +145,32 @@ class QueueStore:
 
     def recover(self) -> list[str]:
         """Mark prompts left running by a previous process as interrupted; returns their ids."""
-        error = json.dumps(PromptError("server_restart", "the server stopped while this prompt was running; "
-                                       "re-queue it to run again").to_dict())
+        error = json.dumps(
+            PromptError(
+                "server_restart", "the server stopped while this prompt was running; re-queue it to run again"
+            ).to_dict()
+        )
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             ids = [r["id"] for r in self._db.execute("SELECT id FROM prompts WHERE status = 'running'")]
-            self._db.execute("UPDATE prompts SET status = 'interrupted', finished_at = ?, error = ? "
-                             "WHERE status = 'running'", (time.time(), error))
+            self._db.execute(
+                "UPDATE prompts SET status = 'interrupted', finished_at = ?, error = ? WHERE status = 'running'",
+                (time.time(), error),
+            )
             self._db.execute("COMMIT")
         return ids
 
-    def add(self, workflow: dict[str, Any], *, client_id: str | None = None, priority: int = 0,
-            front: bool = False, targets: list[str] | None = None, requeued_from: str | None = None,
-            prompt_id: str | None = None) -> PromptRecord:
+    def add(
+        self,
+        workflow: dict[str, Any],
+        *,
+        client_id: str | None = None,
+        priority: int = 0,
+        front: bool = False,
+        targets: list[str] | None = None,
+        requeued_from: str | None = None,
+        prompt_id: str | None = None,
+    ) -> PromptRecord:
         """Queue a prompt and return its record (`prompt_id` chosen by the client, or a new one)."""
         prompt_id = prompt_id or uuid.uuid4().hex
         with self._lock:
@@ -141,20 +179,35 @@ class QueueStore:
                 # numbers are never reused, even after history is deleted
                 number = self._db.execute(
                     "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_number'), 0), "
-                    "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1").fetchone()[0]
-                self._db.execute("INSERT INTO meta (key, value) VALUES ('last_number', ?) "
-                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (number,))
+                    "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1"
+                ).fetchone()[0]
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_number', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (number,),
+                )
                 if front:
-                    lowest = self._db.execute("SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' "
-                                              "AND priority = ?", (priority,)).fetchone()[0]
+                    lowest = self._db.execute(
+                        "SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' AND priority = ?", (priority,)
+                    ).fetchone()[0]
                     sort_key = (lowest if lowest is not None else number) - 1
                 else:
                     sort_key = number
                 self._db.execute(
                     "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
                     "submitted_at, requeued_from) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                    (prompt_id, number, priority, sort_key, client_id, json.dumps(workflow),
-                     json.dumps(targets) if targets is not None else None, time.time(), requeued_from))
+                    (
+                        prompt_id,
+                        number,
+                        priority,
+                        sort_key,
+                        client_id,
+                        json.dumps(workflow),
+                        json.dumps(targets) if targets is not None else None,
+                        time.time(),
+                        requeued_from,
+                    ),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -169,17 +222,28 @@ class QueueStore:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(f"SELECT id FROM prompts WHERE status = 'pending' {_QUEUE_ORDER} LIMIT 1").fetchone()
             if row is not None:
-                self._db.execute("UPDATE prompts SET status = 'running', started_at = ? WHERE id = ?",
-                                 (time.time(), row["id"]))
+                self._db.execute(
+                    "UPDATE prompts SET status = 'running', started_at = ? WHERE id = ?", (time.time(), row["id"])
+                )
             self._db.execute("COMMIT")
         return self.get(row["id"]) if row is not None else None
 
     def finish(self, prompt_id: str, outcome: PromptOutcome) -> None:
         """Record how a running prompt ended."""
         error = json.dumps(outcome.error.to_dict()) if outcome.error is not None else None
-        self._tx("UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, error = ? "
-                 "WHERE id = ?", (outcome.status, time.time(), json.dumps(outcome.outputs, default=str),
-                                  json.dumps(outcome.executed), json.dumps(outcome.cached), error, prompt_id))
+        self._tx(
+            "UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, error = ? "
+            "WHERE id = ?",
+            (
+                outcome.status,
+                time.time(),
+                json.dumps(outcome.outputs, default=str),
+                json.dumps(outcome.executed),
+                json.dumps(outcome.cached),
+                error,
+                prompt_id,
+            ),
+        )
 
     def cancel_pending(self, prompt_id: str | None = None) -> list[str]:
         """Cancel one pending prompt (or all when `prompt_id` is None); returns the ids cancelled."""
@@ -187,8 +251,9 @@ class QueueStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             ids = [r["id"] for r in self._db.execute(f"SELECT id FROM prompts WHERE {where}", params)]
-            self._db.execute(f"UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE {where}",
-                             (time.time(), *params))
+            self._db.execute(
+                f"UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE {where}", (time.time(), *params)
+            )
             self._db.execute("COMMIT")
         return ids
 
@@ -207,15 +272,19 @@ class QueueStore:
 
     def position(self, record: PromptRecord) -> int:
         """How many pending prompts run before `record`."""
-        return self._tx("SELECT COUNT(*) FROM prompts WHERE status = 'pending' AND "
-                        "(priority > ? OR (priority = ? AND sort_key < (SELECT sort_key FROM prompts WHERE id = ?)))",
-                        (record.priority, record.priority, record.prompt_id)).fetchone()[0]
+        return self._tx(
+            "SELECT COUNT(*) FROM prompts WHERE status = 'pending' AND "
+            "(priority > ? OR (priority = ? AND sort_key < (SELECT sort_key FROM prompts WHERE id = ?)))",
+            (record.priority, record.priority, record.prompt_id),
+        ).fetchone()[0]
 
     def history(self, offset: int = 0, limit: int = 50) -> tuple[list[PromptRecord], int]:
         """Finished prompts, newest first, and how many there are."""
         marks = ",".join("?" * len(FINISHED))
-        rows = self._tx(f"SELECT * FROM prompts WHERE status IN ({marks}) ORDER BY finished_at DESC, number DESC "
-                        "LIMIT ? OFFSET ?", (*FINISHED, limit, offset)).fetchall()
+        rows = self._tx(
+            f"SELECT * FROM prompts WHERE status IN ({marks}) ORDER BY finished_at DESC, number DESC LIMIT ? OFFSET ?",
+            (*FINISHED, limit, offset),
+        ).fetchall()
         total = self._tx(f"SELECT COUNT(*) FROM prompts WHERE status IN ({marks})", FINISHED).fetchone()[0]
         return [_record(r) for r in rows], total
 

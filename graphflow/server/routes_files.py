@@ -12,8 +12,11 @@ from graphflow.server.keys import CONFIG, FILES
 
 routes = web.RouteTableDef()
 # Files produced by nodes are shown, never run as pages on our origin.
-VIEW_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
-                "Cache-Control": "no-cache"}
+VIEW_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "no-cache",
+}
 
 
 async def view(request: web.Request) -> web.FileResponse:

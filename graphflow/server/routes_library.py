@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
+from graphflow.interop import to_workflow
 from graphflow.server.config import ServerConfig
 from graphflow.server.errors import ApiError, json_object, read_json
-from graphflow.server.keys import CONFIG, PLUGINS, STARTED
 from graphflow.server.files import confined
+from graphflow.server.keys import CONFIG, PLUGINS, STARTED
 from graphflow.server.paths import PathEscape, confine, relative_name
-from graphflow.interop import to_workflow
 from graphflow.workflow import PNG_KEY, WorkflowFileError
 
 routes = web.RouteTableDef()
@@ -31,9 +31,9 @@ async def nodes(request: web.Request) -> web.Response:
     registry = request.app[PLUGINS].registry
     catalogue = await asyncio.to_thread(registry.catalogue, request.app[CONFIG].settings)
     return web.json_response(
-        {"nodes": catalogue, "problems": [{"plugin": p.plugin, "message": p.message}
-                                                     for p in registry.problems]},
-        dumps=lambda data: json.dumps(data, default=str))
+        {"nodes": catalogue, "problems": [{"plugin": p.plugin, "message": p.message} for p in registry.problems]},
+        dumps=lambda data: json.dumps(data, default=str),
+    )
 
 
 def _workflow_root(config: ServerConfig, source: str) -> Path:
@@ -56,8 +56,15 @@ def _list_workflows(config: ServerConfig) -> list[dict[str, Any]]:
             except (PathEscape, ValueError):
                 continue  # a symlink leading out of the folder is not listed
             stat = path.stat()
-            found.append({"source": source, "name": path.relative_to(root).as_posix(), "readonly": source == "repo",
-                          "size": stat.st_size, "modified": stat.st_mtime})
+            found.append(
+                {
+                    "source": source,
+                    "name": path.relative_to(root).as_posix(),
+                    "readonly": source == "repo",
+                    "size": stat.st_size,
+                    "modified": stat.st_mtime,
+                }
+            )
     return found
 
 
@@ -186,11 +193,14 @@ def _device() -> tuple[str | None, dict[str, Any]]:
         return None, {"type": "cpu", "name": platform.processor() or "cpu", "memory_total": 0, "memory_free": 0}
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
-        return torch.__version__, {"type": "cuda", "name": torch.cuda.get_device_name(), "memory_total": total,
-                                   "memory_free": free}
+        return torch.__version__, {
+            "type": "cuda",
+            "name": torch.cuda.get_device_name(),
+            "memory_total": total,
+            "memory_free": free,
+        }
     kind = "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
-    return torch.__version__, {"type": kind, "name": platform.processor() or kind, "memory_total": 0,
-                               "memory_free": 0}
+    return torch.__version__, {"type": kind, "name": platform.processor() or kind, "memory_total": 0, "memory_free": 0}
 
 
 def system_info(started: float) -> dict[str, Any]:
@@ -204,10 +214,16 @@ def system_info(started: float) -> dict[str, Any]:
         version = "unknown"
     torch_version, device = _device()
     memory = psutil.virtual_memory()
-    return {"graphflow": version, "python": platform.python_version(), "torch": torch_version,
-            "platform": platform.platform(), "device": device,
-            "memory": {"total": memory.total, "available": memory.available}, "pid": os.getpid(),
-            "uptime": round(time.time() - started, 3)}
+    return {
+        "graphflow": version,
+        "python": platform.python_version(),
+        "torch": torch_version,
+        "platform": platform.platform(),
+        "device": device,
+        "memory": {"total": memory.total, "available": memory.available},
+        "pid": os.getpid(),
+        "uptime": round(time.time() - started, 3),
+    }
 
 
 @routes.get("/api/system")

@@ -76,23 +76,28 @@ async def submit(request: web.Request) -> web.Response:
         raise ApiError("bad_request", "'client_id' must be text")
     issues = await asyncio.to_thread(workflow_issues, request, body.get("workflow"), targets)
     if issues:
-        raise ApiError("invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued",
-                       issues=issues)
+        raise ApiError(
+            "invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued", issues=issues
+        )
     workflow = parse_workflow(body["workflow"]).model_dump(mode="json", exclude_none=True)
     store = request.app[STORE]
-    record = store.add(workflow, client_id=client_id, priority=priority, front=bool(body.get("front")),
-                       targets=targets)
+    record = store.add(workflow, client_id=client_id, priority=priority, front=bool(body.get("front")), targets=targets)
     request.app[DISPATCHER].notify()
-    return web.json_response({"prompt_id": record.prompt_id, "number": record.number,
-                              "position": store.position(record)})
+    return web.json_response(
+        {"prompt_id": record.prompt_id, "number": record.number, "position": store.position(record)}
+    )
 
 
 @routes.get("/api/queue")
 async def queue(request: web.Request) -> web.Response:
     """The running prompt and the pending ones in run order."""
     current = request.app[DISPATCHER].current
-    return web.json_response({"running": current.record.queue_item() if current else None,
-                              "pending": [r.queue_item() for r in request.app[STORE].pending()]})
+    return web.json_response(
+        {
+            "running": current.record.queue_item() if current else None,
+            "pending": [r.queue_item() for r in request.app[STORE].pending()],
+        }
+    )
 
 
 @routes.delete("/api/queue/{prompt_id}")
@@ -137,8 +142,13 @@ async def requeue(request: web.Request) -> web.Response:
     if record.status in ("pending", "running"):
         raise ApiError("conflict", f"prompt {record.prompt_id!r} is still {record.status}")
     store = request.app[STORE]
-    new = store.add(record.workflow, client_id=record.client_id, priority=record.priority,
-                    targets=record.targets, requeued_from=record.prompt_id)
+    new = store.add(
+        record.workflow,
+        client_id=record.client_id,
+        priority=record.priority,
+        targets=record.targets,
+        requeued_from=record.prompt_id,
+    )
     request.app[DISPATCHER].notify()
     return web.json_response({"prompt_id": new.prompt_id, "number": new.number, "position": store.position(new)})
 
@@ -149,8 +159,7 @@ async def history(request: web.Request) -> web.Response:
     offset = _int_query(request, "offset", 0, 0, 2**31)
     limit = _int_query(request, "limit", 50, 1, MAX_HISTORY_PAGE)
     items, total = request.app[STORE].history(offset, limit)
-    return web.json_response({"items": [r.to_dict() for r in items], "total": total, "offset": offset,
-                              "limit": limit})
+    return web.json_response({"items": [r.to_dict() for r in items], "total": total, "offset": offset, "limit": limit})
 
 
 @routes.delete("/api/history/{prompt_id}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from graphflow.server.errors import ApiError
-from graphflow.server.keys import CONFIG
 from graphflow.server.files import confined
+from graphflow.server.keys import CONFIG
 
 routes = web.RouteTableDef()
 

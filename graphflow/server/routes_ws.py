@@ -8,11 +8,11 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from graphflow.server.errors import ApiError
-from graphflow.server.events import EventHub, Subscriber
+from graphflow.server.events import EventHub, Subscriber, Watch
 from graphflow.server.keys import HUB
 
 routes = web.RouteTableDef()
-SCOPES = ("all", "mine")
+SCOPES: dict[str, Watch] = {"all": "all", "mine": "mine"}
 
 
 def _handle(hub: EventHub, client: Subscriber, text: str) -> None:
@@ -25,8 +25,8 @@ def _handle(hub: EventHub, client: Subscriber, text: str) -> None:
     if kind == "get_state":
         hub.send_state(client)
     elif kind == "watch":
-        scope = (message.get("data") or {}).get("scope")
-        if scope not in SCOPES:
+        scope = SCOPES.get(str((message.get("data") or {}).get("scope")))
+        if scope is None:
             hub.send_error(client, f"watch scope must be one of: {', '.join(SCOPES)}")
             return
         client.watch = scope
@@ -38,13 +38,13 @@ def _handle(hub: EventHub, client: Subscriber, text: str) -> None:
 @routes.get("/api/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Open an event stream; the first message is the current state."""
-    watch = request.query.get("watch", "all")
-    if watch != "all" and watch != "mine":
+    scope = SCOPES.get(request.query.get("watch", "all"))
+    if scope is None:
         raise ApiError("bad_request", f"watch must be one of: {', '.join(SCOPES)}")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[HUB]
-    client = hub.attach(Subscriber(ws, request.query.get("client_id") or uuid.uuid4().hex, watch))
+    client = hub.attach(Subscriber(ws, request.query.get("client_id") or uuid.uuid4().hex, scope))
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:

@@ -7,6 +7,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from graphflow.server.errors import ApiError
 
@@ -34,20 +35,21 @@ def check_binding(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise UnsafeBinding(
             f"refusing to listen on {host!r} without a token: anyone who can reach it could run workflows "
-            "and read your files. Pass --token T (or set GRAPHFLOW_TOKEN), or use --host 127.0.0.1")
+            "and read your files. Pass --token T (or set GRAPHFLOW_TOKEN), or use --host 127.0.0.1"
+        )
 
 
 def _host_name(host_header: str) -> str:
     return urlsplit(f"//{host_header}").hostname or ""
 
 
-def make_security_middleware(bind_host: str, token: str | None):
+def make_security_middleware(bind_host: str, token: str | None) -> Middleware:
     """A middleware checking Host (against DNS rebinding), Origin (same origin only) and the token."""
     allowed_hosts = set(LOOPBACK_NAMES) | {bind_host.strip("[]").lower()}
     any_host = bind_host in ("0.0.0.0", "::", "")
 
     @web.middleware
-    async def security(request: web.Request, handler) -> web.StreamResponse:
+    async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
         host_header = request.headers.get("Host", "")
         if not any_host and not is_loopback(_host_name(host_header)) and _host_name(host_header) not in allowed_hosts:
             raise ApiError("forbidden", f"requests for host {host_header!r} are not served here")
@@ -58,8 +60,9 @@ def make_security_middleware(bind_host: str, token: str | None):
             return await handler(request)
         given_in_query = request.query.get("token")
         if not _token_ok(request, token):
-            raise ApiError("unauthorized", "a valid token is required: send 'Authorization: Bearer <token>' "
-                           "or add ?token=<token>")
+            raise ApiError(
+                "unauthorized", "a valid token is required: send 'Authorization: Bearer <token>' or add ?token=<token>"
+            )
         response = await handler(request)
         if given_in_query is not None and not response.prepared:
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")

@@ -101,7 +101,7 @@ class TextEncoder:
         count = max(len(rows) for rows in token_rows)
         contexts: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
-        for part, rows in zip(self.parts, token_rows):
+        for part, rows in zip(self.parts, token_rows, strict=True):
             rows = rows + [empty_chunk(part.tokenizer)] * (count - len(rows))
             hidden, first_pooled = self._run(part, rows)
             if any(row.weighted for row in rows):

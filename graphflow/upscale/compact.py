@@ -28,7 +28,7 @@ class CompactNet(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(spec.in_channels, spec.features, 3, padding=1), nn.PReLU(spec.features)]
         for _ in range(spec.blocks):
             layers += [nn.Conv2d(spec.features, spec.features, 3, padding=1), nn.PReLU(spec.features)]
-        layers.append(nn.Conv2d(spec.features, spec.out_channels * spec.scale ** 2, 3, padding=1))
+        layers.append(nn.Conv2d(spec.features, spec.out_channels * spec.scale**2, 3, padding=1))
         self.body = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -56,6 +56,13 @@ def read(state: StateDict) -> tuple[UpscaleSpec, StateDict]:
     scale = math.isqrt(shuffled // channels)
     if scale * scale * channels != shuffled:
         raise NotAnUpscaleModelError(f"compact net's last layer gives {shuffled} maps, not {channels} x a square scale")
-    spec = UpscaleSpec(arch="compact", layout="real-esrgan-compact", scale=scale, in_channels=channels,
-                       out_channels=channels, features=first.shape[0], blocks=last // 2 - 1)
+    spec = UpscaleSpec(
+        arch="compact",
+        layout="real-esrgan-compact",
+        scale=scale,
+        in_channels=channels,
+        out_channels=channels,
+        features=first.shape[0],
+        blocks=last // 2 - 1,
+    )
     return spec, state

@@ -15,7 +15,7 @@ _WRAPPER_PREFIX = "module."  # left by torch DataParallel training
 def detect(state: StateDict) -> tuple[UpscaleSpec, StateDict]:
     """The spec of an ESRGAN/RRDBNet or Real-ESRGAN compact state dict and its weights under canonical names."""
     if state and all(key.startswith(_WRAPPER_PREFIX) for key in state):
-        state = {key[len(_WRAPPER_PREFIX):]: value for key, value in state.items()}
+        state = {key[len(_WRAPPER_PREFIX) :]: value for key, value in state.items()}
     layout = rrdb.layout_of(state)
     try:
         if layout is not None:
@@ -24,11 +24,13 @@ def detect(state: StateDict) -> tuple[UpscaleSpec, StateDict]:
             return compact.read(state)
     except KeyError as exc:
         raise NotAnUpscaleModelError(
-            f"looks like an ESRGAN/RRDBNet ({layout} layout) but has no weight {exc}") from None
+            f"looks like an ESRGAN/RRDBNet ({layout} layout) but has no weight {exc}"
+        ) from None
     shown = ", ".join(list(state)[:_SHOWN_KEYS])
     raise NotAnUpscaleModelError(
         f"not an ESRGAN/RRDBNet or Real-ESRGAN compact state dict: found keys like {shown} "
-        f"({len(state)} keys); put only super-resolution models in models/upscale_models")
+        f"({len(state)} keys); put only super-resolution models in models/upscale_models"
+    )
 
 
 def build(spec: UpscaleSpec) -> nn.Module:

@@ -17,8 +17,9 @@ from .model import UpscaleModel
 from .spec import NotAnUpscaleModelError
 
 
-def load_upscale_model(path: str | os.PathLike[str], device: str = "auto",
-                       cache: ModelCache | None = None) -> UpscaleModel:
+def load_upscale_model(
+    path: str | os.PathLike[str], device: str = "auto", cache: ModelCache | None = None
+) -> UpscaleModel:
     """An UpscaleModel from a .safetensors or weights-only .pth file, on `device` ("auto", "cpu", "cuda", "mps")."""
     path = Path(path)
     if not path.is_file():
@@ -40,5 +41,6 @@ def _load(path: Path, device: torch.device, dtype: torch.dtype) -> UpscaleModel:
         detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise NotAnUpscaleModelError(
             f"{path.name}: looks like {spec.title} ({spec.layout} layout) but its weights "
-            f"do not fit that network: {detail}") from None
+            f"do not fit that network: {detail}"
+        ) from None
     return UpscaleModel(network, spec, device, dtype)

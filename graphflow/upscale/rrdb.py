@@ -58,7 +58,7 @@ class RRDBNet(nn.Module):
         super().__init__()
         self.scale, self.unshuffle = spec.scale, spec.unshuffle
         features = spec.features
-        self.conv_first = nn.Conv2d(spec.in_channels * spec.unshuffle ** 2, features, 3, padding=1)
+        self.conv_first = nn.Conv2d(spec.in_channels * spec.unshuffle**2, features, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(features, spec.growth) for _ in range(spec.blocks)))
         self.conv_body = nn.Conv2d(features, features, 3, padding=1)
         self.ups = nn.ModuleList(nn.Conv2d(features, features, 3, padding=1) for _ in range(spec.upsamples))
@@ -76,7 +76,7 @@ class RRDBNet(nn.Module):
         for conv in self.ups:
             features = F.leaky_relu(conv(F.interpolate(features, scale_factor=2.0, mode="nearest")), _SLOPE)
         out = self.conv_last(F.leaky_relu(self.conv_hr(features), _SLOPE))
-        return out[..., :height * self.scale, :width * self.scale]
+        return out[..., : height * self.scale, : width * self.scale]
 
 
 def _rename(state: StateDict, rules: list[tuple[str, str]]) -> StateDict:
@@ -94,8 +94,14 @@ def _numbered_ups(state: StateDict, pattern: str) -> StateDict:
 
 
 def _from_trunk(state: StateDict) -> StateDict:
-    state = _rename(state, [(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."), (r"^trunk_conv\.", "conv_body."),
-                            (r"^HRconv\.", "conv_hr.")])
+    state = _rename(
+        state,
+        [
+            (r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."),
+            (r"^trunk_conv\.", "conv_body."),
+            (r"^HRconv\.", "conv_hr."),
+        ],
+    )
     return _numbered_ups(state, r"^upconv(\d+)\.")
 
 
@@ -119,10 +125,16 @@ def _from_sequential(state: StateDict) -> StateDict:
     return renamed
 
 
-LAYOUTS = {"real-esrgan": "body.0.rdb1.conv1.weight", "esrgan-trunk": "RRDB_trunk.0.RDB1.conv1.weight",
-           "esrgan-sequential": "model.1.sub.0.RDB1.conv1.0.weight"}
-_CONVERTERS = {"real-esrgan": lambda state: _numbered_ups(state, r"^conv_up(\d+)\."),
-               "esrgan-trunk": _from_trunk, "esrgan-sequential": _from_sequential}
+LAYOUTS = {
+    "real-esrgan": "body.0.rdb1.conv1.weight",
+    "esrgan-trunk": "RRDB_trunk.0.RDB1.conv1.weight",
+    "esrgan-sequential": "model.1.sub.0.RDB1.conv1.0.weight",
+}
+_CONVERTERS = {
+    "real-esrgan": lambda state: _numbered_ups(state, r"^conv_up(\d+)\."),
+    "esrgan-trunk": _from_trunk,
+    "esrgan-sequential": _from_sequential,
+}
 
 
 def layout_of(state: StateDict) -> str | None:
@@ -138,12 +150,19 @@ def read(state: StateDict, layout: str) -> tuple[UpscaleSpec, StateDict]:
     ratio = in_total // out_channels
     unshuffle = math.isqrt(ratio) if in_total % out_channels == 0 and ratio in (4, 16) else 1
     upsamples = len({key.split(".")[1] for key in canonical if key.startswith("ups.")})
-    if (2 ** upsamples) % unshuffle:
-        raise NotAnUpscaleModelError(f"RRDBNet with {upsamples} x2 upsampling stages and a /{unshuffle} "
-                                     "pixel-unshuffle has no whole scale")
+    if (2**upsamples) % unshuffle:
+        raise NotAnUpscaleModelError(
+            f"RRDBNet with {upsamples} x2 upsampling stages and a /{unshuffle} pixel-unshuffle has no whole scale"
+        )
     spec = UpscaleSpec(
-        arch="esrgan", layout=layout, scale=2 ** upsamples // unshuffle, in_channels=in_total // unshuffle ** 2,
-        out_channels=out_channels, features=features,
+        arch="esrgan",
+        layout=layout,
+        scale=2**upsamples // unshuffle,
+        in_channels=in_total // unshuffle**2,
+        out_channels=out_channels,
+        features=features,
         blocks=len({key.split(".")[1] for key in canonical if key.startswith("body.")}),
-        growth=canonical["body.0.rdb1.conv1.weight"].shape[0], unshuffle=unshuffle)
+        growth=canonical["body.0.rdb1.conv1.weight"].shape[0],
+        unshuffle=unshuffle,
+    )
     return spec, canonical

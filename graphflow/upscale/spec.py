@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 ARCH_TITLES = {"esrgan": "ESRGAN/RRDBNet", "compact": "Real-ESRGAN compact"}
 
 

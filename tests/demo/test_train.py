@@ -8,6 +8,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
+from graphflow.cache import ModelCache
 from graphflow.demo import DEMO_MODEL_DIR
 from graphflow.demo.config import DemoConfig, tiny_config
 from graphflow.demo.grow import PipelineMismatchError
@@ -15,7 +16,6 @@ from graphflow.demo.models import build_unet
 from graphflow.demo.train import main
 from graphflow.demo.train_denoiser import CaptionIds, build_denoiser, draw_indices, split_by_count, tokenize
 from graphflow.demo.world import dataset
-from graphflow.cache import ModelCache
 from graphflow.models.loader import load_checkpoint
 
 
@@ -91,8 +91,18 @@ def test_a_run_grown_from_a_pipeline_starts_out_drawing_what_the_pipeline_draws(
     config = tiny_config()
     grown_config = dataclasses.replace(config, unet=dataclasses.replace(config.unet, attention_from=0))
     out = tmp_path / "grown"
-    main(["--out", str(out), "--config", _write_config(tmp_path, grown_config), "--init-from", str(pipeline),
-          "--minutes", "0"])
+    main(
+        [
+            "--out",
+            str(out),
+            "--config",
+            _write_config(tmp_path, grown_config),
+            "--init-from",
+            str(pipeline),
+            "--minutes",
+            "0",
+        ]
+    )
     assert torch.load(out / "vae.pt", weights_only=True)["step"] == config.vae.steps
     state = torch.load(out / "denoiser.pt", weights_only=True)
     assert state["step"] == 0
@@ -115,8 +125,9 @@ def test_a_pipeline_that_does_not_fit_the_config_is_named(tmp_path):
     config = tiny_config()
     wider = dataclasses.replace(config, unet=dataclasses.replace(config.unet, channels=(32, 32)))
     with pytest.raises(PipelineMismatchError, match="unet"):
-        main(["--out", str(tmp_path / "wider"), "--config", _write_config(tmp_path, wider),
-              "--init-from", str(pipeline)])
+        main(
+            ["--out", str(tmp_path / "wider"), "--config", _write_config(tmp_path, wider), "--init-from", str(pipeline)]
+        )
     with pytest.raises(FileNotFoundError, match="not a diffusers pipeline"):
         main(["--out", str(tmp_path / "nowhere"), "--tiny", "--init-from", str(tmp_path)])
 
@@ -148,6 +159,8 @@ def test_a_training_run_also_writes_a_single_file_checkpoint_that_loads_like_its
     torch.testing.assert_close(context_a, context_b)
     noisy = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
-        torch.testing.assert_close(model_a.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_a).sample,
-                                   model_b.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_b).sample)
+        torch.testing.assert_close(
+            model_a.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_a).sample,
+            model_b.unet(noisy, torch.tensor([300]), encoder_hidden_states=context_b).sample,
+        )
     torch.testing.assert_close(model_a.sampling.sigmas, model_b.sampling.sigmas)

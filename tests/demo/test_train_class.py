@@ -6,13 +6,13 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
-from tests.running import context_for
 from graphflow.demo import train
 from graphflow.demo.train_class import CACHE, CHECKPOINT, CLASS_NAMES, class_unet, main
 from graphflow.models.loader import load_checkpoint
+from graphflow.nodes.class_conditioning import ClassConditioning
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.sample import sample
-from graphflow.nodes.class_conditioning import ClassConditioning
+from tests.running import context_for
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,17 @@ def test_fine_tuning_exports_a_class_model_that_graphflow_samples_by_class_name(
     assert positive[0].class_labels.tolist() == [2] and negative[0].class_labels.tolist() == [3]
     side = model.unet.config.sample_size
     latent = Latent(torch.zeros(2, 4, side, side))
-    samples = sample(model, positive=positive, negative=negative, latent=latent, seed=0, steps=2, cfg=3.0,
-                     sampler_name="euler", scheduler="normal")
+    samples = sample(
+        model,
+        positive=positive,
+        negative=negative,
+        latent=latent,
+        seed=0,
+        steps=2,
+        cfg=3.0,
+        sampler_name="euler",
+        scheduler="normal",
+    )
     assert vae.decode(samples).shape == (2, 16, 16, 3)
 
 
@@ -76,5 +85,5 @@ def test_starting_over_a_run_or_resuming_nothing_is_refused(text_pipeline, tmp_p
 
 
 def test_an_init_folder_that_is_not_a_demo_pipeline_is_named(tmp_path):
-    with pytest.raises(SystemExit, match="--init .*nothing: not a demo pipeline folder"):
+    with pytest.raises(SystemExit, match=r"--init .*nothing: not a demo pipeline folder"):
         main(["--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "class")])

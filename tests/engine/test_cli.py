@@ -15,8 +15,18 @@ ARITHMETIC = ROOT / "graphflow" / "workflows" / "arithmetic.json"
 
 
 def test_run_with_set_writes_the_result_and_prints_its_path(tmp_path, capsys):
-    code = main(["run", str(ARITHMETIC), "--set", "scale.value=2", "--set", "sentence.first=width is",
-                 "--output", str(tmp_path)])
+    code = main(
+        [
+            "run",
+            str(ARITHMETIC),
+            "--set",
+            "scale.value=2",
+            "--set",
+            "sentence.first=width is",
+            "--output",
+            str(tmp_path),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     saved = Path(out.strip())
@@ -46,9 +56,23 @@ def test_runs_never_overwrite_earlier_outputs(tmp_path, capsys):
 
 def test_quiet_runs_print_only_the_saved_file_while_models_load(tmp_path):
     # a fresh process, so the demo model really loads (and its libraries would draw their progress bars)
-    done = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", "txt2img",
-                           "--set", "sampler.steps=1", "--output", str(tmp_path), "--quiet"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "graphflow.cli",
+            "run",
+            "txt2img",
+            "--set",
+            "sampler.steps=1",
+            "--output",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "txt2img_00001_.png")
     assert "Loading" not in done.stderr and "%|" not in done.stderr, done.stderr
@@ -73,13 +97,16 @@ def test_validate_lists_every_problem_with_node_and_input(tmp_path, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 4
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["run", "missing.json"], "missing.json: no such file"),
-    (["run", str(ARITHMETIC), "--set", "scale"], "expected NODE.INPUT=VALUE"),
-    (["run", str(ARITHMETIC), "--set", "nope.value=1"], "no node 'nope'"),
-    (["run", str(ARITHMETIC), "--set", "scale.valu=1"], "has no input 'valu' (it has: value)"),
-    (["run", str(ARITHMETIC), "--set", "scale.value=abc"], "'abc' is not a valid FLOAT"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "missing.json"], "missing.json: no such file"),
+        (["run", str(ARITHMETIC), "--set", "scale"], "expected NODE.INPUT=VALUE"),
+        (["run", str(ARITHMETIC), "--set", "nope.value=1"], "no node 'nope'"),
+        (["run", str(ARITHMETIC), "--set", "scale.valu=1"], "has no input 'valu' (it has: value)"),
+        (["run", str(ARITHMETIC), "--set", "scale.value=abc"], "'abc' is not a valid FLOAT"),
+    ],
+)
 def test_command_line_mistakes_give_one_clear_line(args, fragment, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err

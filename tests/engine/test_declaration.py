@@ -33,12 +33,14 @@ def test_declaration_builds_a_spec_with_ordered_fields_and_docstring():
 )
 def test_bad_id_or_version_names_the_node(type_id, version, fragment):
     with pytest.raises(DeclarationError, match=fragment) as err:
+
         @node(type_id, version=version)
         class Blur:
             result = Output(FLOAT)
 
             def run(self, ctx):
                 return 1.0
+
     assert type_id in str(err.value)
 
 
@@ -72,6 +74,7 @@ def test_bad_field_names_node_and_field(fields, fragment):
 
 def test_run_signature_must_match_inputs():
     with pytest.raises(DeclarationError, match="input 'b' is not a parameter of run"):
+
         @node("acme.sig", version="1.0.0")
         class Sig:
             a = Input(FLOAT)
@@ -84,6 +87,7 @@ def test_run_signature_must_match_inputs():
 
 def test_a_node_without_outputs_must_be_an_output_node():
     with pytest.raises(DeclarationError, match="at least one output"):
+
         @node("acme.nothing", version="1.0.0")
         class Nothing:
             def run(self, ctx):
@@ -126,8 +130,12 @@ def test_one_input_shared_by_two_classes_is_copied_not_changed():
 
 
 def test_a_run_parameter_annotated_with_another_type_is_refused_at_import():
-    with pytest.raises(DeclarationError, match=r"acme.typed.*'count' is annotated str, but a INT input gives "
-                                               r"builtins.int"):
+    with pytest.raises(
+        DeclarationError,
+        match=r"acme.typed.*'count' is annotated str, but a INT input gives "
+        r"builtins.int",
+    ):
+
         @node("acme.typed", version="1.0.0")
         class Typed:
             count = Input(INT, default=1)
@@ -139,6 +147,7 @@ def test_a_run_parameter_annotated_with_another_type_is_refused_at_import():
 
 def test_an_optional_input_must_be_annotated_to_admit_none():
     with pytest.raises(DeclarationError, match=r"'extra' may be None .* annotate it `... \| None`"):
+
         @node("acme.optional", version="1.0.0")
         class Optional:
             extra = Input(LATENT, optional=True)
@@ -168,8 +177,12 @@ def test_a_named_tuple_return_must_name_every_output():
         low: float
         high: float
 
-    with pytest.raises(DeclarationError, match=r"returns Pair with fields \['low', 'high'\], but the outputs are "
-                                               r"\['low', 'top'\]"):
+    with pytest.raises(
+        DeclarationError,
+        match=r"returns Pair with fields \['low', 'high'\], but the outputs are "
+        r"\['low', 'top'\]",
+    ):
+
         @node("acme.pair", version="1.0.0")
         class Split:
             low = Output(FLOAT)
@@ -180,7 +193,8 @@ def test_a_named_tuple_return_must_name_every_output():
 
 
 def test_an_annotation_that_cannot_be_resolved_names_the_node():
-    with pytest.raises(DeclarationError, match="acme.unresolved.*cannot be resolved"):
+    with pytest.raises(DeclarationError, match=r"acme\.unresolved.*cannot be resolved"):
+
         @node("acme.unresolved", version="1.0.0")
         class Unresolved:
             count = Input(INT, default=1)
@@ -195,8 +209,11 @@ def test_choices_are_a_function_of_the_settings_or_of_nothing(tmp_path):
 
     @node("acme.files", version="1.0.0")
     class Files:
-        name = Input(STRING, choices=lambda settings: sorted(p.name for p in settings.input_dir.iterdir()),
-                     choices_help=lambda settings: f"files in {settings.input_dir}")
+        name = Input(
+            STRING,
+            choices=lambda settings: sorted(p.name for p in settings.input_dir.iterdir()),
+            choices_help=lambda settings: f"files in {settings.input_dir}",
+        )
         legacy = Input(STRING, choices=lambda: ["x", "y"])
         result = Output(FLOAT)
 

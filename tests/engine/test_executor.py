@@ -6,10 +6,10 @@ import pytest
 
 from graphflow.cache import OutputCache
 from graphflow.context import CancelToken
-from graphflow.runs import NodeExecutionError
-from tests.running import executor_for
 from graphflow.hookspecs import hookimpl
+from graphflow.runs import NodeExecutionError
 from graphflow.workflow import parse_workflow
+from tests.running import executor_for
 
 
 def wf(nodes):
@@ -24,10 +24,16 @@ def twenty_node_graph(deep_value: float = 1.0) -> dict:
     """A 20-node graph: two chains of adders that merge, one literal deep in the first chain."""
     nodes = {"root": {"type": "test.value", "inputs": {"value": 1.0}}}
     for i in range(1, 9):
-        nodes[f"left{i}"] = {"type": "test.add", "inputs": {"b": deep_value if i == 4 else 1.0},
-                             "links": {"a": link("root" if i == 1 else f"left{i - 1}")}}
-        nodes[f"right{i}"] = {"type": "test.add", "inputs": {"b": 2.0},
-                              "links": {"a": link("root" if i == 1 else f"right{i - 1}")}}
+        nodes[f"left{i}"] = {
+            "type": "test.add",
+            "inputs": {"b": deep_value if i == 4 else 1.0},
+            "links": {"a": link("root" if i == 1 else f"left{i - 1}")},
+        }
+        nodes[f"right{i}"] = {
+            "type": "test.add",
+            "inputs": {"b": 2.0},
+            "links": {"a": link("root" if i == 1 else f"right{i - 1}")},
+        }
     nodes["merge"] = {"type": "test.add", "links": {"a": link("left8"), "b": link("right8")}}
     nodes["sink"] = {"type": "test.sink", "links": {"value": link("merge")}}
     nodes["unused"] = {"type": "test.value"}
@@ -58,18 +64,34 @@ def test_an_identical_rerun_executes_nothing(counting_plugins, tmp_path):
 
 def test_node_ids_are_not_part_of_the_cache_key(counting_plugins, tmp_path):
     executor = executor_for(counting_plugins, tmp_path)
-    executor.run(wf({"a": {"type": "test.value", "inputs": {"value": 3.0}},
-                     "s": {"type": "test.sink", "links": {"value": link("a")}}}))
+    executor.run(
+        wf(
+            {
+                "a": {"type": "test.value", "inputs": {"value": 3.0}},
+                "s": {"type": "test.sink", "links": {"value": link("a")}},
+            }
+        )
+    )
     counting_plugins.runs.clear()
-    executor.run(wf({"renamed": {"type": "test.value", "inputs": {"value": 3.0}},
-                     "s2": {"type": "test.sink", "links": {"value": link("renamed")}}}))
+    executor.run(
+        wf(
+            {
+                "renamed": {"type": "test.value", "inputs": {"value": 3.0}},
+                "s2": {"type": "test.sink", "links": {"value": link("renamed")}},
+            }
+        )
+    )
     assert counting_plugins.runs == []
 
 
 def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugins, tmp_path):
     executor = executor_for(counting_plugins, tmp_path)
-    nodes = {"v": {"type": "test.value"}, "n": {"type": "test.noisy", "links": {"value": link("v")}},
-             "a": {"type": "test.add", "links": {"a": link("n")}}, "s": {"type": "test.sink", "links": {"value": link("a")}}}
+    nodes = {
+        "v": {"type": "test.value"},
+        "n": {"type": "test.noisy", "links": {"value": link("v")}},
+        "a": {"type": "test.add", "links": {"a": link("n")}},
+        "s": {"type": "test.sink", "links": {"value": link("a")}},
+    }
     executor.run(wf(nodes))
     counting_plugins.runs.clear()
     executor.run(wf(nodes))
@@ -78,9 +100,11 @@ def test_uncacheable_nodes_always_run_and_so_do_their_descendants(counting_plugi
 
 def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cached(counting_plugins, tmp_path):
     executor = executor_for(counting_plugins, tmp_path)
-    nodes = {"v": {"type": "test.value", "inputs": {"value": 7.0}},
-             "f": {"type": "test.fail", "links": {"value": link("v")}},
-             "s": {"type": "test.sink", "links": {"value": link("f")}}}
+    nodes = {
+        "v": {"type": "test.value", "inputs": {"value": 7.0}},
+        "f": {"type": "test.fail", "links": {"value": link("v")}},
+        "s": {"type": "test.sink", "links": {"value": link("f")}},
+    }
     result = executor.run(wf(nodes))
     assert result.status == "error" and isinstance(result.error, NodeExecutionError)
     assert result.error.node_id == "f"
@@ -94,7 +118,9 @@ def test_a_failing_node_names_itself_and_its_inputs_and_finished_nodes_stay_cach
 def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir, tmp_path):
     from graphflow.plugins import build_plugins
 
-    folder = plugin_dir("odd", '''
+    folder = plugin_dir(
+        "odd",
+        """
         from graphflow.api import FLOAT, Output, hookimpl, node
 
         @node("odd.pair", version="1.0.0", output=True)
@@ -107,12 +133,13 @@ def test_a_wrong_return_value_is_an_error_naming_the_node(plugin_dir, tmp_path):
         @hookimpl
         def register_nodes(register):
             register(Pair)
-    ''')
+    """,
+    )
     result = executor_for(build_plugins(folder, entry_points=False), tmp_path).run(wf({"p": {"type": "odd.pair"}}))
     assert result.status == "error" and "node 'p'" in str(result.error) and "['x', 'y']" in str(result.error)
 
 
-RETURNS = '''
+RETURNS = """
 from typing import NamedTuple
 
 from graphflow.api import FLOAT, INT, Output, hookimpl, node
@@ -150,14 +177,17 @@ class Strings:
 def register_nodes(register):
     for cls in (Named, Positional, Strings):
         register(cls)
-'''
+"""
 
 
-@pytest.mark.parametrize(("node_type", "outcome"), [
-    ("ret.named", {"x": 1.0, "y": 2.0}),
-    ("ret.positional", "a node with several outputs returns a dict or a NamedTuple naming them: x, y"),
-    ("ret.strings", "output 'count' must be a INT, but run() gave tuple ('a', 'b', 'c')"),
-])
+@pytest.mark.parametrize(
+    ("node_type", "outcome"),
+    [
+        ("ret.named", {"x": 1.0, "y": 2.0}),
+        ("ret.positional", "a node with several outputs returns a dict or a NamedTuple naming them: x, y"),
+        ("ret.strings", "output 'count' must be a INT, but run() gave tuple ('a', 'b', 'c')"),
+    ],
+)
 def test_outputs_come_back_by_name_and_of_their_declared_type(plugin_dir, tmp_path, node_type, outcome):
     from graphflow.plugins import build_plugins
 
@@ -206,10 +236,21 @@ def test_hooks_observe_every_event_of_a_run(counting_plugins, tmp_path):
     recorder = Recorder()
     counting_plugins.manager.register(recorder)
     executor = executor_for(counting_plugins, tmp_path)
-    nodes = {"st": {"type": "test.steps", "inputs": {"steps": 2}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
+    nodes = {
+        "st": {"type": "test.steps", "inputs": {"steps": 2}},
+        "s": {"type": "test.sink", "links": {"value": link("st")}},
+    }
     executor.run(wf(nodes))
-    assert recorder.events == [("start",), ("node", "st"), ("progress", "st", 1, 2), ("progress", "st", 2, 2),
-                               ("done", "st"), ("node", "s"), ("done", "s"), ("end", "success")]
+    assert recorder.events == [
+        ("start",),
+        ("node", "st"),
+        ("progress", "st", 1, 2),
+        ("progress", "st", 2, 2),
+        ("done", "st"),
+        ("node", "s"),
+        ("done", "s"),
+        ("end", "success"),
+    ]
     recorder.events.clear()
     executor.run(wf({**nodes, "f": {"type": "test.fail"}, "s2": {"type": "test.sink", "links": {"value": link("f")}}}))
     assert ("cached", ("st", "s")) in recorder.events and ("error", "f") in recorder.events
@@ -236,13 +277,18 @@ def test_cancellation_is_honoured_inside_a_node_and_between_nodes(counting_plugi
             token.cancel()
 
     counting_plugins.manager.register(CancelAtFirstStep())
-    nodes = {"st": {"type": "test.steps", "inputs": {"steps": 50}}, "s": {"type": "test.sink", "links": {"value": link("st")}}}
+    nodes = {
+        "st": {"type": "test.steps", "inputs": {"steps": 50}},
+        "s": {"type": "test.sink", "links": {"value": link("st")}},
+    }
     result = executor_for(counting_plugins, tmp_path).run(wf(nodes), cancel=token)
     assert result.status == "cancelled" and "s" not in counting_plugins.runs
     cancelled = CancelToken()
     cancelled.cancel()
     counting_plugins.runs.clear()
-    result = executor_for(counting_plugins, tmp_path).run(wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}), cancel=cancelled)
+    result = executor_for(counting_plugins, tmp_path).run(
+        wf({"s": {"type": "test.sink", "inputs": {"value": 1.0}}}), cancel=cancelled
+    )
     assert result.status == "cancelled" and counting_plugins.runs == []
 
 
@@ -261,9 +307,21 @@ def test_cache_is_bounded_and_evicts_least_recently_used(counting_plugins, tmp_p
 def test_runs_from_several_threads_share_the_cache(counting_plugins, tmp_path):
     executor = executor_for(counting_plugins, tmp_path)
     results = []
-    threads = [threading.Thread(target=lambda v=v: results.append(executor.run(
-        wf({"v": {"type": "test.value", "inputs": {"value": float(v)}}, "s": {"type": "test.sink", "links": {"value": link("v")}}}))))
-        for v in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda v=v: results.append(
+                executor.run(
+                    wf(
+                        {
+                            "v": {"type": "test.value", "inputs": {"value": float(v)}},
+                            "s": {"type": "test.sink", "links": {"value": link("v")}},
+                        }
+                    )
+                )
+            )
+        )
+        for v in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -283,7 +341,9 @@ def test_a_fingerprint_change_reruns_the_node_even_with_the_same_inputs(plugin_d
 
     watched = tmp_path / "watched.txt"
     watched.write_text("one")
-    folder = plugin_dir("files", f'''
+    folder = plugin_dir(
+        "files",
+        """
         from graphflow.api import STRING, Input, Output, hookimpl, node
 
         READS = []
@@ -306,7 +366,8 @@ def test_a_fingerprint_change_reruns_the_node_even_with_the_same_inputs(plugin_d
         @hookimpl
         def register_nodes(register):
             register(Read)
-    ''')
+    """,
+    )
     executor = executor_for(build_plugins(folder, entry_points=False), tmp_path)
     workflow = wf({"r": {"type": "files.read", "inputs": {"path": str(watched)}}})
     assert executor.run(workflow, targets=["r"]).outputs["r"]["text"] == "one"

@@ -70,17 +70,24 @@ def test_messages_say_what_is_wrong(counting_plugins):
 
 
 def test_int_output_may_feed_a_float_input(counting_plugins):
-    workflow = wf({"i": {"type": "graphflow.primitive.int", "inputs": {"value": 2}},
-                   "s": {"type": "test.sink", "links": {"value": link("i")}}})
+    workflow = wf(
+        {
+            "i": {"type": "graphflow.primitive.int", "inputs": {"value": 2}},
+            "s": {"type": "test.sink", "links": {"value": link("i")}},
+        }
+    )
     assert validate(workflow, counting_plugins.registry, SETTINGS) == []
 
 
 def test_plan_runs_only_ancestors_of_outputs_in_order(counting_plugins):
-    workflow = wf({
-        "a": {"type": "test.value"}, "b": {"type": "test.add", "links": {"a": link("a")}},
-        "orphan": {"type": "test.value"},
-        "s": {"type": "test.sink", "links": {"value": link("b")}},
-    })
+    workflow = wf(
+        {
+            "a": {"type": "test.value"},
+            "b": {"type": "test.add", "links": {"a": link("a")}},
+            "orphan": {"type": "test.value"},
+            "s": {"type": "test.sink", "links": {"value": link("b")}},
+        }
+    )
     order = [n.node_id for n in plan(workflow, counting_plugins.registry, SETTINGS).order]
     assert order == ["a", "b", "s"]
     assert [n.node_id for n in plan(workflow, counting_plugins.registry, SETTINGS, targets=["a"]).order] == ["a"]
@@ -98,10 +105,16 @@ def test_unknown_target_is_reported(counting_plugins):
 
 
 def test_old_node_versions_are_upgraded_by_the_node(counting_plugins):
-    workflow = wf({
-        "j": {"type": "graphflow.text.join", "version": "1.0.0", "inputs": {"first": "a", "second": "b", "sep": "-"}},
-        "save": {"type": "graphflow.text.save", "links": {"text": link("j")}},
-    })
+    workflow = wf(
+        {
+            "j": {
+                "type": "graphflow.text.join",
+                "version": "1.0.0",
+                "inputs": {"first": "a", "second": "b", "sep": "-"},
+            },
+            "save": {"type": "graphflow.text.save", "links": {"text": link("j")}},
+        }
+    )
     assert validate(workflow, counting_plugins.registry, SETTINGS) == []
     node = plan(workflow, counting_plugins.registry, SETTINGS).nodes["j"]
     assert node.literals["separator"] == "-"

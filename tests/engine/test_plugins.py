@@ -32,7 +32,7 @@ def register_nodes(register):
 
 CLAIMS_UPPER = GOOD.replace("Upper", "Other")
 BROKEN_IMPORT = "import module_that_does_not_exist\n"
-BAD_DECLARATION = '''
+BAD_DECLARATION = """
 from graphflow.api import FLOAT, Input, Output, hookimpl, node
 
 @node("bad.node", version="1.0.0")
@@ -45,14 +45,14 @@ class Bad:
 @hookimpl
 def register_nodes(register):
     register(Bad)
-'''
-RAISES_IN_HOOK = '''
+"""
+RAISES_IN_HOOK = """
 from graphflow.api import hookimpl
 
 @hookimpl
 def register_nodes(register):
     raise RuntimeError("cannot register today")
-'''
+"""
 
 
 def _problems(plugins):
@@ -77,11 +77,16 @@ def test_broken_plugins_are_reported_by_name_and_the_rest_still_work(plugin_dir)
     assert "bad.node" in problems["local:baddecl"] and "amount" in problems["local:baddecl"]
     assert "cannot register today" in problems["local:raises"]
     assert "shout.upper" in plugins.registry.specs and "graphflow.math.float" in plugins.registry.specs
-    workflow = parse_workflow({
-        "format": "graphflow.workflow", "version": 1,
-        "nodes": {"up": {"type": "shout.upper", "inputs": {"text": "hi"}},
-                  "save": {"type": "graphflow.text.save", "links": {"text": {"node": "up", "output": "result"}}}},
-    })
+    workflow = parse_workflow(
+        {
+            "format": "graphflow.workflow",
+            "version": 1,
+            "nodes": {
+                "up": {"type": "shout.upper", "inputs": {"text": "hi"}},
+                "save": {"type": "graphflow.text.save", "links": {"text": {"node": "up", "output": "result"}}},
+            },
+        }
+    )
     result = executor_for(plugins, folder.parent).run(workflow)
     assert result.status == "success" and result.ui["save"]["texts"][0]["text"] == "HI"
 
@@ -114,29 +119,53 @@ def installed_example(tmp_path_factory) -> Path:
     """The example plugin pip-installed (with its entry point) into a folder on the path."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT / "examples" / "graphflow-example-plugin")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT / "examples" / "graphflow-example-plugin"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 
 
 def test_installed_example_plugin_appears_in_graphflow_nodes_and_runs(installed_example, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(installed_example)}
-    listed = subprocess.run([sys.executable, "-m", "graphflow.cli", "nodes", "--json"], env=env,
-                            capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "graphflow.cli", "nodes", "--json"], env=env, capture_output=True, text=True, check=True
+    )
     by_type = {n["type"]: n for n in json.loads(listed.stdout)}
     assert by_type["example.word_count"]["plugin"] == "example"
     workflow = tmp_path / "count.json"
-    workflow.write_text(json.dumps({
-        "format": "graphflow.workflow", "version": 1,
-        "nodes": {
-            "count": {"type": "example.word_count", "inputs": {"text": "three small words"}},
-            "text": {"type": "graphflow.text.format_number", "links": {"value": {"node": "count", "output": "count"}}},
-            "save": {"type": "graphflow.text.save", "links": {"text": {"node": "text", "output": "result"}}},
-        },
-    }))
-    ran = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", str(workflow), "--output",
-                          str(tmp_path / "out"), "--quiet"], env=env, capture_output=True, text=True)
+    workflow.write_text(
+        json.dumps(
+            {
+                "format": "graphflow.workflow",
+                "version": 1,
+                "nodes": {
+                    "count": {"type": "example.word_count", "inputs": {"text": "three small words"}},
+                    "text": {
+                        "type": "graphflow.text.format_number",
+                        "links": {"value": {"node": "count", "output": "count"}},
+                    },
+                    "save": {"type": "graphflow.text.save", "links": {"text": {"node": "text", "output": "result"}}},
+                },
+            }
+        )
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "graphflow.cli", "run", str(workflow), "--output", str(tmp_path / "out"), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ran.returncode == 0, ran.stderr
     assert Path(ran.stdout.strip()).read_text() == "3"

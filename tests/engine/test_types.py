@@ -2,8 +2,19 @@
 
 import pytest
 
-from graphflow.types import (BOOLEAN, BUILTIN_TYPES, FLOAT, IMAGE, INT, LATENT, MASK, STRING, can_feed,
-                             coerce_literal, enum_type)
+from graphflow.types import (
+    BOOLEAN,
+    BUILTIN_TYPES,
+    FLOAT,
+    IMAGE,
+    INT,
+    LATENT,
+    MASK,
+    STRING,
+    can_feed,
+    coerce_literal,
+    enum_type,
+)
 
 
 def test_every_type_feeds_itself():
@@ -15,8 +26,10 @@ def test_int_feeds_float_but_not_the_reverse():
     assert not can_feed(FLOAT, INT)
 
 
-@pytest.mark.parametrize(("source", "target"), [(BOOLEAN, INT), (INT, STRING), (STRING, FLOAT), (IMAGE, MASK),
-                                                (MASK, IMAGE), (LATENT, IMAGE), (FLOAT, BOOLEAN)])
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [(BOOLEAN, INT), (INT, STRING), (STRING, FLOAT), (IMAGE, MASK), (MASK, IMAGE), (LATENT, IMAGE), (FLOAT, BOOLEAN)],
+)
 def test_no_other_implicit_conversion(source, target):
     assert not can_feed(source, target)
 

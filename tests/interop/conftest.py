@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.nodes.conftest import (executor, folder_settings, graphflow_cli, models_root, plugins,  # noqa: F401
-                                  settings, shared_models)
+# fixtures shared with the node tests (models_dir is overridden below)
+from tests.nodes.conftest import (
+    executor,
+    folder_settings,
+    graphflow_cli,
+    models_root,
+    plugins,
+    settings,
+    shared_models,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "graphflow" / "workflows" / "comfyui"
@@ -57,11 +65,15 @@ def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     root = tmp_path_factory.mktemp("comfy_models")
     (root / "checkpoints").mkdir()
-    os.link(models_root / "checkpoints" / "tiny-sd1.safetensors", root / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    os.link(
+        models_root / "checkpoints" / "tiny-sd1.safetensors", root / "checkpoints" / "v1-5-pruned-emaonly.safetensors"
+    )
     (root / "upscale_models").mkdir()
     spec = compact_spec(2)
     state = in_layout(tiny_network(spec), spec, spec.layout)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(root / "upscale_models" / "RealESRGAN_x2plus.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in state.items()}, str(root / "upscale_models" / "RealESRGAN_x2plus.safetensors")
+    )
     return root
 
 

@@ -32,7 +32,8 @@ def test_a_ui_file_becomes_the_same_prompt_as_its_api_twin(name):
     ui, _ = ui_to_api(json.loads(example(name, "workflow").read_text()))
     api = json.loads(example(name, "api").read_text())
     assert {k: (v["class_type"], v["inputs"]) for k, v in ui.items()} == {
-        k: (v["class_type"], v["inputs"]) for k, v in api.items()}
+        k: (v["class_type"], v["inputs"]) for k, v in api.items()
+    }
 
 
 def test_ui_widgets_skip_the_seed_control_value_and_follow_primitives_and_reroutes():
@@ -105,9 +106,14 @@ def test_a_value_without_graphflow_counterpart_and_a_dangling_link_are_reported_
 
 
 def test_list_constants_are_unwrapped_and_wrapped_again():
-    prompt = {"1": {"class_type": "SaveImage", "inputs": {"filename_prefix": {"__value__": ["a", "b"]},
-                                                          "images": ["2", 0]}, "_meta": {"title": "Save"}},
-              "2": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}, "_meta": {"title": "Invert"}}}
+    prompt = {
+        "1": {
+            "class_type": "SaveImage",
+            "inputs": {"filename_prefix": {"__value__": ["a", "b"]}, "images": ["2", 0]},
+            "_meta": {"title": "Save"},
+        },
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}, "_meta": {"title": "Invert"}},
+    }
     workflow = import_api(copy.deepcopy(prompt))
     assert workflow.nodes["1"].inputs["filename_prefix"] == ["a", "b"]
     assert export_api(workflow) == prompt

@@ -23,7 +23,9 @@ def comfy_prepare_noise(latent: torch.Tensor, seed: int, noise_inds: list[int] |
     if noise_inds is None:
         return torch.randn(latent.size(), dtype=latent.dtype, generator=generator, device="cpu")
     unique, inverse = np.unique(noise_inds, return_inverse=True)
-    draws = [torch.randn([1, *latent.shape[1:]], dtype=latent.dtype, generator=generator) for _ in range(unique[-1] + 1)]
+    draws = [
+        torch.randn([1, *latent.shape[1:]], dtype=latent.dtype, generator=generator) for _ in range(unique[-1] + 1)
+    ]
     kept = [draws[i] for i in unique]
     return torch.cat([kept[i] for i in inverse])
 
@@ -55,7 +57,7 @@ def comfy_karras(sampling: ModelSampling, steps: int, rho: float = 7.0) -> torch
 def comfy_ksampler_sigmas(schedule, sampling: ModelSampling, steps: int, denoise: float) -> torch.Tensor:
     if denoise > 0.9999:
         return schedule(sampling, steps)
-    return schedule(sampling, int(steps / denoise))[-(steps + 1):]
+    return schedule(sampling, int(steps / denoise))[-(steps + 1) :]
 
 
 SD = ModelSampling.from_betas("scaled_linear", 0.00085, 0.012, 1000)

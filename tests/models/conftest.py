@@ -26,6 +26,9 @@ def saved_tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SavedTiny]
     saved = {}
     for family in ("sd1", "sd2", "sdxl"):
         models = build_tiny(family, seed=0)
-        saved[family] = SavedTiny(models, save_tiny_checkpoint(models, root / f"{family}.safetensors"),
-                                  save_tiny_diffusers(models, root / family))
+        saved[family] = SavedTiny(
+            models,
+            save_tiny_checkpoint(models, root / f"{family}.safetensors"),
+            save_tiny_diffusers(models, root / family),
+        )
     return saved

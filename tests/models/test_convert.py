@@ -6,8 +6,16 @@ from accelerate import init_empty_weights
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from graphflow.models.convert import (append_identity_layer, canonical_clip_keys, clip_to_ldm, drop_last_layer,
-                                      openclip_from_ldm, openclip_to_ldm, unet_to_ldm, vae_to_ldm)
+from graphflow.models.convert import (
+    append_identity_layer,
+    canonical_clip_keys,
+    clip_to_ldm,
+    drop_last_layer,
+    openclip_from_ldm,
+    openclip_to_ldm,
+    unet_to_ldm,
+    vae_to_ldm,
+)
 from graphflow.models.detect import family_config
 
 # key counts of the published original-layout checkpoints (UNet, VAE)
@@ -35,13 +43,24 @@ def test_real_size_unet_and_vae_convert_to_the_published_key_layout(family: str)
 
 def _tiny_clip(layers: int = 2) -> CLIPTextModel:
     torch.manual_seed(0)
-    return CLIPTextModel(CLIPTextConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
-                                        num_attention_heads=1, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=50,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=layers,
+            num_attention_heads=1,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
 
 
 def test_clip_keys_take_the_text_model_prefix_either_way() -> None:
-    keys = canonical_clip_keys({"embeddings.token_embedding.weight": torch.zeros(1),
-                                "text_model.final_layer_norm.weight": torch.zeros(1)})
+    keys = canonical_clip_keys(
+        {"embeddings.token_embedding.weight": torch.zeros(1), "text_model.final_layer_norm.weight": torch.zeros(1)}
+    )
     assert sorted(keys) == ["text_model.embeddings.token_embedding.weight", "text_model.final_layer_norm.weight"]
     ldm = clip_to_ldm(_tiny_clip().state_dict(), "cond_stage_model.transformer.")
     assert "cond_stage_model.transformer.text_model.encoder.layers.1.self_attn.q_proj.weight" in ldm

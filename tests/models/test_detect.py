@@ -1,5 +1,6 @@
 """Family, prediction and architecture detection from weights (original and diffusers layouts) and folders."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,20 @@ def _config_of(model: torch.nn.Module) -> dict:
 
 
 def _same_architecture(derived: dict, reference: dict, skip: tuple[str, ...] = ()) -> None:
-    keys = ["in_channels", "out_channels", "block_out_channels", "layers_per_block", "down_block_types",
-            "up_block_types", "cross_attention_dim", "use_linear_projection", "attention_head_dim",
-            "addition_embed_type", "addition_time_embed_dim", "projection_class_embeddings_input_dim"]
+    keys = [
+        "in_channels",
+        "out_channels",
+        "block_out_channels",
+        "layers_per_block",
+        "down_block_types",
+        "up_block_types",
+        "cross_attention_dim",
+        "use_linear_projection",
+        "attention_head_dim",
+        "addition_embed_type",
+        "addition_time_embed_dim",
+        "projection_class_embeddings_input_dim",
+    ]
     keys = [k for k in keys if k not in skip]
     assert {k: derived.get(k) for k in keys} == {k: reference.get(k) for k in keys}
     depth = reference.get("transformer_layers_per_block", 1)
@@ -70,8 +82,10 @@ def test_real_size_unet_shapes_give_exactly_the_published_config(family: str) ->
     assert found.unet_config == family_config(family, "unet")
 
 
-@pytest.mark.parametrize(("family", "component", "part"), [
-    ("sd1", "text_encoder", "clip_l"), ("sd2", "text_encoder", "clip_h"), ("sdxl", "text_encoder_2", "clip_g")])
+@pytest.mark.parametrize(
+    ("family", "component", "part"),
+    [("sd1", "text_encoder", "clip_l"), ("sd2", "text_encoder", "clip_h"), ("sdxl", "text_encoder_2", "clip_g")],
+)
 def test_real_size_text_encoder_shapes_give_the_published_config(family: str, component: str, part: str) -> None:
     published = family_config(family, component)
     config = CLIPTextConfig(**published)
@@ -80,10 +94,19 @@ def test_real_size_text_encoder_shapes_give_the_published_config(family: str, co
     unet = _meta_unet(family)
     state = unet_to_ldm(unet.state_dict(), unet.config)
     prefix = CLIP_PREFIXES[family][part]
-    state |= openclip_to_ldm(model.state_dict(), prefix) if part != "clip_l" else clip_to_ldm(model.state_dict(), prefix)
+    state |= (
+        openclip_to_ldm(model.state_dict(), prefix) if part != "clip_l" else clip_to_ldm(model.state_dict(), prefix)
+    )
     derived = detect_state_dict(state).text_configs[part]
-    keys = ["hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "vocab_size",
-            "max_position_embeddings", "hidden_act"]
+    keys = [
+        "hidden_size",
+        "intermediate_size",
+        "num_attention_heads",
+        "num_hidden_layers",
+        "vocab_size",
+        "max_position_embeddings",
+        "hidden_act",
+    ]
     assert {k: derived[k] for k in keys} == {k: published[k] for k in keys}
 
 
@@ -108,5 +131,5 @@ def test_unknown_layout_says_which_keys_were_expected() -> None:
 
 
 def test_folder_without_model_index_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(UnknownModelLayoutError, match="no model_index.json"):
+    with pytest.raises(UnknownModelLayoutError, match=re.escape("no model_index.json")):
         detect_folder(tmp_path)

@@ -7,8 +7,8 @@ import pytest
 from safetensors.torch import save_file
 from transformers import CLIPTokenizer
 
-from graphflow.demo import DEMO_MODEL_DIR
 from graphflow.cache import ModelCache
+from graphflow.demo import DEMO_MODEL_DIR
 from graphflow.models.embedded import CONFIGS_KEY, embed
 from graphflow.models.files import load_metadata, load_state_dict
 from graphflow.models.loader import load_checkpoint
@@ -25,8 +25,11 @@ def _rewrite(saved_tiny, tmp_path: Path, metadata: dict[str, str]) -> Path:
 
 def test_embedded_configs_decide_what_the_weights_cannot_tell(saved_tiny, tmp_path):
     unet = {k: v for k, v in saved_tiny["sd1"].models.unet.config.items() if not k.startswith("_")}
-    path = _rewrite(saved_tiny, tmp_path, embed({"unet": {**unet, "attention_head_dim": 2},
-                                                 "scheduler": {"beta_schedule": "linear", "beta_end": 0.02}}))
+    path = _rewrite(
+        saved_tiny,
+        tmp_path,
+        embed({"unet": {**unet, "attention_head_dim": 2}, "scheduler": {"beta_schedule": "linear", "beta_end": 0.02}}),
+    )
     model, _, _ = load_checkpoint(path, device="cpu", cache=ModelCache())
     assert model.unet.config.attention_head_dim == 2
     plain, _, _ = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", cache=ModelCache())

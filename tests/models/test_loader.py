@@ -1,6 +1,7 @@
 """Loading tiny checkpoints from single files and diffusers folders, offline, with the shared cache."""
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -12,9 +13,9 @@ from safetensors.torch import save_file
 from graphflow.cache import ModelCache
 from graphflow.models.files import load_state_dict
 from graphflow.models.loader import load_checkpoint, load_vae
+from graphflow.models.vae import Vae
 from graphflow.sampling.model import DiffusionModel
 from graphflow.text.encoder import TextEncoder
-from graphflow.models.vae import Vae
 
 PROMPT = "a photo of a cat"
 
@@ -24,7 +25,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection attempt during loading fails the test."""
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
 
-    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def refuse(*args, **kwargs):
         raise AssertionError("loading tried to use the network")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
@@ -37,7 +38,9 @@ def _outputs(model: DiffusionModel, clip: TextEncoder, vae: Vae) -> dict[str, to
     image = torch.rand(1, 64, 64, 3, generator=generator)
     extra = {}
     if model.family == "sdxl":
-        extra = {"added_cond_kwargs": {"text_embeds": cond.pooled, "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])}}
+        extra = {
+            "added_cond_kwargs": {"text_embeds": cond.pooled, "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]])}
+        }
     with torch.no_grad():
         unet = model.unet(latent, torch.tensor([500]), encoder_hidden_states=cond.context, **extra).sample
     outputs = {"context": cond.context, "unet": unet, "decoded": vae.decode(latent), "encoded": vae.encode(image)}
@@ -62,13 +65,16 @@ def test_single_file_and_diffusers_folder_give_the_same_outputs(saved_tiny, fami
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-5, msg=f"{family} {name} differs")
     # and both match the models that were saved
     with torch.no_grad():
-        original = tiny.models.vae.decode(torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-                                          / tiny.models.vae.config.scaling_factor).sample
+        original = tiny.models.vae.decode(
+            torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)) / tiny.models.vae.config.scaling_factor
+        ).sample
     torch.testing.assert_close(a["decoded"], ((original + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1))
 
 
 def test_prediction_argument_overrides_the_file(saved_tiny) -> None:
-    model, _, _ = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", prediction="v_prediction", cache=ModelCache())
+    model, _, _ = load_checkpoint(
+        saved_tiny["sd1"].checkpoint, device="cpu", prediction="v_prediction", cache=ModelCache()
+    )
     assert model.sampling.prediction_type == "v_prediction"
 
 
@@ -78,13 +84,17 @@ def test_checkpoint_with_a_missing_weight_is_refused_naming_it(saved_tiny, tmp_p
     del state[dropped]
     path = tmp_path / "broken.safetensors"
     save_file(state, str(path))
-    with pytest.raises(ValueError, match="missing weights, e.g. down_blocks.0.resnets.0.conv1.weight") as error:
+    with pytest.raises(
+        ValueError, match=re.escape("missing weights, e.g. down_blocks.0.resnets.0.conv1.weight")
+    ) as error:
         load_checkpoint(path, device="cpu", cache=ModelCache())
     assert "broken.safetensors: UNet" in str(error.value)
 
 
 def test_checkpoint_without_vae_is_reported(saved_tiny, tmp_path: Path) -> None:
-    state = {k: v for k, v in load_state_dict(saved_tiny["sd1"].checkpoint).items() if not k.startswith("first_stage_model.")}
+    state = {
+        k: v for k, v in load_state_dict(saved_tiny["sd1"].checkpoint).items() if not k.startswith("first_stage_model.")
+    }
     path = tmp_path / "novae.safetensors"
     save_file(state, str(path))
     with pytest.raises(ValueError, match="has no VAE weights"):
@@ -122,7 +132,7 @@ def test_cache_evicts_least_recently_used_past_its_byte_budget(saved_tiny) -> No
 def test_standalone_vae_file_and_vae_folder_decode_alike(saved_tiny, tmp_path: Path) -> None:
     tiny = saved_tiny["sd1"]
     prefix = "first_stage_model."
-    vae_only = {k[len(prefix):]: v for k, v in load_state_dict(tiny.checkpoint).items() if k.startswith(prefix)}
+    vae_only = {k[len(prefix) :]: v for k, v in load_state_dict(tiny.checkpoint).items() if k.startswith(prefix)}
     path = tmp_path / "vae.safetensors"
     save_file(vae_only, str(path))
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))

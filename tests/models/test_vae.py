@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphflow.models.vae import Vae, VaeSizeError
 from graphflow.imaging.tiling import blend_tiles
+from graphflow.models.vae import Vae, VaeSizeError
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_blending_of_a_local_operation_reproduces_it_exactly() -> None:
     latent = _latent(21)
     expected = F.interpolate(latent, scale_factor=8, mode="nearest")
     out = torch.zeros_like(expected)
-    run = lambda y, x, h, w: F.interpolate(latent[:, :, y:y + h, x:x + w], scale_factor=8, mode="nearest")  # noqa: E731
+    run = lambda y, x, h, w: F.interpolate(latent[:, :, y : y + h, x : x + w], scale_factor=8, mode="nearest")
     torch.testing.assert_close(blend_tiles(out, tile=8, overlap=3, run=run, scale=8), expected)
 
 
@@ -52,14 +52,17 @@ def test_tiled_encode_is_close_to_untiled(vae: Vae) -> None:
     assert (tiled - full).abs().mean() < 0.6 * full.abs().mean()
 
 
-def _largest_intermediate(vae: Vae, run) -> int:  # noqa: ANN001
+def _largest_intermediate(vae: Vae, run) -> int:
     """Largest number of elements in any tensor a VAE submodule produced while `run()` ran."""
     largest = 0
 
-    def record(module, inputs, output) -> None:  # noqa: ANN001
+    def record(module, inputs, output) -> None:
         nonlocal largest
-        tensors = [output] if isinstance(output, torch.Tensor) else [o for o in getattr(output, "values", lambda: [])()
-                                                                      if isinstance(o, torch.Tensor)]
+        tensors = (
+            [output]
+            if isinstance(output, torch.Tensor)
+            else [o for o in getattr(output, "values", lambda: [])() if isinstance(o, torch.Tensor)]
+        )
         largest = max([largest, *(t.numel() for t in tensors)])
 
     handles = [m.register_forward_hook(record) for m in vae.model.modules()]
@@ -73,7 +76,9 @@ def _largest_intermediate(vae: Vae, run) -> int:  # noqa: ANN001
 
 def test_tiled_decode_memory_does_not_grow_with_image_size(vae: Vae) -> None:
     small, large = _latent(12), _latent(20)
-    tiled = [_largest_intermediate(vae, lambda z=z: vae.decode_tiled(z, tile_size=64, overlap=16)) for z in (small, large)]
+    tiled = [
+        _largest_intermediate(vae, lambda z=z: vae.decode_tiled(z, tile_size=64, overlap=16)) for z in (small, large)
+    ]
     untiled = [_largest_intermediate(vae, lambda z=z: vae.decode(z)) for z in (small, large)]
     assert tiled[0] == tiled[1]
     assert untiled[1] > untiled[0] > tiled[0]

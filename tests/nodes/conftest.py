@@ -84,8 +84,9 @@ def plugins() -> Plugins:
 
 
 @pytest.fixture
-def executor(plugins: Plugins, tmp_path: Path, folder_settings: Path, models_dir: Path,
-             shared_models: ModelCache) -> Executor:
+def executor(
+    plugins: Plugins, tmp_path: Path, folder_settings: Path, models_dir: Path, shared_models: ModelCache
+) -> Executor:
     """An executor writing into this test's own output, temp and input folders, reading `models_dir`."""
     return executor_for(plugins, tmp_path, input_dir=folder_settings, models_dir=models_dir, models=shared_models)
 
@@ -118,15 +119,24 @@ def graphflow_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliRun]:
     return run
 
 
-def txt2img_args(family: str, checkpoint: str, output: Path, *, steps: int = STEPS, size: int = SIZE,
-                 seed: int = 42) -> list[str]:
+def txt2img_args(
+    family: str, checkpoint: str, output: Path, *, steps: int = STEPS, size: int = SIZE, seed: int = 42
+) -> list[str]:
     """`graphflow run` arguments for a small txt2img run (SDXL through its own workflow and size hints)."""
     workflow = WORKFLOWS / ("txt2img_sdxl.json" if family == "sdxl" else "txt2img.json")
-    sets = [f"checkpoint.checkpoint={checkpoint}", f"sampler.steps={steps}", f"sampler.seed={seed}",
-            f"latent.width={size}", f"latent.height={size}"]
+    sets = [
+        f"checkpoint.checkpoint={checkpoint}",
+        f"sampler.steps={steps}",
+        f"sampler.seed={seed}",
+        f"latent.width={size}",
+        f"latent.height={size}",
+    ]
     if family == "sdxl":
-        sets += [f"{node}.{name}={size}" for node in ("prompt", "negative")
-                 for name in ("width", "height", "target_width", "target_height")]
+        sets += [
+            f"{node}.{name}={size}"
+            for node in ("prompt", "negative")
+            for name in ("width", "height", "target_width", "target_height")
+        ]
     return ["run", str(workflow), "--output", str(output), "--quiet", *(a for s in sets for a in ("--set", s))]
 
 

@@ -11,18 +11,19 @@ from PIL import Image
 
 from graphflow.api import hookimpl
 from graphflow.context import CancelToken
-from graphflow.sampling.latent import Latent
 from graphflow.nodes.vae import VaeDecode, VaeDecodeTiled
-from tests.running import context_for
+from graphflow.sampling.latent import Latent
 from tests.nodes.conftest import SIZE, WORKFLOWS, checkpoint_name, graph, link, read_pixels, run_graph
+from tests.running import context_for
 
 SD1 = checkpoint_name("sd1", "file")
 CHECKPOINT = {"checkpoint": {"type": "graphflow.loaders.checkpoint", "inputs": {"checkpoint": SD1}}}
 
 
 def _encode(node_id: str, text: str, clip: tuple[str, str] = ("checkpoint", "clip")) -> dict[str, Any]:
-    return {node_id: {"type": "graphflow.conditioning.encode", "inputs": {"text": text},
-                      "links": {"clip": link(*clip)}}}
+    return {
+        node_id: {"type": "graphflow.conditioning.encode", "inputs": {"text": text}, "links": {"clip": link(*clip)}}
+    }
 
 
 def _conditioning(executor, nodes: dict[str, Any], target: str):
@@ -67,12 +68,24 @@ def recorder(plugins):
 
 
 def test_clip_skip_changes_the_conditioning_and_minus_one_keeps_it(executor):
-    skip = {"skip": {"type": "graphflow.conditioning.clip_skip", "inputs": {"stop_at_clip_layer": -2},
-                     "links": {"clip": link("checkpoint", "clip")}},
-            "last": {"type": "graphflow.conditioning.clip_skip", "inputs": {"stop_at_clip_layer": -1},
-                     "links": {"clip": link("checkpoint", "clip")}}}
-    nodes = {**skip, **_encode("plain", "a cat"), **_encode("skipped", "a cat", ("skip", "result")),
-             **_encode("kept", "a cat", ("last", "result"))}
+    skip = {
+        "skip": {
+            "type": "graphflow.conditioning.clip_skip",
+            "inputs": {"stop_at_clip_layer": -2},
+            "links": {"clip": link("checkpoint", "clip")},
+        },
+        "last": {
+            "type": "graphflow.conditioning.clip_skip",
+            "inputs": {"stop_at_clip_layer": -1},
+            "links": {"clip": link("checkpoint", "clip")},
+        },
+    }
+    nodes = {
+        **skip,
+        **_encode("plain", "a cat"),
+        **_encode("skipped", "a cat", ("skip", "result")),
+        **_encode("kept", "a cat", ("last", "result")),
+    }
     result = run_graph(executor, {**CHECKPOINT, **nodes}, "plain", "skipped", "kept").outputs
     plain, skipped, kept = (result[n]["conditioning"][0].context for n in ("plain", "skipped", "kept"))
     assert skipped.shape == plain.shape and not torch.allclose(skipped, plain, atol=1e-3)
@@ -80,27 +93,43 @@ def test_clip_skip_changes_the_conditioning_and_minus_one_keeps_it(executor):
 
 
 def test_combine_keeps_both_entries(executor):
-    nodes = {**_encode("a", "a cat"), **_encode("b", "a dog"),
-             "both": {"type": "graphflow.conditioning.combine", "links": {"first": link("a", "conditioning"),
-                                                                         "second": link("b", "conditioning")}}}
+    nodes = {
+        **_encode("a", "a cat"),
+        **_encode("b", "a dog"),
+        "both": {
+            "type": "graphflow.conditioning.combine",
+            "links": {"first": link("a", "conditioning"), "second": link("b", "conditioning")},
+        },
+    }
     result = run_graph(executor, {**CHECKPOINT, **nodes}, "a", "b", "both").outputs
     both = result["both"]["conditioning"]
     assert [e.context for e in both] == [result["a"]["conditioning"][0].context, result["b"]["conditioning"][0].context]
 
 
 def test_average_blends_the_embeddings_by_strength(executor):
-    nodes = {**_encode("a", "a cat"), **_encode("b", "a dog"),
-             "mix": {"type": "graphflow.conditioning.average", "inputs": {"to_strength": 0.25},
-                     "links": {"to": link("a", "conditioning"), "source": link("b", "conditioning")}}}
+    nodes = {
+        **_encode("a", "a cat"),
+        **_encode("b", "a dog"),
+        "mix": {
+            "type": "graphflow.conditioning.average",
+            "inputs": {"to_strength": 0.25},
+            "links": {"to": link("a", "conditioning"), "source": link("b", "conditioning")},
+        },
+    }
     result = run_graph(executor, {**CHECKPOINT, **nodes}, "a", "b", "mix").outputs
     a, b = result["a"]["conditioning"][0].context, result["b"]["conditioning"][0].context
     assert torch.allclose(result["mix"]["conditioning"][0].context, 0.25 * a + 0.75 * b, atol=1e-6)
 
 
 def test_concat_appends_the_source_tokens(executor):
-    nodes = {**_encode("a", "a cat"), **_encode("b", "a dog"),
-             "joined": {"type": "graphflow.conditioning.concat",
-                        "links": {"to": link("a", "conditioning"), "source": link("b", "conditioning")}}}
+    nodes = {
+        **_encode("a", "a cat"),
+        **_encode("b", "a dog"),
+        "joined": {
+            "type": "graphflow.conditioning.concat",
+            "links": {"to": link("a", "conditioning"), "source": link("b", "conditioning")},
+        },
+    }
     result = run_graph(executor, {**CHECKPOINT, **nodes}, "a", "b", "joined").outputs
     a, b = result["a"]["conditioning"][0].context, result["b"]["conditioning"][0].context
     joined = result["joined"]["conditioning"][0].context
@@ -127,8 +156,9 @@ def test_load_image_gives_pixels_and_transparency_as_mask(executor, folder_setti
     rgba[:, 12:, 3] = 0
     rgba[0, 0, 3] = 51
     Image.fromarray(rgba, "RGBA").save(folder_settings / "cut.png")
-    out = run_graph(executor, {"load": {"type": "graphflow.image.load", "inputs": {"image": "cut.png"}}},
-                    "load").outputs["load"]
+    out = run_graph(
+        executor, {"load": {"type": "graphflow.image.load", "inputs": {"image": "cut.png"}}}, "load"
+    ).outputs["load"]
     pixels, mask = out["pixels"], out["mask"]
     assert pixels.shape == (1, 16, 24, 3) and mask.shape == (1, 16, 24)
     assert torch.allclose(pixels[0, 5, 5], torch.tensor([200, 100, 50]) / 255)
@@ -143,8 +173,11 @@ def test_save_image_numbers_files_and_never_overwrites(executor, tmp_path):
     nodes = _txt2img_nodes(steps=2)
     for _ in range(2):
         run_graph(executor, nodes)
-    assert sorted(p.name for p in output.glob("*.png")) == ["txt2img_00002_.png", "txt2img_00003_.png",
-                                                           "txt2img_00004_.png"]
+    assert sorted(p.name for p in output.glob("*.png")) == [
+        "txt2img_00002_.png",
+        "txt2img_00003_.png",
+        "txt2img_00004_.png",
+    ]
     assert (output / "txt2img_00002_.png").read_bytes() == b"an earlier image"
     assert np.array_equal(read_pixels(output / "txt2img_00003_.png"), read_pixels(output / "txt2img_00004_.png"))
 

@@ -43,17 +43,29 @@ def _diffusers_image(folder: Path, pad: int) -> np.ndarray:
     text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True).eval()
     pipe = StableDiffusionPipeline(
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", local_files_only=True),
-        text_encoder=text_encoder, tokenizer=None,
+        text_encoder=text_encoder,
+        tokenizer=None,
         unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True),
         scheduler=EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler", timestep_spacing="linspace"),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
         positive = text_encoder(_token_ids(PROMPT, pad))[0]
         negative = text_encoder(_token_ids(NEGATIVE, pad))[0]
     noise = torch.randn((1, 4, SIZE // 8, SIZE // 8), generator=torch.Generator("cpu").manual_seed(SEED))
-    image = pipe(prompt_embeds=positive, negative_prompt_embeds=negative, latents=noise, num_inference_steps=STEPS,
-                 guidance_scale=CFG, height=SIZE, width=SIZE, output_type="np").images[0]
+    image = pipe(
+        prompt_embeds=positive,
+        negative_prompt_embeds=negative,
+        latents=noise,
+        num_inference_steps=STEPS,
+        guidance_scale=CFG,
+        height=SIZE,
+        width=SIZE,
+        output_type="np",
+    ).images[0]
     return image * 255
 
 
@@ -61,8 +73,9 @@ def _diffusers_image(folder: Path, pad: int) -> np.ndarray:
 def test_workflow_image_matches_diffusers_pipeline(family, pad, models_root, graphflow_cli, tmp_path):
     checkpoint = checkpoint_name(family, "folder")
     args = txt2img_args(family, checkpoint, tmp_path, steps=STEPS, size=SIZE, seed=SEED)
-    run = graphflow_cli(*args, "--set", f"sampler.cfg={CFG}", "--set", f"prompt.text={PROMPT}",
-                        "--set", f"negative.text={NEGATIVE}")
+    run = graphflow_cli(
+        *args, "--set", f"sampler.cfg={CFG}", "--set", f"prompt.text={PROMPT}", "--set", f"negative.text={NEGATIVE}"
+    )
     assert run.status == 0, run.stderr
     ours = read_pixels(run.saved[0]).astype(np.float64)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.running import context_for
 from graphflow.nodes import image_ops as nodes
+from tests.running import context_for
 
 CTX = context_for(Path("test-run"))
 METHODS = ["nearest", "bilinear", "bicubic", "lanczos", "area"]
@@ -17,18 +17,22 @@ def image(height: int, width: int, batch: int = 1, seed: int = 0) -> torch.Tenso
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(("size", "width", "height", "crop", "expected"), [
-    ((4, 6), 9, 5, "disabled", (5, 9)),
-    ((4, 6), 3, 7, "center", (7, 3)),
-    ((10, 20), 0, 5, "disabled", (5, 10)),
-    ((10, 20), 8, 0, "center", (4, 8)),
-    ((10, 20), 0, 0, "disabled", (10, 20)),
-])
+@pytest.mark.parametrize(
+    ("size", "width", "height", "crop", "expected"),
+    [
+        ((4, 6), 9, 5, "disabled", (5, 9)),
+        ((4, 6), 3, 7, "center", (7, 3)),
+        ((10, 20), 0, 5, "disabled", (5, 10)),
+        ((10, 20), 8, 0, "center", (4, 8)),
+        ((10, 20), 0, 0, "disabled", (10, 20)),
+    ],
+)
 def test_scale_to_gives_the_asked_size_and_zero_keeps_the_aspect_ratio(method, size, width, height, crop, expected):
-    out = nodes.ScaleImageTo().run(CTX, image=image(*size, batch=2), method=method, width=width, height=height,
-                                   crop=crop)
+    out = nodes.ScaleImageTo().run(
+        CTX, image=image(*size, batch=2), method=method, width=width, height=height, crop=crop
+    )
     assert out.shape == (2, *expected, 3)
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -59,16 +63,18 @@ def test_resizing_a_flat_image_keeps_its_colour(method):
 
 
 def test_invert_image():
-    assert torch.allclose(nodes.InvertImage().run(CTX, image=torch.tensor([[[[0.0, 0.25, 1.0]]]])),
-                          torch.tensor([[[[1.0, 0.75, 0.0]]]]))
+    assert torch.allclose(
+        nodes.InvertImage().run(CTX, image=torch.tensor([[[[0.0, 0.25, 1.0]]]])), torch.tensor([[[[1.0, 0.75, 0.0]]]])
+    )
 
 
 def test_composite_blends_through_the_mask_where_the_source_lands():
     destination = torch.zeros(1, 3, 3, 3)
     source = torch.ones(1, 2, 2, 3)
     mask = torch.tensor([[[0.25, 1.0], [0.5, 0.0]]])
-    out = nodes.CompositeImages().run(CTX, destination=destination, source=source, x=1, y=1, resize_source=False,
-                                      mask=mask)
+    out = nodes.CompositeImages().run(
+        CTX, destination=destination, source=source, x=1, y=1, resize_source=False, mask=mask
+    )
     expected = torch.tensor([[0, 0, 0], [0, 0.25, 1.0], [0, 0.5, 0.0]])
     assert torch.equal(out[0], expected[..., None].expand(-1, -1, 3))
 
@@ -83,15 +89,23 @@ def test_composite_without_a_mask_pastes_the_source_and_cuts_what_hangs_over():
 
 def test_composite_stretches_a_mask_to_the_source_and_the_source_to_the_destination_when_asked():
     destination = torch.zeros(1, 4, 4, 3)
-    out = nodes.CompositeImages().run(CTX, destination=destination, source=torch.ones(1, 2, 2, 3), x=0, y=0,
-                                      resize_source=True, mask=torch.ones(1, 8, 8))
+    out = nodes.CompositeImages().run(
+        CTX,
+        destination=destination,
+        source=torch.ones(1, 2, 2, 3),
+        x=0,
+        y=0,
+        resize_source=True,
+        mask=torch.ones(1, 8, 8),
+    )
     assert torch.equal(out, torch.ones(1, 4, 4, 3))
 
 
 def test_composite_names_mismatched_batches():
     with pytest.raises(ValueError, match="destination has 2, source has 3"):
-        nodes.CompositeImages().run(CTX, destination=image(2, 2, batch=2), source=image(2, 2, batch=3), x=0, y=0,
-                                    resize_source=False)
+        nodes.CompositeImages().run(
+            CTX, destination=image(2, 2, batch=2), source=image(2, 2, batch=3), x=0, y=0, resize_source=False
+        )
 
 
 def test_crop_image():

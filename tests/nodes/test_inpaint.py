@@ -8,13 +8,13 @@ import torch
 from PIL import Image
 
 from graphflow.context import Context
-from tests.running import context_for
 from graphflow.models.tiny import build_tiny
 from graphflow.models.vae import Vae
-from graphflow.sampling.latent import Latent
 from graphflow.nodes.inpaint import SetLatentNoiseMask, VaeEncodeForInpaint
 from graphflow.nodes.sampler import Sampler
+from graphflow.sampling.latent import Latent
 from tests.nodes.conftest import checkpoint_name, link, run_graph
+from tests.running import context_for
 from tests.sampling.helpers import text, tiny_model
 
 
@@ -33,8 +33,19 @@ def randn(*shape: int, seed: int) -> torch.Tensor:
 
 
 def run_sampler(ctx, model, latent: Latent, seed: int = 1, denoise: float = 1.0, sampler: str = "euler") -> Latent:
-    return Sampler().run(ctx, model, (text(1),), (text(2),), latent, seed=seed, steps=8, cfg=3.0,
-                         sampler_name=sampler, scheduler="normal", denoise=denoise)
+    return Sampler().run(
+        ctx,
+        model,
+        (text(1),),
+        (text(2),),
+        latent,
+        seed=seed,
+        steps=8,
+        cfg=3.0,
+        sampler_name=sampler,
+        scheduler="normal",
+        denoise=denoise,
+    )
 
 
 def test_denoise_zero_returns_the_input_latent_unchanged(ctx, model):
@@ -53,8 +64,9 @@ def test_at_full_denoise_the_seed_matters_far_more_than_the_input_latent(ctx, mo
 
 def test_lower_denoise_stays_closer_to_the_input(ctx, model):
     latent = Latent(randn(1, 4, 8, 8, seed=0))
-    distances = [float((run_sampler(ctx, model, latent, denoise=d).samples - latent.samples).norm())
-                 for d in (0.2, 0.6, 1.0)]
+    distances = [
+        float((run_sampler(ctx, model, latent, denoise=d).samples - latent.samples).norm()) for d in (0.2, 0.6, 1.0)
+    ]
     assert distances == sorted(distances)
 
 
@@ -138,18 +150,34 @@ def test_an_inpainting_workflow_regenerates_only_the_transparent_hole(executor, 
     Image.fromarray(pixels, "RGBA").save(folder_settings / "photo.png")
     model, clip = link("checkpoint", "model"), link("checkpoint", "clip")
     nodes = {
-        "checkpoint": {"type": "graphflow.loaders.checkpoint",
-                       "inputs": {"checkpoint": checkpoint_name("sd1", "file")}},
+        "checkpoint": {
+            "type": "graphflow.loaders.checkpoint",
+            "inputs": {"checkpoint": checkpoint_name("sd1", "file")},
+        },
         "prompt": {"type": "graphflow.conditioning.encode", "inputs": {"text": "a cat"}, "links": {"clip": clip}},
         "load": {"type": "graphflow.image.load", "inputs": {"image": "photo.png"}},
-        "encode": {"type": "graphflow.inpaint.vae_encode", "inputs": {"grow_mask_by": 8},
-                   "links": {"image": link("load", "pixels"), "mask": link("load", "mask"),
-                             "vae": link("checkpoint", "vae")}},
-        "sample": {"type": "graphflow.sampling.sample",
-                   "inputs": {"seed": 3, "steps": 4, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal",
-                              "denoise": 1.0},
-                   "links": {"model": model, "positive": link("prompt", "conditioning"),
-                             "negative": link("prompt", "conditioning"), "latent": link("encode", "latent")}},
+        "encode": {
+            "type": "graphflow.inpaint.vae_encode",
+            "inputs": {"grow_mask_by": 8},
+            "links": {"image": link("load", "pixels"), "mask": link("load", "mask"), "vae": link("checkpoint", "vae")},
+        },
+        "sample": {
+            "type": "graphflow.sampling.sample",
+            "inputs": {
+                "seed": 3,
+                "steps": 4,
+                "cfg": 1.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+            },
+            "links": {
+                "model": model,
+                "positive": link("prompt", "conditioning"),
+                "negative": link("prompt", "conditioning"),
+                "latent": link("encode", "latent"),
+            },
+        },
     }
     outputs = run_graph(executor, nodes, "encode", "sample").outputs
     encoded, result = outputs["encode"]["latent"], outputs["sample"]["result"]

@@ -8,13 +8,13 @@ import torch
 from PIL import Image
 
 from graphflow.context import Context
-from tests.running import context_for
+from graphflow.nodes.animation import SaveAnimation, embedded_workflow
+from graphflow.nodes.interpolate import DdimInvert, InterpolateConditioning, InterpolateFrames, InterpolateLatents
 from graphflow.sampling.conditioning import CondEntry
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.slerp import interpolate_conditioning, slerp
-from graphflow.nodes.animation import SaveAnimation, embedded_workflow
-from graphflow.nodes.interpolate import DdimInvert, InterpolateConditioning, InterpolateFrames, InterpolateLatents
 from tests.nodes.conftest import checkpoint_name, link, run_graph
+from tests.running import context_for
 from tests.sampling.helpers import text, tiny_model
 
 WORKFLOW = {"format": "graphflow.workflow", "version": 1, "nodes": {}}
@@ -93,14 +93,28 @@ def test_inverted_images_interpolate_into_frames_that_start_and_end_on_them(ctx)
     model = tiny_model("v_prediction")
     image_a, image_b = randn(1, 4, 8, 8, seed=1), randn(1, 4, 8, 8, seed=2)
     prompt_a, prompt_b = (text(1),), (text(2),)
-    noise_a = DdimInvert().run(ctx, model, prompt_a, Latent(image_a), steps=12, cfg=1.0, scheduler="normal",
-                               refine=3)
-    noise_b = DdimInvert().run(ctx, model, prompt_b, Latent(image_b), steps=12, cfg=1.0, scheduler="normal",
-                               refine=3)
+    noise_a = DdimInvert().run(ctx, model, prompt_a, Latent(image_a), steps=12, cfg=1.0, scheduler="normal", refine=3)
+    noise_b = DdimInvert().run(ctx, model, prompt_b, Latent(image_b), steps=12, cfg=1.0, scheduler="normal", refine=3)
     steps_seen = []
     ctx._progress = lambda node, step, total, preview: steps_seen.append((step, total))
-    frames = InterpolateFrames().run(ctx, model, noise_a, noise_b, prompt_a, prompt_b, frames=3, steps=12, cfg=1.0,
-                                     scheduler="normal", method="slerp", conditioning_method="lerp").samples
+    frames = (
+        InterpolateFrames()
+        .run(
+            ctx,
+            model,
+            noise_a,
+            noise_b,
+            prompt_a,
+            prompt_b,
+            frames=3,
+            steps=12,
+            cfg=1.0,
+            scheduler="normal",
+            method="slerp",
+            conditioning_method="lerp",
+        )
+        .samples
+    )
     distance = float((image_a - image_b).norm())
     assert float((frames[0] - image_a).norm()) < 0.05 * distance  # measured 0.018 (inversion at 12 steps)
     assert float((frames[2] - image_b).norm()) < 0.05 * distance
@@ -125,8 +139,9 @@ def test_an_animation_keeps_every_frame_and_its_workflow_and_never_overwrites(ct
 
 
 def test_a_gif_played_once_has_no_loop_extension(ctx, tmp_path):
-    SaveAnimation().run(ctx, torch.zeros(2, 8, 8, 3), "once", fps=10.0, loop=1, format="gif", lossless=False,
-                        quality=90)
+    SaveAnimation().run(
+        ctx, torch.zeros(2, 8, 8, 3), "once", fps=10.0, loop=1, format="gif", lossless=False, quality=90
+    )
     with Image.open(tmp_path / "once_00001_.gif") as picture:
         assert "loop" not in picture.info
         assert json.loads(picture.info["comment"].decode().split(":", 1)[1]) == WORKFLOW
@@ -143,23 +158,43 @@ def test_an_interpolation_workflow_runs_from_checkpoint_to_animation(executor, t
         "red": node("graphflow.conditioning.encode", {"text": "a red square"}, clip=clip),
         "blue": node("graphflow.conditioning.encode", {"text": "a blue circle"}, clip=clip),
         "empty": node("graphflow.latent.empty", {"width": 64, "height": 64, "batch_size": 2}),
-        "sample": node("graphflow.sampling.sample", {"seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
-                                                     "scheduler": "normal", "denoise": 1.0},
-                       model=model, positive=("red", "conditioning"), negative=("blue", "conditioning"),
-                       latent=("empty", "latent")),
+        "sample": node(
+            "graphflow.sampling.sample",
+            {"seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0},
+            model=model,
+            positive=("red", "conditioning"),
+            negative=("blue", "conditioning"),
+            latent=("empty", "latent"),
+        ),
         "first": node("graphflow.latent.from_batch", {"batch_index": 0, "length": 1}, latent=("sample", "result")),
         "second": node("graphflow.latent.from_batch", {"batch_index": 1, "length": 1}, latent=("sample", "result")),
-        "invert_a": node("graphflow.interpolate.invert", {**steps, "refine": 1}, model=model,
-                         positive=("red", "conditioning"), latent=("first", "result")),
-        "invert_b": node("graphflow.interpolate.invert", {**steps, "refine": 1}, model=model,
-                         positive=("blue", "conditioning"), latent=("second", "result")),
-        "frames": node("graphflow.interpolate.frames", {**steps, "frames": 3, "method": "slerp",
-                                                        "conditioning_method": "lerp"},
-                       model=model, noise_a=("invert_a", "noise"), noise_b=("invert_b", "noise"),
-                       positive_a=("red", "conditioning"), positive_b=("blue", "conditioning")),
+        "invert_a": node(
+            "graphflow.interpolate.invert",
+            {**steps, "refine": 1},
+            model=model,
+            positive=("red", "conditioning"),
+            latent=("first", "result"),
+        ),
+        "invert_b": node(
+            "graphflow.interpolate.invert",
+            {**steps, "refine": 1},
+            model=model,
+            positive=("blue", "conditioning"),
+            latent=("second", "result"),
+        ),
+        "frames": node(
+            "graphflow.interpolate.frames",
+            {**steps, "frames": 3, "method": "slerp", "conditioning_method": "lerp"},
+            model=model,
+            noise_a=("invert_a", "noise"),
+            noise_b=("invert_b", "noise"),
+            positive_a=("red", "conditioning"),
+            positive_b=("blue", "conditioning"),
+        ),
         "decode": node("graphflow.vae.decode", latent=("frames", "result"), vae=("checkpoint", "vae")),
-        "save": node("graphflow.image.save_animated", {"filename_prefix": "morph", "format": "gif"},
-                     images=("decode", "image")),
+        "save": node(
+            "graphflow.image.save_animated", {"filename_prefix": "morph", "format": "gif"}, images=("decode", "image")
+        ),
     }
     result = run_graph(executor, nodes)
     saved = tmp_path / "output" / result.ui["save"]["images"][0]["filename"]

@@ -6,13 +6,20 @@ import pytest
 import torch
 
 from graphflow.context import Context
-from tests.running import context_for
+from graphflow.nodes.latent_ops import (
+    BatchLatents,
+    BlendLatents,
+    CompositeLatent,
+    LatentFromBatch,
+    RepeatLatentBatch,
+    UpscaleLatent,
+    UpscaleLatentBy,
+)
 from graphflow.plugins import build_plugins
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.noise import prepare_noise
 from graphflow.sampling.slerp import bislerp
-from graphflow.nodes.latent_ops import (BatchLatents, BlendLatents, CompositeLatent, LatentFromBatch,
-                                        RepeatLatentBatch, UpscaleLatent, UpscaleLatentBy)
+from tests.running import context_for
 
 
 @pytest.fixture
@@ -27,12 +34,23 @@ def randn(*shape: int, seed: int = 0) -> torch.Tensor:
 def test_every_latent_editing_node_is_registered():
     registry = build_plugins(entry_points=False).registry
     assert not registry.problems
-    for type_id in ("graphflow.latent.upscale", "graphflow.latent.upscale_by", "graphflow.latent.composite",
-                    "graphflow.latent.blend", "graphflow.latent.batch", "graphflow.latent.from_batch",
-                    "graphflow.latent.repeat_batch", "graphflow.inpaint.set_noise_mask",
-                    "graphflow.inpaint.vae_encode", "graphflow.interpolate.invert", "graphflow.interpolate.latents",
-                    "graphflow.interpolate.conditioning", "graphflow.interpolate.frames",
-                    "graphflow.conditioning.class_label", "graphflow.image.save_animated"):
+    for type_id in (
+        "graphflow.latent.upscale",
+        "graphflow.latent.upscale_by",
+        "graphflow.latent.composite",
+        "graphflow.latent.blend",
+        "graphflow.latent.batch",
+        "graphflow.latent.from_batch",
+        "graphflow.latent.repeat_batch",
+        "graphflow.inpaint.set_noise_mask",
+        "graphflow.inpaint.vae_encode",
+        "graphflow.interpolate.invert",
+        "graphflow.interpolate.latents",
+        "graphflow.interpolate.conditioning",
+        "graphflow.interpolate.frames",
+        "graphflow.conditioning.class_label",
+        "graphflow.image.save_animated",
+    ):
         assert type_id in registry.specs, type_id
 
 
@@ -101,16 +119,22 @@ def test_a_size_that_is_not_a_multiple_of_eight_is_refused(ctx):
 
 
 def test_composite_pastes_the_source_at_the_pixel_position(ctx):
-    result = CompositeLatent().run(ctx, Latent(torch.zeros(1, 4, 8, 8)), Latent(torch.ones(1, 4, 2, 2)),
-                                   x=16, y=8, feather=0).samples
+    result = (
+        CompositeLatent()
+        .run(ctx, Latent(torch.zeros(1, 4, 8, 8)), Latent(torch.ones(1, 4, 2, 2)), x=16, y=8, feather=0)
+        .samples
+    )
     expected = torch.zeros(1, 4, 8, 8)
     expected[:, :, 1:3, 2:4] = 1.0
     assert torch.equal(result, expected)
 
 
 def test_composite_feathers_only_the_edges_inside_the_destination(ctx):
-    result = CompositeLatent().run(ctx, Latent(torch.zeros(1, 1, 8, 8)), Latent(torch.ones(1, 1, 8, 4)),
-                                   x=0, y=16, feather=8).samples[0, 0]
+    result = (
+        CompositeLatent()
+        .run(ctx, Latent(torch.zeros(1, 1, 8, 8)), Latent(torch.ones(1, 1, 8, 4)), x=0, y=16, feather=8)
+        .samples[0, 0]
+    )
     assert float(result[:2].abs().max()) == 0.0  # above the paste
     assert torch.allclose(result[2, :3], torch.full((3,), 0.5))  # top edge is inside: ramped
     assert torch.allclose(result[4, :3], torch.ones(3))  # left and bottom edges touch the border: not ramped
@@ -145,8 +169,9 @@ def test_batching_a_masked_and_an_unmasked_latent_masks_the_second_fully(ctx):
 
 def test_batching_latents_of_different_sizes_names_the_input(ctx):
     with pytest.raises(ValueError, match="latent 'third' has shape"):
-        BatchLatents().run(ctx, Latent(torch.zeros(1, 4, 4, 4)), Latent(torch.zeros(1, 4, 4, 4)),
-                           third=Latent(torch.zeros(1, 4, 8, 4)))
+        BatchLatents().run(
+            ctx, Latent(torch.zeros(1, 4, 4, 4)), Latent(torch.zeros(1, 4, 4, 4)), third=Latent(torch.zeros(1, 4, 8, 4))
+        )
 
 
 def test_a_latent_taken_from_a_batch_keeps_its_noise(ctx):

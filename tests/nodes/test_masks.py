@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from graphflow.imaging.masks import gaussian_kernel
+from graphflow.nodes import masks as nodes
 from graphflow.plugins import build_plugins
 from graphflow.workflow import parse_workflow
-from graphflow.nodes import masks as nodes
 from tests.running import context_for, executor_for
 
 CTX = context_for(Path("test-run"))
@@ -54,12 +54,15 @@ def test_threshold_and_invert():
 DOT = t([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
 
 
-@pytest.mark.parametrize(("pixels", "tapered", "expected"), [
-    (1, True, [[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]),
-    (1, False, [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]),
-    (2, True, [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]]),
-    (2, False, [[1] * 5] * 5),
-])
+@pytest.mark.parametrize(
+    ("pixels", "tapered", "expected"),
+    [
+        (1, True, [[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]),
+        (1, False, [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]),
+        (2, True, [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]]),
+        (2, False, [[1] * 5] * 5),
+    ],
+)
 def test_grow_makes_diamonds_with_tapered_corners_and_squares_without(pixels, tapered, expected):
     assert torch.equal(nodes.GrowMask().run(CTX, mask=DOT, pixels=pixels, tapered_corners=tapered), t(expected))
 
@@ -102,14 +105,23 @@ def test_blurring_a_full_mask_keeps_it_full():
     assert torch.allclose(out, full)
 
 
-@pytest.mark.parametrize(("operation", "expected"), [
-    ("multiply", [0.6, 0.12, 0.54]), ("add", [0.6, 0.8, 1.0]), ("subtract", [0.6, 0.4, 0.0]),
-    ("min", [0.6, 0.2, 0.6]), ("max", [0.6, 0.6, 0.9]),
-    ("and", [0.6, 0.0, 1.0]), ("or", [0.6, 1.0, 1.0]), ("xor", [0.6, 1.0, 0.0]),
-])
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        ("multiply", [0.6, 0.12, 0.54]),
+        ("add", [0.6, 0.8, 1.0]),
+        ("subtract", [0.6, 0.4, 0.0]),
+        ("min", [0.6, 0.2, 0.6]),
+        ("max", [0.6, 0.6, 0.9]),
+        ("and", [0.6, 0.0, 1.0]),
+        ("or", [0.6, 1.0, 1.0]),
+        ("xor", [0.6, 1.0, 0.0]),
+    ],
+)
 def test_composite_operations_apply_only_under_the_source(operation, expected):
-    out = nodes.CompositeMasks().run(CTX, destination=t([[0.6, 0.6, 0.6]]), source=t([[0.2, 0.9]]), x=1, y=0,
-                                     operation=operation)
+    out = nodes.CompositeMasks().run(
+        CTX, destination=t([[0.6, 0.6, 0.6]]), source=t([[0.2, 0.9]]), x=1, y=0, operation=operation
+    )
     assert torch.allclose(out, t([expected]))
 
 
@@ -123,12 +135,14 @@ def test_composite_cuts_a_source_hanging_over_any_edge():
 
 
 def test_composite_broadcasts_a_single_mask_and_names_mismatched_batches():
-    out = nodes.CompositeMasks().run(CTX, destination=torch.zeros(3, 2, 2), source=torch.ones(1, 1, 1), x=0, y=0,
-                                     operation="max")
+    out = nodes.CompositeMasks().run(
+        CTX, destination=torch.zeros(3, 2, 2), source=torch.ones(1, 1, 1), x=0, y=0, operation="max"
+    )
     assert out.shape == (3, 2, 2) and torch.equal(out[:, 0, 0], torch.ones(3))
     with pytest.raises(ValueError, match="destination has 2, source has 3"):
-        nodes.CompositeMasks().run(CTX, destination=torch.zeros(2, 2, 2), source=torch.ones(3, 2, 2), x=0, y=0,
-                                   operation="add")
+        nodes.CompositeMasks().run(
+            CTX, destination=torch.zeros(2, 2, 2), source=torch.ones(3, 2, 2), x=0, y=0, operation="add"
+        )
 
 
 def test_crop_cuts_at_the_far_edges_and_refuses_to_start_outside():
@@ -140,15 +154,30 @@ def test_crop_cuts_at_the_far_edges_and_refuses_to_start_outside():
 
 def test_mask_nodes_run_in_a_workflow(tmp_path):
     executor = executor_for(build_plugins(entry_points=False), tmp_path)
-    workflow = parse_workflow({"format": "graphflow.workflow", "version": 1, "nodes": {
-        "solid": {"type": "graphflow.mask.solid", "inputs": {"value": 1.0, "width": 6, "height": 4}},
-        "crop": {"type": "graphflow.mask.crop", "inputs": {"x": 0, "y": 0, "width": 2, "height": 2},
-                 "links": {"mask": {"node": "solid", "output": "mask"}}},
-        "blank": {"type": "graphflow.mask.solid", "inputs": {"value": 0.0, "width": 6, "height": 4}},
-        "paste": {"type": "graphflow.mask.composite", "inputs": {"x": 2, "y": 1, "operation": "add"},
-                  "links": {"destination": {"node": "blank", "output": "mask"},
-                            "source": {"node": "crop", "output": "result"}}},
-        "image": {"type": "graphflow.mask.to_image", "links": {"mask": {"node": "paste", "output": "result"}}}}})
+    workflow = parse_workflow(
+        {
+            "format": "graphflow.workflow",
+            "version": 1,
+            "nodes": {
+                "solid": {"type": "graphflow.mask.solid", "inputs": {"value": 1.0, "width": 6, "height": 4}},
+                "crop": {
+                    "type": "graphflow.mask.crop",
+                    "inputs": {"x": 0, "y": 0, "width": 2, "height": 2},
+                    "links": {"mask": {"node": "solid", "output": "mask"}},
+                },
+                "blank": {"type": "graphflow.mask.solid", "inputs": {"value": 0.0, "width": 6, "height": 4}},
+                "paste": {
+                    "type": "graphflow.mask.composite",
+                    "inputs": {"x": 2, "y": 1, "operation": "add"},
+                    "links": {
+                        "destination": {"node": "blank", "output": "mask"},
+                        "source": {"node": "crop", "output": "result"},
+                    },
+                },
+                "image": {"type": "graphflow.mask.to_image", "links": {"mask": {"node": "paste", "output": "result"}}},
+            },
+        }
+    )
     result = executor.run(workflow, targets=["image"])
     assert result.status == "success", result.error
     expected = torch.zeros(1, 4, 6)

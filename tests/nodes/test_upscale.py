@@ -31,13 +31,25 @@ def models_dir(tmp_path):
 
 
 def _workflow(model_name: str, tile_size: int = 512, overlap: int = 32, width: int = 20, height: int = 12):
-    return parse_workflow({"format": "graphflow.workflow", "version": 1, "nodes": {
-        "grey": {"type": "graphflow.mask.solid", "inputs": {"value": 0.5, "width": width, "height": height}},
-        "image": {"type": "graphflow.mask.to_image", "links": {"mask": {"node": "grey", "output": "mask"}}},
-        "model": {"type": "graphflow.upscale.load_model", "inputs": {"model_name": model_name}},
-        "up": {"type": "graphflow.upscale.with_model", "inputs": {"tile_size": tile_size, "overlap": overlap},
-               "links": {"upscale_model": {"node": "model", "output": "upscale_model"},
-                         "image": {"node": "image", "output": "image"}}}}})
+    return parse_workflow(
+        {
+            "format": "graphflow.workflow",
+            "version": 1,
+            "nodes": {
+                "grey": {"type": "graphflow.mask.solid", "inputs": {"value": 0.5, "width": width, "height": height}},
+                "image": {"type": "graphflow.mask.to_image", "links": {"mask": {"node": "grey", "output": "mask"}}},
+                "model": {"type": "graphflow.upscale.load_model", "inputs": {"model_name": model_name}},
+                "up": {
+                    "type": "graphflow.upscale.with_model",
+                    "inputs": {"tile_size": tile_size, "overlap": overlap},
+                    "links": {
+                        "upscale_model": {"node": "model", "output": "upscale_model"},
+                        "image": {"node": "image", "output": "image"},
+                    },
+                },
+            },
+        }
+    )
 
 
 def _run(tmp_path, workflow):
@@ -73,8 +85,9 @@ def test_progress_is_reported_for_each_tile(tmp_path, models_dir):
 
 
 def test_a_file_that_is_not_an_upscale_model_fails_with_its_name(tmp_path, models_dir):
-    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 3, 3)},
-              str(models_dir / "unet.safetensors"))
+    save_file(
+        {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 3, 3)}, str(models_dir / "unet.safetensors")
+    )
     result, _ = _run(tmp_path, _workflow("unet.safetensors"))
     assert result.status == "error"
     assert "unet.safetensors: not an ESRGAN/RRDBNet or Real-ESRGAN compact state dict" in str(result.error)

@@ -158,13 +158,17 @@ def test_entry_strength_zero_contributes_nothing(model: DiffusionModel) -> None:
 
 
 def test_a_conditioning_with_one_prompt_per_latent_guides_each_latent_with_its_own(model: DiffusionModel) -> None:
-    first, second = (torch.randn(1, 77, model.unet.config.cross_attention_dim, generator=torch.Generator().manual_seed(s))
-                     for s in (1, 2))
+    first, second = (
+        torch.randn(1, 77, model.unet.config.cross_attention_dim, generator=torch.Generator().manual_seed(s))
+        for s in (1, 2)
+    )
     negative = (CondEntry(torch.zeros_like(first)),)
     x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(3))
     sigma = torch.tensor(3.0)
     batched = cfg_denoiser(model, (CondEntry(torch.cat([first, second])),), negative, 4.0)(x, sigma)
-    alone = [cfg_denoiser(model, (CondEntry(c),), negative, 4.0)(x[i:i + 1], sigma) for i, c in enumerate((first, second))]
+    alone = [
+        cfg_denoiser(model, (CondEntry(c),), negative, 4.0)(x[i : i + 1], sigma) for i, c in enumerate((first, second))
+    ]
     torch.testing.assert_close(batched, torch.cat(alone), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="holds 2 prompts but the latent batch has 3"):
         cfg_denoiser(model, (CondEntry(torch.cat([first, second])),), negative, 4.0)(torch.randn(3, 4, 8, 8), sigma)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from graphflow.sampling.inversion import invert, invert_steps, inversion_sigmas, reconstruct
+from graphflow.sampling.inversion import inversion_sigmas, invert, invert_steps, reconstruct
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.model import SD1_LATENT_FORMAT, DiffusionModel, ModelSampling
 from graphflow.sampling.samplers_euler import sample_euler
@@ -37,8 +37,7 @@ class MixtureUNet(torch.nn.Module):
 
 def analytic_model(prediction_type: str) -> DiffusionModel:
     sampling = ModelSampling.from_betas(prediction_type=prediction_type)
-    return DiffusionModel(MixtureUNet(sampling), sampling, "sd1", SD1_LATENT_FORMAT, torch.device("cpu"),
-                          torch.float32)
+    return DiffusionModel(MixtureUNet(sampling), sampling, "sd1", SD1_LATENT_FORMAT, torch.device("cpu"), torch.float32)
 
 
 def data(seed: int) -> Tensor:
@@ -103,8 +102,9 @@ def test_a_tiny_v_prediction_unet_round_trips_within_two_percent():
 
 def test_inverting_a_latent_with_the_wrong_channel_count_names_both_counts():
     with pytest.raises(ValueError, match="3 channels but this sd1 model works on 4"):
-        invert(analytic_model("epsilon"), positive=(text(1),), negative=(), latent=Latent(torch.zeros(1, 3, 8, 8)),
-               steps=5)
+        invert(
+            analytic_model("epsilon"), positive=(text(1),), negative=(), latent=Latent(torch.zeros(1, 3, 8, 8)), steps=5
+        )
 
 
 def test_negative_refine_is_refused():

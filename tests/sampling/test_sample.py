@@ -20,8 +20,16 @@ def _latent(batch: int = 1, **fields) -> Latent:
 
 
 def _run(model: DiffusionModel, **overrides) -> torch.Tensor:
-    options = dict(positive=POSITIVE, negative=NEGATIVE, latent=_latent(), seed=11, steps=4, cfg=5.0,
-                   sampler_name="euler", scheduler="karras")
+    options = dict(
+        positive=POSITIVE,
+        negative=NEGATIVE,
+        latent=_latent(),
+        seed=11,
+        steps=4,
+        cfg=5.0,
+        sampler_name="euler",
+        scheduler="karras",
+    )
     options.update(overrides)
     return sample(model, **options)
 
@@ -103,7 +111,7 @@ def test_cancel_stops_before_the_next_model_call(model: DiffusionModel) -> None:
 
 
 def test_unknown_sampler_error_lists_the_valid_names(model: DiffusionModel) -> None:
-    with pytest.raises(ValueError, match="unknown sampler 'eular'.*euler_ancestral"):
+    with pytest.raises(ValueError, match=r"unknown sampler 'eular'.*euler_ancestral"):
         _run(model, sampler_name="eular")
 
 

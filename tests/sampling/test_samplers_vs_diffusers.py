@@ -56,9 +56,7 @@ def test_ddpm_matches_diffusers_ddpm_scheduler_with_the_same_noise(sd_sampling) 
     timesteps = [999, 850, 700, 500, 300, 150, 60, 0]
     scheduler = DDPMScheduler(**SD_BETAS, clip_sample=False, variance_type="fixed_small")
     scheduler.set_timesteps(timesteps=timesteps)
-    expected = _run_diffusers(
-        scheduler, _table_sigma(scheduler), _noise(), generator=torch.Generator().manual_seed(9)
-    )
+    expected = _run_diffusers(scheduler, _table_sigma(scheduler), _noise(), generator=torch.Generator().manual_seed(9))
     sigmas = torch.cat([sd_sampling.sigmas[timesteps].double(), torch.zeros(1, dtype=torch.float64)])
     ours = get_sampler("ddpm")(
         mixture_denoiser, _noise() * (1 + sigmas[0] ** 2) ** 0.5, sigmas, noise_sampler=normal_draws(SHAPE, 9)
@@ -72,9 +70,7 @@ def test_lcm_matches_diffusers_lcm_scheduler_with_the_same_noise(sd_sampling) ->
     timesteps = [999, 759, 499, 259]
     scheduler = LCMScheduler(**SD_BETAS, original_inference_steps=50)
     scheduler.set_timesteps(timesteps=timesteps)
-    expected = _run_diffusers(
-        scheduler, _table_sigma(scheduler), _noise(), generator=torch.Generator().manual_seed(4)
-    )
+    expected = _run_diffusers(scheduler, _table_sigma(scheduler), _noise(), generator=torch.Generator().manual_seed(4))
     sigmas = torch.cat([sd_sampling.sigmas[timesteps].double(), torch.zeros(1, dtype=torch.float64)])
     ours = get_sampler("lcm")(
         mixture_denoiser, _noise() * (1 + sigmas[0] ** 2) ** 0.5, sigmas, noise_sampler=normal_draws(SHAPE, 4)

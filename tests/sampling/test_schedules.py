@@ -23,8 +23,15 @@ SD_BETAS = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end":
 
 def test_scheduler_names_follow_comfyui_order() -> None:
     assert SCHEDULER_NAMES == [
-        "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform",
-        "beta", "normal", "linear_quadratic", "kl_optimal",
+        "simple",
+        "sgm_uniform",
+        "karras",
+        "exponential",
+        "ddim_uniform",
+        "beta",
+        "normal",
+        "linear_quadratic",
+        "kl_optimal",
     ]
 
 
@@ -98,7 +105,7 @@ def test_beta_schedule_uses_beta_quantiles_of_the_timesteps(sd_sampling: ModelSa
     from scipy.stats import beta
 
     quantiles = [1 - k / 5 for k in range(5)]
-    timesteps = [int(round(beta.ppf(q, 0.6, 0.6) * 999)) for q in quantiles]
+    timesteps = [round(beta.ppf(q, 0.6, 0.6) * 999) for q in quantiles]
     assert timesteps[0] == 999
     expected = torch.cat([sd_sampling.sigmas[timesteps], torch.zeros(1)])
     assert torch.equal(calculate_sigmas(sd_sampling, "beta", 5), expected)
@@ -136,7 +143,7 @@ def test_some_samplers_drop_the_penultimate_sigma(sd_sampling: ModelSampling, sa
 
 
 def test_unknown_scheduler_error_lists_the_valid_names(sd_sampling: ModelSampling) -> None:
-    with pytest.raises(ValueError, match="unknown scheduler 'karas'.*karras"):
+    with pytest.raises(ValueError, match=r"unknown scheduler 'karas'.*karras"):
         get_sigmas(sd_sampling, "karas", 10)
 
 

@@ -16,9 +16,12 @@ from tests.server.helpers import SERVER_PLUGIN
 def config(tmp_path: Path, plugin_dir) -> ServerConfig:
     """A server configuration whose folders all live in the test's temporary folder."""
     return ServerConfig(
-        settings=settings_under(tmp_path, temp_dir=tmp_path / "user" / "temp"), user_dir=tmp_path / "user",
-        plugins_dir=plugin_dir("servertest", SERVER_PLUGIN), entry_points=False,
-        examples_dir=tmp_path / "repo_workflows", web_dir=tmp_path / "web",
+        settings=settings_under(tmp_path, temp_dir=tmp_path / "user" / "temp"),
+        user_dir=tmp_path / "user",
+        plugins_dir=plugin_dir("servertest", SERVER_PLUGIN),
+        entry_points=False,
+        examples_dir=tmp_path / "repo_workflows",
+        web_dir=tmp_path / "web",
     )
 
 

@@ -64,28 +64,43 @@ def register_nodes(register):
 
 def workflow(**slow_inputs: Any) -> dict[str, Any]:
     """A one-node workflow running test.slow with these inputs."""
-    return {"format": "graphflow.workflow", "version": 1,
-            "nodes": {"slow": {"type": "test.slow", "inputs": slow_inputs}}}
+    return {
+        "format": "graphflow.workflow",
+        "version": 1,
+        "nodes": {"slow": {"type": "test.slow", "inputs": slow_inputs}},
+    }
 
 
 def cached_workflow(seed: int) -> dict[str, Any]:
     """A cacheable integer feeding test.slow, so a second run gets `nodes_cached`."""
-    return {"format": "graphflow.workflow", "version": 1, "nodes": {
-        "seed": {"type": "graphflow.primitive.int", "inputs": {"value": seed}},
-        "slow": {"type": "test.slow", "inputs": {"steps": 1}, "links": {"seed": {"node": "seed", "output": "result"}}},
-    }}
+    return {
+        "format": "graphflow.workflow",
+        "version": 1,
+        "nodes": {
+            "seed": {"type": "graphflow.primitive.int", "inputs": {"value": seed}},
+            "slow": {
+                "type": "test.slow",
+                "inputs": {"steps": 1},
+                "links": {"seed": {"node": "seed", "output": "result"}},
+            },
+        },
+    }
 
 
 def failing_workflow() -> dict[str, Any]:
     """A workflow whose only node raises."""
-    return {"format": "graphflow.workflow", "version": 1, "nodes": {"bad": {"type": "test.boom", "inputs": {"value": 7}}}}
+    return {
+        "format": "graphflow.workflow",
+        "version": 1,
+        "nodes": {"bad": {"type": "test.boom", "inputs": {"value": 7}}},
+    }
 
 
 def parse_frame(data: bytes) -> dict[str, Any]:
     """A preview frame as {"type": "preview", header..., "image": bytes}."""
     kind, length = struct.unpack(">II", data[:8])
     assert kind == 1
-    return {"type": "preview", **json.loads(data[8:8 + length]), "image": data[8 + length:]}
+    return {"type": "preview", **json.loads(data[8 : 8 + length]), "image": data[8 + length :]}
 
 
 async def events_until(ws, kind: str, prompt_id: str | None = None, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -17,9 +17,29 @@ def parser_with_serve() -> argparse.ArgumentParser:
 
 
 def test_every_serve_option_reaches_the_configuration(tmp_path: Path):
-    args = parser_with_serve().parse_args([
-        "serve", "--host", "0.0.0.0", "--port", "9000", "--token", "T", "--output", "o", "--input", "i",
-        "--user-dir", "u", "--db", "q.db", "--models", "m", "--plugins", "p"])
+    args = parser_with_serve().parse_args(
+        [
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9000",
+            "--token",
+            "T",
+            "--output",
+            "o",
+            "--input",
+            "i",
+            "--user-dir",
+            "u",
+            "--db",
+            "q.db",
+            "--models",
+            "m",
+            "--plugins",
+            "p",
+        ]
+    )
     config = config_from_args(args)
     assert (config.host, config.port, config.token) == ("0.0.0.0", 9000, "T")
     assert (config.settings.output_dir, config.settings.input_dir, config.user_dir) == (Path("o"), Path("i"), Path("u"))

@@ -55,9 +55,17 @@ async def test_a_prompt_runs_with_comfyuis_events_history_and_image(client):
     ws = await client.ws_connect("/ws?clientId=me")
     hello = json.loads((await ws.receive()).data)
     assert hello == {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": "me"}}
-    response = await client.post("/prompt", data=json.dumps({
-        "prompt": small_api_prompt("txt2img"), "client_id": "me", "prompt_id": "my-id",
-        "extra_data": {"preview_method": "auto", "extra_pnginfo": {"workflow": {}}}}))
+    response = await client.post(
+        "/prompt",
+        data=json.dumps(
+            {
+                "prompt": small_api_prompt("txt2img"),
+                "client_id": "me",
+                "prompt_id": "my-id",
+                "extra_data": {"preview_method": "auto", "extra_pnginfo": {"workflow": {}}},
+            }
+        ),
+    )
     body = await response.json()
     assert response.status == 200 and body["prompt_id"] == "my-id" and body["node_errors"] == {}
     events = await comfy_events(ws)
@@ -192,7 +200,9 @@ async def test_uploads_answer_like_comfyui_and_a_mask_lands_in_the_originals_alp
 
 
 async def test_the_import_endpoint_converts_ui_files_and_comfyui_pngs(client):
-    converted = await (await client.post("/api/import/comfy", data=example("hires_fix", "workflow").read_bytes())).json()
+    converted = await (
+        await client.post("/api/import/comfy", data=example("hires_fix", "workflow").read_bytes())
+    ).json()
     assert converted["nodes"]["3"]["type"] == "graphflow.sampling.sample_advanced"
     assert (await (await client.post("/api/validate", json={"workflow": converted})).json())["valid"] is True
     from PIL import PngImagePlugin

@@ -14,8 +14,12 @@ async def test_first_message_is_the_state_of_an_idle_server(client):
     async with client.ws_connect("/api/ws", params={"client_id": "viewer"}) as ws:
         state = json.loads((await ws.receive()).data)
     assert state["type"] == "state" and isinstance(state["seq"], int) and state["ts"] > 0
-    assert state["data"] == {"client_id": "viewer", "watch": "all", "queue": {"pending_count": 0, "running": None},
-                             "running": None}
+    assert state["data"] == {
+        "client_id": "viewer",
+        "watch": "all",
+        "queue": {"pending_count": 0, "running": None},
+        "running": None,
+    }
 
 
 async def test_a_run_sends_every_event_kind_in_order(client):
@@ -23,8 +27,18 @@ async def test_a_run_sends_every_event_kind_in_order(client):
         answer = await submit(client, workflow(steps=3, label="ev"))
         events = await events_until(ws, "run_finished", answer["prompt_id"])
     kinds = [e["type"] for e in events if e["type"] not in ("state", "queue")]
-    assert kinds == ["run_started", "node_started", "progress", "preview", "progress", "preview", "progress",
-                     "preview", "node_finished", "run_finished"]
+    assert kinds == [
+        "run_started",
+        "node_started",
+        "progress",
+        "preview",
+        "progress",
+        "preview",
+        "progress",
+        "preview",
+        "node_finished",
+        "run_finished",
+    ]
     started = next(e for e in events if e["type"] == "run_started")
     assert started["nodes"] == ["slow"] and started["number"] == answer["number"]
     progress = [(e["value"], e["max"]) for e in events if e["type"] == "progress"]
@@ -45,7 +59,9 @@ async def test_preview_frames_carry_run_node_and_a_jpeg(client):
         events = await events_until(ws, "run_finished", answer["prompt_id"])
     previews = [e for e in events if e["type"] == "preview"]
     assert [(p["prompt_id"], p["node_id"], p["value"], p["max"]) for p in previews] == [
-        (answer["prompt_id"], "slow", 1, 2), (answer["prompt_id"], "slow", 2, 2)]
+        (answer["prompt_id"], "slow", 1, 2),
+        (answer["prompt_id"], "slow", 2, 2),
+    ]
     assert previews[0]["mime"] == "image/jpeg"
     with Image.open(io.BytesIO(previews[0]["image"])) as image:
         assert image.format == "JPEG" and image.size == (16, 8)
@@ -79,8 +95,12 @@ async def test_a_failing_run_sends_run_failed_naming_the_node(client):
     async with client.ws_connect("/api/ws") as ws:
         answer = await submit(client, failing_workflow())
         events = await events_until(ws, "run_failed", answer["prompt_id"])
-    assert events[-1]["error"] == {"node_id": "bad", "node_type": "test.boom", "kind": "node_error",
-                                   "message": "RuntimeError: boom 7"}
+    assert events[-1]["error"] == {
+        "node_id": "bad",
+        "node_type": "test.boom",
+        "kind": "node_error",
+        "message": "RuntimeError: boom 7",
+    }
 
 
 async def test_events_keep_flowing_and_a_reconnecting_client_gets_the_running_state(client, gate):
@@ -103,8 +123,10 @@ async def test_events_keep_flowing_and_a_reconnecting_client_gets_the_running_st
 
 
 async def test_watching_mine_only_shows_my_prompts(client):
-    async with client.ws_connect("/api/ws", params={"client_id": "me", "watch": "mine"}) as mine, \
-            client.ws_connect("/api/ws", params={"client_id": "other"}) as everyone:
+    async with (
+        client.ws_connect("/api/ws", params={"client_id": "me", "watch": "mine"}) as mine,
+        client.ws_connect("/api/ws", params={"client_id": "other"}) as everyone,
+    ):
         theirs = await submit(client, workflow(), client_id="other")
         ours = await submit(client, workflow(), client_id="me")
         seen_by_me = await events_until(mine, "run_finished", ours["prompt_id"])

@@ -43,12 +43,15 @@ async def test_image_upload_lands_in_input_and_never_overwrites_unless_asked(cli
 
 
 async def test_mask_upload_keeps_the_alpha_channel_or_the_grey_level(client, config):
-    rgba = await (await client.post("/api/upload/mask", data=form(png("RGBA", colour=(255, 0, 0, 77)),
-                                                                   filename="m.webp"))).json()
+    rgba = await (
+        await client.post("/api/upload/mask", data=form(png("RGBA", colour=(255, 0, 0, 77)), filename="m.webp"))
+    ).json()
     assert rgba["filename"] == "m.png"
     with Image.open(config.settings.input_dir / "m.png") as mask:
         assert mask.mode == "L" and mask.getpixel((0, 0)) == 77
-    grey = await (await client.post("/api/upload/mask", data=form(png(colour=(200, 200, 200)), filename="g.png"))).json()
+    grey = await (
+        await client.post("/api/upload/mask", data=form(png(colour=(200, 200, 200)), filename="g.png"))
+    ).json()
     with Image.open(config.settings.input_dir / grey["filename"]) as mask:
         assert mask.mode == "L" and mask.getpixel((0, 0)) == 200
 

@@ -31,7 +31,9 @@ async def test_workflows_are_listed_loaded_saved_and_deleted(client, config):
     assert (await saved.json()) == {"source": "user", "name": "mine/first.json"}
     listing = (await (await client.get("/api/workflows")).json())["workflows"]
     assert [(w["source"], w["name"], w["readonly"]) for w in listing] == [
-        ("repo", "example.json", True), ("user", "mine/first.json", False)]
+        ("repo", "example.json", True),
+        ("user", "mine/first.json", False),
+    ]
     loaded = await (await client.get("/api/workflows/user/mine/first.json")).json()
     assert loaded["nodes"]["slow"]["inputs"] == {"steps": 9}
     repo = await (await client.get("/api/workflows/repo/example.json")).json()

@@ -44,7 +44,9 @@ async def test_submitted_prompt_runs_and_lands_in_history_with_outputs(client):
     assert answer["number"] == 1 and answer["position"] == 0
     record = await wait_finished(client, answer["prompt_id"])
     assert record["status"] == "success" and record["client_id"] == "me"
-    assert record["outputs"] == {"slow": {"images": [{"filename": "pic_00001_.png", "subfolder": "", "type": "output"}]}}
+    assert record["outputs"] == {
+        "slow": {"images": [{"filename": "pic_00001_.png", "subfolder": "", "type": "output"}]}
+    }
     assert record["executed"] == ["slow"] and record["workflow"]["nodes"]["slow"]["type"] == "test.slow"
     image = await client.get("/api/view", params={"filename": "pic_00001_.png", "type": "output"})
     assert image.status == 200 and (await image.read()).startswith(b"\x89PNG")
@@ -62,7 +64,12 @@ async def test_queue_orders_by_priority_then_front_then_submission(client, gate)
     assert c["position"] == 0 and d["position"] == 0
     queue = await (await client.get("/api/queue")).json()
     assert queue["running"]["prompt_id"] == blocker["prompt_id"] and queue["running"]["status"] == "running"
-    assert [p["prompt_id"] for p in queue["pending"]] == [d["prompt_id"], c["prompt_id"], a["prompt_id"], b["prompt_id"]]
+    assert [p["prompt_id"] for p in queue["pending"]] == [
+        d["prompt_id"],
+        c["prompt_id"],
+        a["prompt_id"],
+        b["prompt_id"],
+    ]
     gate.set()
     last = await wait_finished(client, b["prompt_id"])
     first = await wait_finished(client, d["prompt_id"])
@@ -115,8 +122,12 @@ async def test_failed_prompt_names_the_node_and_the_message(client):
     answer = await submit(client, failing_workflow())
     record = await wait_finished(client, answer["prompt_id"])
     assert record["status"] == "error"
-    assert record["error"] == {"node_id": "bad", "node_type": "test.boom", "kind": "node_error",
-                               "message": "RuntimeError: boom 7"}
+    assert record["error"] == {
+        "node_id": "bad",
+        "node_type": "test.boom",
+        "kind": "node_error",
+        "message": "RuntimeError: boom 7",
+    }
 
 
 async def test_history_pages_newest_first_and_deletes(client):

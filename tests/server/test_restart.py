@@ -18,10 +18,24 @@ from tests.server.helpers import SERVER_PLUGIN, workflow
 
 def start_server(tmp_path: Path, plugins: Path) -> tuple[subprocess.Popen, str]:
     """Start `python -m graphflow.server` on a free loopback port; return it and its base URL."""
-    command = [sys.executable, "-m", "graphflow.server", "--port", "0", "--user-dir", str(tmp_path / "user"),
-               "--output", str(tmp_path / "output"), "--input", str(tmp_path / "input"), "--plugins", str(plugins)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               cwd=Path(__file__).resolve().parents[2])
+    command = [
+        sys.executable,
+        "-m",
+        "graphflow.server",
+        "--port",
+        "0",
+        "--user-dir",
+        str(tmp_path / "user"),
+        "--output",
+        str(tmp_path / "output"),
+        "--input",
+        str(tmp_path / "input"),
+        "--plugins",
+        str(plugins),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
     line = process.stdout.readline()
     assert "serving on" in line, line
     return process, line.split("serving on ", 1)[1].split()[0].rstrip("/")
@@ -30,7 +44,9 @@ def start_server(tmp_path: Path, plugins: Path) -> tuple[subprocess.Popen, str]:
 def call(base: str, method: str, path: str, body: Any = None) -> Any:
     """One JSON request to the server."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -48,12 +64,18 @@ def test_kill_9_mid_run_then_restart_runs_every_queued_prompt_exactly_once(tmp_p
     plugins.mkdir()
     (plugins / "servertest.py").write_text(SERVER_PLUGIN)
     log = tmp_path / "runs.log"
-    lines = lambda: log.read_text().split("\n")[:-1] if log.exists() else []  # noqa: E731
+    lines = lambda: log.read_text().split("\n")[:-1] if log.exists() else []
     process, base = start_server(tmp_path, plugins)
     try:
-        ids = [call(base, "POST", "/api/prompt", {"workflow": workflow(label=f"p{i:02d}", steps=2, delay=0.05,
-                                                                      log=str(log))})["prompt_id"]
-               for i in range(20)]
+        ids = [
+            call(
+                base,
+                "POST",
+                "/api/prompt",
+                {"workflow": workflow(label=f"p{i:02d}", steps=2, delay=0.05, log=str(log))},
+            )["prompt_id"]
+            for i in range(20)
+        ]
         wait_for(lambda: sum(x.startswith("done") for x in lines()) >= 3 and lines()[-1].startswith("start"))
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

@@ -20,11 +20,35 @@ from tests.server.helpers import workflow
 
 SECRET = "TOP-SECRET-4711"
 # Names as a client could send them; raw ones go into the URL exactly as written.
-NAMES = ["../secret.txt", "../../secret.txt", "..", "sub/../../secret.txt", "/etc/passwd", "..\\secret.txt",
-         "..%2fsecret.txt", "%2e%2e%2fsecret.txt", "%252e%252e%252fsecret.txt", "....//secret.txt",
-         "leak.txt", "link/secret.txt", "a\x00b", "C:\\secret.txt", "//secret.txt", "./../secret.txt"]
-RAW_PATHS = ["..%2fsecret.txt", "%2e%2e%2fsecret.txt", "%2e%2e/%2e%2e/secret.txt", "..%5csecret.txt",
-             "%252e%252e%252fsecret.txt", "..%2f..%2fsecret.txt", "link%2fsecret.txt", "leak.json", "%2fetc%2fpasswd"]
+NAMES = [
+    "../secret.txt",
+    "../../secret.txt",
+    "..",
+    "sub/../../secret.txt",
+    "/etc/passwd",
+    "..\\secret.txt",
+    "..%2fsecret.txt",
+    "%2e%2e%2fsecret.txt",
+    "%252e%252e%252fsecret.txt",
+    "....//secret.txt",
+    "leak.txt",
+    "link/secret.txt",
+    "a\x00b",
+    "C:\\secret.txt",
+    "//secret.txt",
+    "./../secret.txt",
+]
+RAW_PATHS = [
+    "..%2fsecret.txt",
+    "%2e%2e%2fsecret.txt",
+    "%2e%2e/%2e%2e/secret.txt",
+    "..%5csecret.txt",
+    "%252e%252e%252fsecret.txt",
+    "..%2f..%2fsecret.txt",
+    "link%2fsecret.txt",
+    "leak.json",
+    "%2fetc%2fpasswd",
+]
 
 
 @pytest.fixture
@@ -35,8 +59,14 @@ def planted(config, tmp_path: Path) -> Path:
     (outside / "secret.txt").write_text(SECRET)
     (outside / "secret.json").write_text(json.dumps({**workflow(), "meta": {"s": SECRET}}))
     (tmp_path / "secret.txt").write_text(SECRET)
-    for root in (config.settings.output_dir, config.settings.input_dir, config.settings.temp_dir, config.user_workflows_dir,
-                 config.settings.models_dir / "checkpoints", config.web_dir):
+    for root in (
+        config.settings.output_dir,
+        config.settings.input_dir,
+        config.settings.temp_dir,
+        config.user_workflows_dir,
+        config.settings.models_dir / "checkpoints",
+        config.web_dir,
+    ):
         root.mkdir(parents=True, exist_ok=True)
         os.symlink(outside, root / "link")
         os.symlink(outside / "secret.txt", root / "leak.txt")
@@ -47,9 +77,18 @@ def planted(config, tmp_path: Path) -> Path:
 
 def files_outside(tmp_path: Path, config) -> set[Path]:
     """Every file under tmp_path that is not inside one of the server's roots."""
-    roots = [config.settings.output_dir, config.settings.input_dir, config.user_dir, config.settings.models_dir, config.web_dir]
-    return {p for p in tmp_path.rglob("*") if not p.is_symlink() and p.is_file()
-            and not any(p.is_relative_to(r) for r in roots)}
+    roots = [
+        config.settings.output_dir,
+        config.settings.input_dir,
+        config.user_dir,
+        config.settings.models_dir,
+        config.web_dir,
+    ]
+    return {
+        p
+        for p in tmp_path.rglob("*")
+        if not p.is_symlink() and p.is_file() and not any(p.is_relative_to(r) for r in roots)
+    }
 
 
 def refused(status: int, body: bytes) -> bool:
@@ -81,8 +120,11 @@ async def test_uploads_never_write_outside_the_input_folder(client, config, plan
             assert response.status in (200, 400, 403), (fields, response.status, body)
             if response.status == 200:
                 answer = json.loads(body)
-                assert (config.settings.input_dir / answer["subfolder"] / answer["filename"]).resolve().is_relative_to(
-                    config.settings.input_dir.resolve())
+                assert (
+                    (config.settings.input_dir / answer["subfolder"] / answer["filename"])
+                    .resolve()
+                    .is_relative_to(config.settings.input_dir.resolve())
+                )
     overwrite = await client.post("/api/upload/image", data=form(png(), filename="leak.txt", overwrite="true"))
     assert overwrite.status == 403
     assert files_outside(tmp_path, config) == before
@@ -92,7 +134,7 @@ async def test_uploads_never_write_outside_the_input_folder(client, config, plan
 async def test_workflow_routes_never_read_or_write_outside_their_folders(client, config, planted, tmp_path):
     before = files_outside(tmp_path, config)
     for source in ("user", "repo"):
-        for raw in RAW_PATHS + ["..%2fsecret.json", "link%2fsecret.json", "link/secret.json", "leak.json"]:
+        for raw in [*RAW_PATHS, "..%2fsecret.json", "link%2fsecret.json", "link/secret.json", "leak.json"]:
             url = URL(f"/api/workflows/{source}/{raw}", encoded=True)
             for method in ("GET", "PUT", "DELETE"):
                 response = await client.request(method, url, json=workflow())
@@ -104,7 +146,7 @@ async def test_workflow_routes_never_read_or_write_outside_their_folders(client,
 
 
 async def test_model_and_static_routes_stay_inside(client, planted):
-    for raw in RAW_PATHS + ["..", "%2e%2e", "checkpoints%2f..%2f.."]:
+    for raw in [*RAW_PATHS, "..", "%2e%2e", "checkpoints%2f..%2f.."]:
         response = await client.get(URL(f"/api/models/{raw}", encoded=True))
         assert refused(response.status, await response.read()), raw
         response = await client.get(URL(f"/{raw}", encoded=True))
@@ -119,8 +161,17 @@ def test_confine_refuses_each_escape_and_allows_inside_names(tmp_path: Path):
     os.symlink(tmp_path, tmp_path / "root" / "up")
     os.symlink(tmp_path / "root" / "inner", tmp_path / "root" / "alias")
     root = tmp_path / "root"
-    for parts in (("..",), ("a/../../b",), ("/etc",), ("x\\y",), ("up",), ("up/x",), ("inner", "../.."),
-                  ("C:x",), ("a\x00",)):
+    for parts in (
+        ("..",),
+        ("a/../../b",),
+        ("/etc",),
+        ("x\\y",),
+        ("up",),
+        ("up/x",),
+        ("inner", "../.."),
+        ("C:x",),
+        ("a\x00",),
+    ):
         with pytest.raises(PathEscape):
             confine(root, *parts)
     assert confine(root, "alias", "f.png") == (root / "inner" / "f.png").resolve()

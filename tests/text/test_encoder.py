@@ -114,7 +114,7 @@ def test_with_clip_skip_leaves_the_original_unchanged(sd1_part):
 
 @pytest.mark.parametrize("layer", [0, 1, -4, 2.0])
 def test_clip_skip_out_of_range_is_a_clear_error(sd1_part, layer):
-    with pytest.raises(TextEncoderError, match="clip skip .* out of range .*-1"):
+    with pytest.raises(TextEncoderError, match=r"clip skip .* out of range .*-1"):
         TextEncoder([sd1_part], "sd1").with_clip_skip(layer)
 
 

@@ -7,8 +7,12 @@ from graphflow.upscale import NotAnUpscaleModelError, UpscaleModel, build, detec
 
 from .tiny import compact_spec, in_layout, rrdb_spec, tiny_network
 
-RRDB_SPECS = {"x4": rrdb_spec(4), "x2plus": rrdb_spec(2, unshuffle=2), "x1": rrdb_spec(1, unshuffle=4),
-              "bsrgan_x2": rrdb_spec(2, blocks=2)}
+RRDB_SPECS = {
+    "x4": rrdb_spec(4),
+    "x2plus": rrdb_spec(2, unshuffle=2),
+    "x1": rrdb_spec(1, unshuffle=4),
+    "bsrgan_x2": rrdb_spec(2, blocks=2),
+}
 LAYOUTS = ("real-esrgan", "esrgan-trunk", "esrgan-sequential")
 
 
@@ -45,22 +49,34 @@ def test_keys_saved_from_a_wrapped_network_are_read():
     assert detect(wrapped)[0].scale == 4
 
 
-@pytest.mark.parametrize("spec", [rrdb_spec(4), rrdb_spec(2, unshuffle=2), rrdb_spec(1, unshuffle=4), compact_spec(2)],
-                         ids=["x4", "x2plus", "x1", "compact_x2"])
+@pytest.mark.parametrize(
+    "spec",
+    [rrdb_spec(4), rrdb_spec(2, unshuffle=2), rrdb_spec(1, unshuffle=4), compact_spec(2)],
+    ids=["x4", "x2plus", "x1", "compact_x2"],
+)
 def test_output_is_scale_times_larger_even_for_odd_sizes(spec):
     model = UpscaleModel(tiny_network(spec), spec)
     out = model.upscale(torch.rand(2, 7, 9, 3))
     assert out.shape == (2, 7 * spec.scale, 9 * spec.scale, 3)
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
 
 
 def test_a_diffusion_unet_is_refused_with_the_keys_it_has():
     from diffusers import UNet2DModel
 
-    unet = UNet2DModel(sample_size=8, block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
-                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
-    with pytest.raises(NotAnUpscaleModelError, match=r"not an ESRGAN/RRDBNet or Real-ESRGAN compact state dict: "
-                                                     r"found keys like conv_in\.weight"):
+    unet = UNet2DModel(
+        sample_size=8,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    with pytest.raises(
+        NotAnUpscaleModelError,
+        match=r"not an ESRGAN/RRDBNet or Real-ESRGAN compact state dict: "
+        r"found keys like conv_in\.weight",
+    ):
         detect(unet.state_dict())
 
 

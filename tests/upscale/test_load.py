@@ -9,9 +9,13 @@ from graphflow.upscale import NotAnUpscaleModelError, load_upscale_model
 
 from .tiny import compact_spec, in_layout, rrdb_spec, tiny_network
 
-CASES = {"x4plus": (rrdb_spec(4), "real-esrgan"), "x2plus": (rrdb_spec(2, unshuffle=2), "real-esrgan"),
-         "bsrgan": (rrdb_spec(4), "esrgan-trunk"), "old_esrgan": (rrdb_spec(4), "esrgan-sequential"),
-         "compact": (compact_spec(4), "real-esrgan-compact")}
+CASES = {
+    "x4plus": (rrdb_spec(4), "real-esrgan"),
+    "x2plus": (rrdb_spec(2, unshuffle=2), "real-esrgan"),
+    "bsrgan": (rrdb_spec(4), "esrgan-trunk"),
+    "old_esrgan": (rrdb_spec(4), "esrgan-sequential"),
+    "compact": (compact_spec(4), "real-esrgan-compact"),
+}
 
 
 def _save(state, path):
@@ -43,11 +47,16 @@ def test_a_loaded_model_is_shared_while_the_file_is_unchanged(tmp_path):
 
 
 def test_a_unet_file_is_refused_naming_the_file(tmp_path):
-    state = {"model.diffusion_model.input_blocks.0.0.weight": torch.randn(8, 4, 3, 3),
-             "model.diffusion_model.out.2.weight": torch.randn(4, 8, 3, 3)}
+    state = {
+        "model.diffusion_model.input_blocks.0.0.weight": torch.randn(8, 4, 3, 3),
+        "model.diffusion_model.out.2.weight": torch.randn(4, 8, 3, 3),
+    }
     path = _save(state, tmp_path / "sd_unet.safetensors")
-    with pytest.raises(NotAnUpscaleModelError, match=r"sd_unet\.safetensors: not an ESRGAN/RRDBNet .* found keys like "
-                                                     r"model\.diffusion_model\.input_blocks"):
+    with pytest.raises(
+        NotAnUpscaleModelError,
+        match=r"sd_unet\.safetensors: not an ESRGAN/RRDBNet .* found keys like "
+        r"model\.diffusion_model\.input_blocks",
+    ):
         load_upscale_model(path, "cpu", ModelCache())
 
 

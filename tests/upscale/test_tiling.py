@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from graphflow.upscale import UpscaleModel
 from graphflow.imaging.tiling import edge_ramp, tile_starts
+from graphflow.upscale import UpscaleModel
 
 from .tiny import compact_spec, rrdb_spec, tiny_network
 
@@ -38,8 +38,9 @@ def test_tiled_upscale_equals_untiled_within_tolerance(name):
 def test_progress_is_reported_once_per_tile_of_every_image():
     model = UpscaleModel(tiny_network(compact_spec(2)), compact_spec(2))
     calls = []
-    model.upscale(torch.rand(2, 20, 30, 3), tile_size=16, overlap=8,
-                  progress=lambda done, total: calls.append((done, total)))
+    model.upscale(
+        torch.rand(2, 20, 30, 3), tile_size=16, overlap=8, progress=lambda done, total: calls.append((done, total))
+    )
     per_image = len(tile_starts(20, 16, 8)) * len(tile_starts(30, 16, 8))
     assert calls == [(i, 2 * per_image) for i in range(1, 2 * per_image + 1)]
 

@@ -6,8 +6,8 @@ import asyncio
 import shutil
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -15,8 +15,15 @@ from tests.running import settings_under
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
@@ -38,9 +45,12 @@ class ServerThread:
         plugins.mkdir()
         shutil.copy(Path(__file__).with_name("webtest_plugin.py"), plugins / "webtest.py")
         self.port = _free_port()
-        settings = settings_under(root, temp_dir=root / "user" / "temp", **({"models_dir": models_dir} if models_dir else {}))
-        self.config = ServerConfig(settings=settings, port=self.port, user_dir=root / "user", plugins_dir=plugins,
-                                   entry_points=False)
+        settings = settings_under(
+            root, temp_dir=root / "user" / "temp", **({"models_dir": models_dir} if models_dir else {})
+        )
+        self.config = ServerConfig(
+            settings=settings, port=self.port, user_dir=root / "user", plugins_dir=plugins, entry_points=False
+        )
         self.app = create_app(self.config)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -62,7 +72,7 @@ class ServerThread:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         if not self.ready.wait(60):
             raise RuntimeError("the graphflow test server did not start within 60 s")

@@ -96,7 +96,8 @@ class Editor:
     def image_size(self, url: str) -> list[int]:
         """[width, height] of the image at `url` as the page decodes it (blob: URLs included)."""
         return self.page.evaluate(
-            "async (url) => { const b = await createImageBitmap(await (await fetch(url)).blob()); return [b.width, b.height]; }",
+            "async (url) => { const b = await createImageBitmap(await (await fetch(url)).blob()); "
+            "return [b.width, b.height]; }",
             url,
         )
 
@@ -116,7 +117,8 @@ class Editor:
                 transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
                 const canvas = document.querySelector('[data-testid=canvas]');
                 for (const type of ['dragover', 'drop']) {
-                    canvas.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+                    const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+                    canvas.dispatchEvent(new DragEvent(type, init));
                 }
             }""",
             [name, list(data), mime],

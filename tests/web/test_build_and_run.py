@@ -16,8 +16,10 @@ def test_pipeline_built_from_an_empty_canvas_runs_and_shows_its_text(editor, pag
     editor.wire(text, "result", save, "text")
 
     assert editor.links() == {
-        number: {}, math: {"a": {"node": number, "output": "result"}},
-        text: {"value": {"node": math, "output": "result"}}, save: {"text": {"node": text, "output": "result"}},
+        number: {},
+        math: {"a": {"node": number, "output": "result"}},
+        text: {"value": {"node": math, "output": "result"}},
+        save: {"text": {"node": text, "output": "result"}},
     }
     expect(page.get_by_test_id(f"wire-{save}-text")).to_have_count(1)
     page.keyboard.press("Control+Enter")

@@ -45,7 +45,8 @@ def test_integer_wire_into_a_float_input_is_coloured_by_its_type(editor, page):
     editor.wire(number, "result", math, "b")
     wire = page.get_by_test_id(f"wire-{math}-b")
     assert wire.get_attribute("stroke") == editor.port(number, "out", "result").evaluate(
-        "el => getComputedStyle(el).getPropertyValue('--port').trim()")
+        "el => getComputedStyle(el).getPropertyValue('--port').trim()"
+    )
     expect(editor.widget(math, "b")).to_have_count(0)  # the wired input shows as a port, not a widget
 
 

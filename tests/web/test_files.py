@@ -12,13 +12,23 @@ WORKFLOW = {
     "version": 1,
     "nodes": {
         "seven": {"type": "graphflow.primitive.int", "version": "1.0.0", "inputs": {"value": 7}},
-        "words": {"type": "graphflow.text.format_number", "version": "1.0.0", "inputs": {"format": "03d"},
-                  "links": {"value": {"node": "seven", "output": "result"}}},
-        "keep": {"type": "graphflow.text.save", "version": "1.0.0", "inputs": {"filename_prefix": "dropped"},
-                 "links": {"text": {"node": "words", "output": "result"}}},
+        "words": {
+            "type": "graphflow.text.format_number",
+            "version": "1.0.0",
+            "inputs": {"format": "03d"},
+            "links": {"value": {"node": "seven", "output": "result"}},
+        },
+        "keep": {
+            "type": "graphflow.text.save",
+            "version": "1.0.0",
+            "inputs": {"filename_prefix": "dropped"},
+            "links": {"text": {"node": "words", "output": "result"}},
+        },
     },
-    "ui": {"nodes": {"seven": {"pos": [0, 0]}, "words": {"pos": [300, 0]}, "keep": {"pos": [600, 0]}},
-           "groups": [{"title": "kept as is", "bounds": [0, 0, 10, 10]}]},
+    "ui": {
+        "nodes": {"seven": {"pos": [0, 0]}, "words": {"pos": [300, 0]}, "keep": {"pos": [600, 0]}},
+        "groups": [{"title": "kept as is", "bounds": [0, 0, 10, 10]}],
+    },
 }
 
 
@@ -65,12 +75,26 @@ def test_dropped_json_workflow_opens_and_saves_back_the_same_graph(editor):
     expect(editor.node("keep")).to_be_visible()
     saved = editor.workflow()
     assert {k: {**v, "inputs": v.get("inputs", {})} for k, v in saved["nodes"].items()} == {
-        "seven": {"type": "graphflow.primitive.int", "version": "1.0.0", "plugin": "builtin.primitives",
-                  "inputs": {"value": 7}},
-        "words": {"type": "graphflow.text.format_number", "version": "1.0.0", "plugin": "builtin.text",
-                  "inputs": {"format": "03d"}, "links": {"value": {"node": "seven", "output": "result"}}},
-        "keep": {"type": "graphflow.text.save", "version": "1.0.0", "plugin": "builtin.text",
-                 "inputs": {"filename_prefix": "dropped"}, "links": {"text": {"node": "words", "output": "result"}}},
+        "seven": {
+            "type": "graphflow.primitive.int",
+            "version": "1.0.0",
+            "plugin": "builtin.primitives",
+            "inputs": {"value": 7},
+        },
+        "words": {
+            "type": "graphflow.text.format_number",
+            "version": "1.0.0",
+            "plugin": "builtin.text",
+            "inputs": {"format": "03d"},
+            "links": {"value": {"node": "seven", "output": "result"}},
+        },
+        "keep": {
+            "type": "graphflow.text.save",
+            "version": "1.0.0",
+            "plugin": "builtin.text",
+            "inputs": {"filename_prefix": "dropped"},
+            "links": {"text": {"node": "words", "output": "result"}},
+        },
     }
     assert saved["ui"]["nodes"]["words"]["pos"] == [300, 0]
 

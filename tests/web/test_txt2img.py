@@ -7,9 +7,10 @@ import io
 import re
 import threading
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -126,7 +127,8 @@ def check_sampler_mid_run(editor, page, sampler: str, save: str) -> None:
     node = editor.node(sampler)
     expect(node).to_have_class(re.compile(r"\brunning\b"))
     expect(node.locator(".node-progress-fill")).to_have_attribute(
-        "style", re.compile(rf"width: {round(100 * PAUSE_STEP / STEPS)}%"))
+        "style", re.compile(rf"width: {round(100 * PAUSE_STEP / STEPS)}%")
+    )
     preview = page.get_by_test_id(f"preview-{sampler}")
     expect(preview).to_be_visible()
     assert preview.evaluate("img => img.decode().then(() => img.naturalWidth)") == PREVIEW_SIDE

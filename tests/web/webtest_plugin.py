@@ -24,8 +24,7 @@ class SlowSteps:
         return float(steps)
 
 
-@node("webtest.save_image", version="1.0.0", title="Save Test Image", category="webtest", output=True,
-      cacheable=False)
+@node("webtest.save_image", version="1.0.0", title="Save Test Image", category="webtest", output=True, cacheable=False)
 class SaveTestImage:
     """Saves a small PNG whose colour depends on the value, shown in the node and in the gallery."""
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageSequence
 
 from graphflow.models.builtin import builtin_checkpoints
 from graphflow.workflow import Workflow
-from tests.nodes.conftest import folder_settings, graphflow_cli, models_dir, models_root, plugins  # noqa: F401
+from tests.nodes.conftest import folder_settings, graphflow_cli, models_dir, models_root, plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "graphflow" / "workflows"
@@ -40,8 +40,11 @@ def checkpoint_overrides(workflow: Workflow) -> dict[str, str]:
     """NODE.INPUT -> tiny SD1 for each loader asking for the demo model, when the demo model is not shipped."""
     if HAS_DEMO:
         return {}
-    return {f"{node_id}.checkpoint": TINY for node_id, node in workflow.nodes.items()
-            if node.type == "graphflow.loaders.checkpoint" and node.inputs.get("checkpoint") == DEMO}
+    return {
+        f"{node_id}.checkpoint": TINY
+        for node_id, node in workflow.nodes.items()
+        if node.type == "graphflow.loaders.checkpoint" and node.inputs.get("checkpoint") == DEMO
+    }
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -62,7 +65,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture
-def run_example(graphflow_cli, plugins, tmp_path: Path) -> Callable[..., Path]:  # noqa: F811
+def run_example(graphflow_cli, plugins, tmp_path: Path) -> Callable[..., Path]:
     """Run example NAME as the docs say (its inputs found without flags), quickly; returns the one saved file."""
     from graphflow.interop import load_any
 
@@ -79,7 +82,7 @@ def run_example(graphflow_cli, plugins, tmp_path: Path) -> Callable[..., Path]: 
 
 
 @pytest.fixture(scope="session")
-def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding every model file the example workflows name (tiny stand-ins)."""
     from graphflow.models.builtin import builtin_upscale_models
 
@@ -87,8 +90,11 @@ def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     (root / "checkpoints").mkdir()
     (root / "upscale_models").mkdir()
     tiny = models_root / "checkpoints"
-    for name, source in {TINY: "tiny-sd1.safetensors", "v1-5-pruned-emaonly.safetensors": "tiny-sd1.safetensors",
-                         "sd_xl_base_1.0.safetensors": "tiny-sdxl.safetensors"}.items():
+    for name, source in {
+        TINY: "tiny-sd1.safetensors",
+        "v1-5-pruned-emaonly.safetensors": "tiny-sd1.safetensors",
+        "sd_xl_base_1.0.safetensors": "tiny-sdxl.safetensors",
+    }.items():
         os.link(tiny / source, root / "checkpoints" / name)
     comfy_upscaler = root / "upscale_models" / "RealESRGAN_x2plus.safetensors"
     shutil.copy(builtin_upscale_models()["builtin:shapes-x2"], comfy_upscaler)
@@ -96,7 +102,7 @@ def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture
-def example_inputs(folder_settings: Path) -> Path:  # noqa: F811
+def example_inputs(folder_settings: Path) -> Path:
     """The input folder with every image the ComfyUI examples load (graphflow's own come with the package)."""
     from tests.interop.conftest import write_inputs
 

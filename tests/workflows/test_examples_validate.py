@@ -15,7 +15,15 @@ EXAMPLES = sorted(p for p in WORKFLOWS.rglob("*.json"))
 
 def test_the_examples_include_the_image_editing_workflows():
     names = {p.stem for p in EXAMPLES}
-    editing = {"img2img", "sketch_to_image", "inpaint", "hires_fix", "upscale_model", "interpolate", "class_conditional"}
+    editing = {
+        "img2img",
+        "sketch_to_image",
+        "inpaint",
+        "hires_fix",
+        "upscale_model",
+        "interpolate",
+        "class_conditional",
+    }
     assert editing <= names
 
 

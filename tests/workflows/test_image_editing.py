@@ -7,7 +7,6 @@ from PIL import Image
 from graphflow.demo.checker import find_objects
 from tests.workflows.conftest import INPUTS, correlation, needs_demo, read_frames, read_rgb
 
-
 REDRAWS = [("img2img", "shapes.png"), ("sketch_to_image", "sketch.png")]
 
 
@@ -58,7 +57,6 @@ def test_interpolate_starts_at_the_first_picture_and_ends_at_the_second(run_exam
     first, second = read_rgb(INPUTS / "shapes.png"), read_rgb(INPUTS / "shapes_b.png")
     assert correlation(frames[0], first) > correlation(frames[0], second)
     assert correlation(frames[-1], second) > correlation(frames[-1], first)
-
 
 
 @pytest.mark.parametrize("shape", ["circle", "square", "triangle"])

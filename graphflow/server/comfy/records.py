@@ -30,8 +30,13 @@ def _api_prompt(record: PromptRecord) -> dict[str, Any]:
 def queue_item(record: PromptRecord) -> list[Any]:
     """ComfyUI's queue tuple: [number, prompt_id, prompt, extra_data, outputs_to_execute]."""
     origin = comfy_origin(record)
-    return [record.number, record.prompt_id, _api_prompt(record), origin.get("extra_data", {}),
-            origin.get("outputs_to_execute", [])]
+    return [
+        record.number,
+        record.prompt_id,
+        _api_prompt(record),
+        origin.get("extra_data", {}),
+        origin.get("outputs_to_execute", []),
+    ]
 
 
 def history_entry(record: PromptRecord) -> dict[str, Any]:
@@ -39,21 +44,52 @@ def history_entry(record: PromptRecord) -> dict[str, Any]:
     ms = int((record.finished_at or 0) * 1000)
     messages: list[list[Any]] = [
         ["execution_start", {"prompt_id": record.prompt_id, "timestamp": int((record.started_at or 0) * 1000)}],
-        ["execution_cached", {"nodes": sorted({owner_of(n) for n in record.cached}), "prompt_id": record.prompt_id,
-                              "timestamp": int((record.started_at or 0) * 1000)}]]
+        [
+            "execution_cached",
+            {
+                "nodes": sorted({owner_of(n) for n in record.cached}),
+                "prompt_id": record.prompt_id,
+                "timestamp": int((record.started_at or 0) * 1000),
+            },
+        ],
+    ]
     error = record.error or {}
     if record.status == "success":
         messages.append(["execution_success", {"prompt_id": record.prompt_id, "timestamp": ms}])
     elif record.status == "interrupted":
-        messages.append(["execution_interrupted", {"prompt_id": record.prompt_id, "node_id": error.get("node_id"),
-                                                   "node_type": error.get("node_type"),
-                                                   "executed": record.executed, "timestamp": ms}])
+        messages.append(
+            [
+                "execution_interrupted",
+                {
+                    "prompt_id": record.prompt_id,
+                    "node_id": error.get("node_id"),
+                    "node_type": error.get("node_type"),
+                    "executed": record.executed,
+                    "timestamp": ms,
+                },
+            ]
+        )
     else:
-        messages.append(["execution_error", {"prompt_id": record.prompt_id, "node_id": error.get("node_id"),
-                                             "node_type": error.get("node_type"), "exception_message":
-                                             error.get("message", ""), "timestamp": ms}])
+        messages.append(
+            [
+                "execution_error",
+                {
+                    "prompt_id": record.prompt_id,
+                    "node_id": error.get("node_id"),
+                    "node_type": error.get("node_type"),
+                    "exception_message": error.get("message", ""),
+                    "timestamp": ms,
+                },
+            ]
+        )
     outputs = {owner_of(node_id): ui for node_id, ui in record.outputs.items()}
-    return {"prompt": queue_item(record), "outputs": outputs,
-            "status": {"status_str": HISTORY_STATUS[record.status], "completed": record.status == "success",
-                       "messages": messages},
-            "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs}}
+    return {
+        "prompt": queue_item(record),
+        "outputs": outputs,
+        "status": {
+            "status_str": HISTORY_STATUS[record.status],
+            "completed": record.status == "success",
+            "messages": messages,
+        },
+        "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n} for n in outputs},
+    }

@@ -48,14 +48,28 @@ async def submit(request: web.Request) -> web.Response:
     body = await _body(request)
     prompt = body.get("prompt")
     if not isinstance(prompt, dict) or not prompt:
-        return _bad({"error": {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided",
-                               "extra_info": {}}, "node_errors": {}})
+        return _bad(
+            {
+                "error": {
+                    "type": "no_prompt",
+                    "message": "No prompt provided",
+                    "details": "No prompt provided",
+                    "extra_info": {},
+                },
+                "node_errors": {},
+            }
+        )
     registry = request.app[PLUGINS].registry
     try:
         workflow = import_api(prompt, registry=registry, source="prompt")
     except ComfyImportError as exc:
-        return _bad(invalid_prompt(str(exc), "; ".join(f"Node ID '#{i}'" for ids in exc.unsupported.values()
-                                                      for i in ids), unsupported=exc.unsupported))
+        return _bad(
+            invalid_prompt(
+                str(exc),
+                "; ".join(f"Node ID '#{i}'" for ids in exc.unsupported.values() for i in ids),
+                unsupported=exc.unsupported,
+            )
+        )
     targets = body.get("partial_execution_targets")
     if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
         return _bad(invalid_prompt("partial_execution_targets must be a list of node ids"))
@@ -69,11 +83,19 @@ async def submit(request: web.Request) -> web.Response:
     client_id = body.get("client_id")
     extra_data = {k: v for k, v in (body.get("extra_data") or {}).items() if k not in SECRET_EXTRA_DATA}
     outputs = [n for n, e in workflow.nodes.items() if (s := registry.get(e.type)) is not None and s.is_output]
-    workflow.meta[META_KEY].update(prompt=prompt, extra_data=extra_data, outputs_to_execute=targets or outputs,
-                                   preview_method=extra_data.get("preview_method", "none"))
-    record = store.add(workflow.model_dump(mode="json", exclude_none=True),
-                       client_id=client_id if isinstance(client_id, str) else None,
-                       front=bool(body.get("front")), targets=targets, prompt_id=prompt_id)
+    workflow.meta[META_KEY].update(
+        prompt=prompt,
+        extra_data=extra_data,
+        outputs_to_execute=targets or outputs,
+        preview_method=extra_data.get("preview_method", "none"),
+    )
+    record = store.add(
+        workflow.model_dump(mode="json", exclude_none=True),
+        client_id=client_id if isinstance(client_id, str) else None,
+        front=bool(body.get("front")),
+        targets=targets,
+        prompt_id=prompt_id,
+    )
     request.app[DISPATCHER].notify()
     return web.json_response({"prompt_id": record.prompt_id, "number": record.number, "node_errors": {}})
 
@@ -93,8 +115,12 @@ async def prompt_status(request: web.Request) -> web.Response:
 async def queue(request: web.Request) -> web.Response:
     """The running and pending prompts as ComfyUI's tuples."""
     current = request.app[DISPATCHER].current
-    return web.json_response({"queue_running": [queue_item(current.record)] if current else [],
-                              "queue_pending": [queue_item(r) for r in request.app[STORE].pending()]})
+    return web.json_response(
+        {
+            "queue_running": [queue_item(current.record)] if current else [],
+            "queue_pending": [queue_item(r) for r in request.app[STORE].pending()],
+        }
+    )
 
 
 @routes.post("/queue")
@@ -179,8 +205,9 @@ async def upload_mask(request: web.Request) -> web.Response:
 @routes.get("/object_info")
 async def objects(request: web.Request) -> web.Response:
     """Definitions of the ComfyUI node types graphflow runs."""
-    return web.json_response(await asyncio.to_thread(object_info, request.app[PLUGINS].registry,
-                                                     request.app[CONFIG].settings))
+    return web.json_response(
+        await asyncio.to_thread(object_info, request.app[PLUGINS].registry, request.app[CONFIG].settings)
+    )
 
 
 @routes.get("/object_info/{class_type}")
@@ -196,13 +223,31 @@ async def system_stats(request: web.Request) -> web.Response:
     """Versions, memory and device in ComfyUI's shape."""
     info = await asyncio.to_thread(system_info, request.app[STARTED])
     device = info["device"]
-    return web.json_response({
-        "system": {"os": sys.platform, "ram_total": info["memory"]["total"], "ram_free": info["memory"]["available"],
-                   "comfyui_version": f"graphflow {info['graphflow']}", "python_version": sys.version,
-                   "pytorch_version": info["torch"], "embedded_python": False, "argv": sys.argv},
-        "devices": [{"name": device["name"], "type": device["type"], "index": 0,
-                     "vram_total": device["memory_total"], "vram_free": device["memory_free"],
-                     "torch_vram_total": device["memory_total"], "torch_vram_free": device["memory_free"]}]})
+    return web.json_response(
+        {
+            "system": {
+                "os": sys.platform,
+                "ram_total": info["memory"]["total"],
+                "ram_free": info["memory"]["available"],
+                "comfyui_version": f"graphflow {info['graphflow']}",
+                "python_version": sys.version,
+                "pytorch_version": info["torch"],
+                "embedded_python": False,
+                "argv": sys.argv,
+            },
+            "devices": [
+                {
+                    "name": device["name"],
+                    "type": device["type"],
+                    "index": 0,
+                    "vram_total": device["memory_total"],
+                    "vram_free": device["memory_free"],
+                    "torch_vram_total": device["memory_total"],
+                    "torch_vram_free": device["memory_free"],
+                }
+            ],
+        }
+    )
 
 
 def _models(request: web.Request, kind: str) -> list[str]:
@@ -255,7 +300,7 @@ def _convert(data: bytes, name: str, registry: Any) -> dict[str, Any]:
 
 @routes.post("/api/import/comfy")
 async def import_comfy(request: web.Request) -> web.Response:
-    """Convert a ComfyUI workflow (API or UI format; JSON body, or a multipart 'file' JSON/PNG) to graphflow's format."""
+    """Convert a ComfyUI workflow (API or UI format; JSON body, or multipart 'file' JSON/PNG) to graphflow's format."""
     name = "upload"
     if request.content_type.startswith("multipart/"):
         form = await request.post()

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from graphflow.server.comfy.records import comfy_origin
 from graphflow.interop.comfy_api import owner_of
+from graphflow.server.comfy.records import comfy_origin
 from graphflow.server.events import Event, Message, Preview, Subscriber
 from graphflow.server.keys import HUB, STORE
 from graphflow.server.queue_store import QueueStore
@@ -49,8 +49,10 @@ class ComfySubscriber(Subscriber):
 
     def encode(self, event: Event) -> list[Message]:
         """The ComfyUI messages for one graphflow event."""
-        return [json.dumps({"type": kind, "data": data}, default=str)
-                for kind, data in self.translate(event.kind, event.data, event.ts)]
+        return [
+            json.dumps({"type": kind, "data": data}, default=str)
+            for kind, data in self.translate(event.kind, event.data, event.ts)
+        ]
 
     def encode_preview(self, preview: Preview) -> Message | None:
         """ComfyUI's PREVIEW_IMAGE (JPEG) frame, when the prompt asked for previews."""
@@ -84,7 +86,7 @@ class ComfySubscriber(Subscriber):
             return out
         if kind == "queue":
             return [self._status(data["pending_count"], data["running"], with_sid=False)]
-        prompt_id = data.get("prompt_id")
+        prompt_id = str(data.get("prompt_id"))
         if kind == "run_started":
             self._start(prompt_id)
             return [("execution_start", {"prompt_id": prompt_id, "timestamp": _ms(ts)})]
@@ -106,27 +108,51 @@ class ComfySubscriber(Subscriber):
             return [("executing", {"node": node, "display_node": node, "prompt_id": prompt_id})]
         if kind == "progress":
             return [("progress", {"value": data["value"], "max": data["max"], "prompt_id": prompt_id, "node": node})]
-        if kind == "node_finished":
+        if kind == "node_finished" and node is not None:
             run.executed.append(node)
             if not data.get("outputs"):
                 return []
-            return [("executed", {"node": node, "display_node": node, "output": data["outputs"],
-                                  "prompt_id": prompt_id})]
+            return [
+                ("executed", {"node": node, "display_node": node, "output": data["outputs"], "prompt_id": prompt_id})
+            ]
         if kind == "run_finished":
             return [("execution_success", {"prompt_id": prompt_id, "timestamp": _ms(ts)}), done]
         if kind == "run_interrupted":
-            return [("execution_interrupted", {"prompt_id": prompt_id, "node_id": node,
-                                               "node_type": run.class_types.get(node or ""),
-                                               "executed": run.executed, "timestamp": _ms(ts)}), done]
+            return [
+                (
+                    "execution_interrupted",
+                    {
+                        "prompt_id": prompt_id,
+                        "node_id": node,
+                        "node_type": run.class_types.get(node or ""),
+                        "executed": run.executed,
+                        "timestamp": _ms(ts),
+                    },
+                ),
+                done,
+            ]
         if kind == "run_failed":
             error = data.get("error") or {}
             node = owner_of(error["node_id"]) if error.get("node_id") else None
             exception_type, _, message = str(error.get("message", "")).partition(": ")
-            return [("execution_error", {
-                "prompt_id": prompt_id, "node_id": node,
-                "node_type": run.class_types.get(node or "", error.get("node_type")), "executed": run.executed,
-                "exception_message": message or exception_type, "exception_type": exception_type if message else "",
-                "traceback": [], "current_inputs": {}, "current_outputs": [], "timestamp": _ms(ts)}), done]
+            return [
+                (
+                    "execution_error",
+                    {
+                        "prompt_id": prompt_id,
+                        "node_id": node,
+                        "node_type": run.class_types.get(node or "", error.get("node_type")),
+                        "executed": run.executed,
+                        "exception_message": message or exception_type,
+                        "exception_type": exception_type if message else "",
+                        "traceback": [],
+                        "current_inputs": {},
+                        "current_outputs": [],
+                        "timestamp": _ms(ts),
+                    },
+                ),
+                done,
+            ]
         return []
 
 
