@@ -60,3 +60,15 @@ def test_text_nodes(executor):
 def test_save_text_refuses_a_prefix_escaping_the_output_folder(executor):
     with pytest.raises(Exception, match=re.escape("without '..'")):
         compute(executor, "graphflow.text.save", text="x", filename_prefix="../escape")
+
+
+def test_every_builtin_node_annotates_each_run_parameter_so_its_inputs_are_checked():
+    import typing
+
+    unannotated = {}
+    for spec in build_plugins(entry_points=False).registry.specs.values():
+        hints = typing.get_type_hints(spec.cls.run)
+        missing = [name for name in [*spec.inputs, "return"] if name not in hints]
+        if missing:
+            unannotated[spec.type_id] = missing
+    assert unannotated == {}

@@ -108,3 +108,12 @@ async def test_the_workflow_inside_a_png_can_be_extracted(client):
     plain = aiohttp.FormData()
     plain.add_field("file", png(), filename="p.png")
     assert (await client.post("/api/workflows/extract", data=plain)).status == 422
+
+
+async def test_the_example_inputs_are_served_after_the_input_folder(client, config):
+    shipped = await client.get("/api/view", params={"filename": "shapes.png", "type": "input"})
+    assert shipped.status == 200 and (await shipped.read()).startswith(b"\x89PNG")
+    config.settings.input_dir.mkdir(parents=True, exist_ok=True)
+    (config.settings.input_dir / "shapes.png").write_bytes(png())
+    mine = await client.get("/api/view", params={"filename": "shapes.png", "type": "input"})
+    assert await mine.read() == png()
