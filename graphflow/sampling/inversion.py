@@ -90,7 +90,7 @@ def invert(
     if cancelled is not None:
         denoiser = cancellable(denoiser, cancelled)
     sigmas = inversion_sigmas(model, scheduler, steps).to(model.device, torch.float32)
-    with torch.no_grad():
+    with torch.no_grad(), model.active_unet():
         noisy = invert_steps(denoiser, latent.samples.float().to(model.device), sigmas, refine, callback)
     return noisy.float().cpu()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
+
+from graphflow.patches import WeightPatch, applied
 
 PredictionType = Literal["epsilon", "v_prediction"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
@@ -190,7 +194,11 @@ class ModelSampling:
 
 @dataclass(frozen=True, eq=False)
 class DiffusionModel:
-    """A loaded diffusion model: diffusers UNet2DConditionModel plus how to sample it."""
+    """A loaded diffusion model: diffusers UNet2DConditionModel plus how to sample it.
+
+    `patches` (e.g. from LoRAs) are applied to the UNet only while it samples (`active_unet`); the
+    cached UNet itself is never changed.
+    """
 
     unet: Any
     sampling: ModelSampling
@@ -198,3 +206,14 @@ class DiffusionModel:
     latent_format: LatentFormat
     device: torch.device
     dtype: torch.dtype
+    patches: tuple[WeightPatch, ...] = ()
+
+    def with_patches(self, patches: Sequence[WeightPatch]) -> DiffusionModel:
+        """A copy that carries `patches` after the ones it already has."""
+        return dataclasses.replace(self, patches=(*self.patches, *patches))
+
+    @contextmanager
+    def active_unet(self) -> Iterator[Any]:
+        """The UNet with this model's patches applied, for the length of the block."""
+        with applied(self.unet, self.patches) as unet:
+            yield unet

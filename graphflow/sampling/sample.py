@@ -126,6 +126,6 @@ def sample(
 
     total = len(sigmas) - 1
     step_callback = None if callback is None else (lambda info: callback({**info, "total": total}))
-    with torch.no_grad():
+    with torch.no_grad(), model.active_unet():
         out = spec.function(denoiser, x, sigmas, callback=step_callback, **_noise_options(spec, x, sigmas, seed))
     return model.sampling.inverse_noise_scaling(sigmas[-1], out).float().cpu()

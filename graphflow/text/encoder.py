@@ -15,13 +15,15 @@ replaces the family's default layer and keeps the family's final-norm rule.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+from graphflow.patches import WeightPatch, applied
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.text.chunks import TokenChunk, empty_chunk, tokenize_weighted
 from graphflow.text.tokenizers import Tokenizer
@@ -50,6 +52,8 @@ class ClipPart:
     name: str
     model: CLIPTextModel | CLIPTextModelWithProjection
     tokenizer: Tokenizer
+    patches: tuple[WeightPatch, ...] = ()
+    """Weight patches (e.g. a LoRA's text-encoder part), applied only while this part encodes."""
 
     @property
     def num_layers(self) -> int:
@@ -95,8 +99,22 @@ class TextEncoder:
         """A copy that stops at `layer` (CLIPSetLastLayer: -1 last, -2 penultimate, ...)."""
         return dataclasses.replace(self, clip_skip=layer)
 
+    def with_patches(self, patches: Mapping[str, Sequence[WeightPatch]]) -> TextEncoder:
+        """A copy whose parts carry the given patches (by part name) after the ones they have."""
+        unknown = set(patches) - {part.name for part in self.parts}
+        if unknown:
+            raise TextEncoderError(f"no text encoder part {sorted(unknown)[0]!r} in this {self.family} CLIP")
+        parts = tuple(dataclasses.replace(p, patches=(*p.patches, *patches.get(p.name, ()))) for p in self.parts)
+        return dataclasses.replace(self, parts=parts)
+
     def encode(self, text: str) -> Conditioning:
         """Encode a prompt: context [1, 77*k, D] (k chunks), plus pooled [1, P] for SDXL."""
+        with ExitStack() as stack:
+            for part in self.parts:
+                stack.enter_context(applied(part.model, part.patches))
+            return self._encode(text)
+
+    def _encode(self, text: str) -> Conditioning:
         token_rows = [tokenize_weighted(text, part.tokenizer) for part in self.parts]
         count = max(len(rows) for rows in token_rows)
         contexts: list[torch.Tensor] = []

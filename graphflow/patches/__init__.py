@@ -1,0 +1,60 @@
+"""Weight patches that travel with MODEL and CLIP values and are applied only while they are used.
+
+A cached model is never changed for good: `applied(module, patches)` adds each patch's delta to its
+weight, backing up only the patched weights, and copies them back when the block ends, so a run
+without the patches is bit-identical to one on a fresh server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class WeightPatch:
+    """A change to one weight of a module: `strength * delta(weight)`, added in the weight's dtype.
+
+    `key` is the parameter's name in the module (e.g. "down_blocks.0.attentions.0.proj_in.weight");
+    `delta` computes the change in float32 from the current weight (shape checks live there); `source`
+    names where the patch comes from (a LoRA file) for error messages.
+    """
+
+    key: str
+    delta: Callable[[Tensor], Tensor]
+    strength: float
+    source: str = ""
+
+
+@contextmanager
+def applied(module: torch.nn.Module, patches: Sequence[WeightPatch]) -> Iterator[torch.nn.Module]:
+    """`module` with `patches` added to its weights for the length of the block, then restored exactly."""
+    if not patches:
+        yield module
+        return
+    backup: dict[str, Tensor] = {}
+    try:
+        with torch.no_grad():
+            for patch in patches:
+                weight = _parameter(module, patch)
+                if patch.key not in backup:
+                    backup[patch.key] = weight.detach().clone()
+                delta = patch.delta(weight.detach().float()) * patch.strength
+                weight.add_(delta.reshape(weight.shape).to(weight.dtype))
+        yield module
+    finally:
+        with torch.no_grad():
+            for key, original in backup.items():
+                module.get_parameter(key).copy_(original)
+
+
+def _parameter(module: torch.nn.Module, patch: WeightPatch) -> torch.nn.Parameter:
+    try:
+        return module.get_parameter(patch.key)
+    except AttributeError:
+        where = f" from {patch.source}" if patch.source else ""
+        raise KeyError(f"the patch{where} targets {patch.key!r}, which this model does not have") from None
