@@ -19,6 +19,7 @@ Choices = tuple[str, ...] | Callable[[Settings], Iterable[str]] | Callable[[], I
 ChoicesHelp = Callable[[Settings], str] | Callable[[], str]
 Upgrade = Callable[[str, dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
 Fingerprint = Callable[[Settings, Mapping[str, Any]], Any]
+Check = Callable[[Settings, Any], str | None]
 
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
@@ -36,7 +37,8 @@ class Input:
     """A typed input of a node: a literal value, a link from another node's output, or either.
 
     `choices` is a list, or a function of the run's `Settings` giving the allowed values now (e.g.
-    the files in a models folder); `choices_help` likewise says where they come from.
+    the files in a models folder); `choices_help` likewise says where they come from. `check(settings,
+    value)` returns a sentence saying what is wrong with a typed-in value, or None when it is fine.
     """
 
     type: ValueType
@@ -51,6 +53,7 @@ class Input:
     widget: str | None = None
     description: str = ""
     choices_help: ChoicesHelp | None = None
+    check: Check | None = None
     name: str = ""
 
     @property
@@ -216,6 +219,8 @@ def _declared_input(where: str, name: str, declared: Input) -> Input:
     elif callable(choices):
         choices = _with_settings(at, "choices", choices)
     choices_help = _with_settings(at, "choices_help", declared.choices_help) if declared.choices_help else None
+    if declared.check is not None:
+        _check_check(at, declared.check)
     copy = dataclasses.replace(declared, name=name, source=source, choices=choices, choices_help=choices_help)
     if copy.has_default and copy.default is not None and copy.type.literal:
         _check_default(at, copy)
@@ -251,6 +256,16 @@ def _with_settings(at: str, what: str, function: Callable[..., Any]) -> Callable
     if wanted == 1:
         return function
     raise DeclarationError(f"{at}: {what} must take one argument, the run's settings")
+
+
+def _check_check(at: str, check: Any) -> None:
+    """A value check must be callable as check(settings, value)."""
+    try:
+        inspect.signature(check).bind(None, None)
+    except TypeError:
+        raise DeclarationError(f"{at}: check must be a function of the run's settings and the value") from None
+    except ValueError:  # a builtin without a signature: trust it
+        pass
 
 
 def _fingerprint_with_settings(function: Callable[..., Any]) -> Fingerprint:

@@ -26,6 +26,7 @@ KINDS = (
     "invalid_literal",
     "out_of_bounds",
     "not_in_choices",
+    "invalid_value",
     "cycle",
     "no_output_node",
     "unknown_target",
@@ -245,7 +246,21 @@ class _Checker:
             where = f"; {hint}" if hint else ""
             self.add(node_id, name, "not_in_choices", f"{value!r} is not one of: {shown or '(none available)'}{where}")
             return _BAD
-        return coerce_literal(vtype, value)
+        value = coerce_literal(vtype, value)
+        problem = self._checked(field_, value)
+        if problem is not None:
+            self.add(node_id, name, "invalid_value", problem)
+            return _BAD
+        return value
+
+    def _checked(self, field_: Input, value: Any) -> str | None:
+        """What the input's own check says about a value (its failure is reported, never raised)."""
+        if field_.check is None:
+            return None
+        try:
+            return field_.check(self.settings, value)
+        except Exception as exc:
+            return f"the value could not be checked: {type(exc).__name__}: {exc}"
 
     def _report_cycles(self, graph: nx.DiGraph) -> None:
         for component in nx.strongly_connected_components(graph):

@@ -63,6 +63,8 @@ def _declare(**fields):
         ({"latent": Input(LATENT, source="literal")}, "cannot be typed in"),
         ({"amount": Input("INT")}, "has no value type"),
         ({"Amount": Input(INT)}, "lowercase identifier"),
+        ({"word": Input(STRING, check=lambda value: None)}, "check must be a function of the run's settings"),
+        ({"word": Input(STRING, check="no spaces")}, "check must be a function of the run's settings"),
     ],
 )
 def test_bad_field_names_node_and_field(fields, fragment):

@@ -1,5 +1,7 @@
 """Validation returns every problem at once, each naming its node and input."""
 
+import sys
+
 import pytest
 
 from graphflow.graph import KINDS, WorkflowInvalid, plan, validate
@@ -19,6 +21,53 @@ def link(node, output="result"):
 
 SINK = {"type": "test.sink", "inputs": {"value": 1.0}}
 
+CHECKING_PLUGIN = '''
+"""A node whose inputs check their typed-in values."""
+from graphflow.api import FLOAT, STRING, Context, Input, Output, hookimpl, node
+
+SEEN = []
+
+
+def known_word(settings, word):
+    SEEN.append(word)
+    return None if word in ("cat", "dog") else f"{word!r} is not a word in {settings.models_dir.name}"
+
+
+def whole(settings, value):
+    return None if value == int(value) else "give a whole number"
+
+
+def broken(settings, value):
+    if value:
+        raise RuntimeError("the checker fell over")
+    return None
+
+
+@node("test.checked", version="1.0.0", category="test")
+class Checked:
+    """Inputs with their own checks."""
+    word = Input(STRING, default="cat", check=known_word)
+    amount = Input(FLOAT, default=1.0, check=whole)
+    other = Input(STRING, default="", check=broken)
+    result = Output(STRING)
+
+    def run(self, ctx: Context, word: str, amount: float, other: str) -> str:
+        return word * int(amount)
+
+
+@hookimpl
+def register_nodes(register):
+    register(Checked)
+'''
+
+
+@pytest.fixture
+def checking_plugins(plugin_dir, request):
+    """The counting test plugins plus `test.checked`, whose inputs have checks."""
+    plugin_dir("checking", CHECKING_PLUGIN)
+    return request.getfixturevalue("counting_plugins")
+
+
 EVERY_KIND = {
     "unknown": {"type": "acme.blur", "plugin": "acme-nodes"},
     "future": {"type": "test.value", "version": "2.0.0"},
@@ -31,14 +80,15 @@ EVERY_KIND = {
     "wrong_literal": {"type": "test.value", "inputs": {"value": "one"}},
     "too_many": {"type": "test.steps", "inputs": {"steps": 5000}},
     "bad_choice": {"type": "graphflow.math.float", "inputs": {"operation": "sqrt"}},
+    "unchecked": {"type": "test.checked", "inputs": {"word": "cow", "other": ""}},
     "v": {"type": "test.value"},
     "loop_a": {"type": "test.add", "links": {"a": link("loop_b")}},
     "loop_b": {"type": "test.add", "links": {"a": link("loop_a")}},
 }
 
 
-def test_every_error_kind_is_reported_at_once_naming_node_and_input(counting_plugins):
-    issues = validate(wf(EVERY_KIND), counting_plugins.registry, SETTINGS)
+def test_every_error_kind_is_reported_at_once_naming_node_and_input(checking_plugins):
+    issues = validate(wf(EVERY_KIND), checking_plugins.registry, SETTINGS)
     found = {(i.kind, i.node_id, i.input) for i in issues}
     expected = {
         ("unknown_node_type", "unknown", None),
@@ -52,6 +102,7 @@ def test_every_error_kind_is_reported_at_once_naming_node_and_input(counting_plu
         ("invalid_literal", "wrong_literal", "value"),
         ("out_of_bounds", "too_many", "steps"),
         ("not_in_choices", "bad_choice", "operation"),
+        ("invalid_value", "unchecked", "word"),
         ("no_output_node", None, None),
     }
     assert expected <= found
@@ -60,13 +111,55 @@ def test_every_error_kind_is_reported_at_once_naming_node_and_input(counting_plu
     assert {i.kind for i in issues} | {"unknown_target"} == set(KINDS)
 
 
-def test_messages_say_what_is_wrong(counting_plugins):
-    issues = {i.node_id: i.message for i in validate(wf(EVERY_KIND), counting_plugins.registry, SETTINGS)}
+def test_messages_say_what_is_wrong(checking_plugins):
+    issues = {i.node_id: i.message for i in validate(wf(EVERY_KIND), checking_plugins.registry, SETTINGS)}
     assert "acme-nodes" in issues["unknown"]
     assert "expects INT but node 'v' output 'result' gives FLOAT" in issues["wrong_type"]
     assert "5000 is outside [1, 1000]" in issues["too_many"]
     assert "'sqrt' is not one of" in issues["bad_choice"] and "'add'" in issues["bad_choice"]
     assert "it has: value" in issues["extra"]
+    assert issues["unchecked"] == "'cow' is not a word in models"
+
+
+def test_an_input_check_sees_the_settings_and_the_typed_value_after_its_type_is_checked(checking_plugins, tmp_path):
+    seen = sys.modules["graphflow_local_plugins.checking"].SEEN
+    seen.clear()
+    settings = Settings(models_dir=tmp_path / "vocabulary")
+    workflow = wf(
+        {
+            "fine": {"type": "test.checked", "inputs": {"word": "dog", "amount": 2, "other": ""}},
+            "fraction": {"type": "test.checked", "inputs": {"word": "dog", "amount": 2.5, "other": ""}},
+            "mistyped": {"type": "test.checked", "inputs": {"word": 7, "other": ""}},
+            "unknown": {"type": "test.checked", "inputs": {"word": "emu", "other": ""}},
+            "default": {"type": "test.checked", "inputs": {"other": ""}},
+        }
+    )
+    issues = [i for i in validate(workflow, checking_plugins.registry, settings) if i.kind != "no_output_node"]
+    assert {(i.node_id, i.input, i.kind) for i in issues} == {
+        ("fraction", "amount", "invalid_value"),
+        ("mistyped", "word", "invalid_literal"),
+        ("unknown", "word", "invalid_value"),
+    }
+    assert next(i.message for i in issues if i.node_id == "unknown") == "'emu' is not a word in vocabulary"
+    assert seen == ["dog", "dog", "emu"]  # neither defaults nor values of the wrong type are checked
+
+
+def test_a_check_that_raises_is_reported_as_an_issue_not_raised(checking_plugins):
+    workflow = wf({"c": {"type": "test.checked", "inputs": {"other": "x"}}})
+    (issue,) = [i for i in validate(workflow, checking_plugins.registry, SETTINGS) if i.kind != "no_output_node"]
+    assert (issue.node_id, issue.input, issue.kind) == ("c", "other", "invalid_value")
+    assert issue.message == "the value could not be checked: RuntimeError: the checker fell over"
+
+
+def test_a_linked_value_is_not_checked(checking_plugins):
+    workflow = wf(
+        {
+            "word": {"type": "graphflow.primitive.string", "inputs": {"value": "emu"}},
+            "c": {"type": "test.checked", "inputs": {"other": ""}, "links": {"word": link("word")}},
+        }
+    )
+    issues = validate(workflow, checking_plugins.registry, SETTINGS)
+    assert [i.kind for i in issues] == ["no_output_node"]
 
 
 def test_int_output_may_feed_a_float_input(counting_plugins):
