@@ -1,33 +1,61 @@
 """Conditioning nodes: encode prompts, clip skip, and combine / average / concatenate conditionings."""
 
-from graphflow.api import CLIP, CONDITIONING, FLOAT, INT, STRING, Context, Input, Output, hookimpl, node
+from typing import Any
+
+from graphflow.api import CLIP, CONDITIONING, FLOAT, INT, STRING, Context, Input, Output, Settings, hookimpl, node
 from graphflow.sampling import conditioning as cond
 from graphflow.sampling.conditioning import Conditioning
+from graphflow.text.embedding_library import EmbeddingLoader, embedding_identities, missing_embeddings_message
+from graphflow.text.embedding_syntax import embedding_names
 from graphflow.text.encoder import TextEncoder
 
+PROMPT_HELP = "the prompt; `(word:1.3)` weights words, `embedding:name` uses an embedding from models/embeddings"
 
-@node("graphflow.conditioning.encode", version="1.0.0", title="Encode Prompt", category="conditioning")
+
+def check_embeddings(settings: Settings, text: str) -> str | None:
+    """Name the embeddings a typed-in prompt uses that cannot be found (checked before a run)."""
+    return missing_embeddings_message(settings.models_dir, embedding_names(text))
+
+
+def embedding_files(settings: Settings, text: str | None = None, **_: Any) -> tuple[Any, ...] | None:
+    """The identities of the embedding files a typed-in prompt uses: an edited file is read again."""
+    names = embedding_names(text) if text is not None else []
+    return embedding_identities(settings.models_dir, names) if names else None
+
+
+def _encode(ctx: Context, clip: TextEncoder, text: str) -> Conditioning:
+    return clip.encode(text, embeddings=EmbeddingLoader(ctx.settings.models_dir, ctx.models))
+
+
+@node("graphflow.conditioning.encode", version="1.1.0", title="Encode Prompt", category="conditioning")
 class EncodePrompt:
     """Encode a prompt with the model's text encoder.
 
     Weighting works as in ComfyUI and A1111: `(word:1.3)`, `(word)` = x1.1, `[word]` = /1.1,
     `\\(` for a literal bracket. Prompts longer than 75 tokens are encoded in chunks.
+    `embedding:name` puts a textual-inversion embedding from models/embeddings (or a shipped one)
+    in the prompt; `(embedding:name:1.2)` weights it.
     """
 
     clip = Input(CLIP)
-    text = Input(STRING, default="", multiline=True)
+    text = Input(STRING, default="", multiline=True, check=check_embeddings, description=PROMPT_HELP)
     conditioning = Output(CONDITIONING)
 
+    fingerprint = staticmethod(embedding_files)
+
     def run(self, ctx: Context, clip: TextEncoder, text: str) -> Conditioning:
-        return clip.encode(text)
+        return _encode(ctx, clip, text)
 
 
-@node("graphflow.conditioning.encode_sdxl", version="1.0.0", title="Encode Prompt (SDXL)", category="conditioning")
+@node("graphflow.conditioning.encode_sdxl", version="1.1.0", title="Encode Prompt (SDXL)", category="conditioning")
 class EncodePromptSdxl:
-    """Encode a prompt for SDXL with its size conditioning (original size, crop, target size)."""
+    """Encode a prompt for SDXL with its size conditioning (original size, crop, target size).
+
+    The prompt syntax is Encode Prompt's, embeddings included (an SDXL embedding has clip_l and clip_g vectors).
+    """
 
     clip = Input(CLIP)
-    text = Input(STRING, default="", multiline=True)
+    text = Input(STRING, default="", multiline=True, check=check_embeddings, description=PROMPT_HELP)
     width = Input(INT, default=1024, min=64, max=16384, step=8)
     height = Input(INT, default=1024, min=64, max=16384, step=8)
     crop_w = Input(INT, default=0, min=0, max=16384)
@@ -35,6 +63,8 @@ class EncodePromptSdxl:
     target_width = Input(INT, default=1024, min=64, max=16384, step=8)
     target_height = Input(INT, default=1024, min=64, max=16384, step=8)
     conditioning = Output(CONDITIONING)
+
+    fingerprint = staticmethod(embedding_files)
 
     def run(
         self,
@@ -60,7 +90,7 @@ class EncodePromptSdxl:
             "target_width": target_width,
             "target_height": target_height,
         }
-        return tuple(entry.replace(extras={**entry.extras, **extras}) for entry in clip.encode(text))
+        return tuple(entry.replace(extras={**entry.extras, **extras}) for entry in _encode(ctx, clip, text))
 
 
 @node("graphflow.conditioning.clip_skip", version="1.0.0", title="CLIP Set Last Layer", category="conditioning")

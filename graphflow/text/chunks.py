@@ -1,9 +1,15 @@
-"""Weighted prompt -> fixed-length CLIP token chunks (BOS + up to 75 tokens + EOS + padding)."""
+"""Weighted prompt -> fixed-length CLIP token chunks (BOS + up to 75 tokens + EOS + padding).
+
+An `embedding:name` takes as many token positions as the embedding has vectors; those positions
+hold a placeholder id and are listed in the chunk's `slots`, for the encoder to fill in.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from graphflow.text.embedding_syntax import PREFIX, EmbeddingRef, split_references
 from graphflow.text.tokenizers import Tokenizer
 from graphflow.text.weights import parse_weighted
 
@@ -14,12 +20,26 @@ KEEP_WHOLE_BELOW = 8
 """A word of fewer tokens than this moves whole to the next chunk rather than being split (as ComfyUI)."""
 
 
+Token = int | tuple[str, int]
+"""A token id, or (embedding name, vector index)."""
+
+
+@dataclass(frozen=True)
+class EmbeddingSlot:
+    """A token position that takes vector `index` of the embedding `name` instead of a token's embedding."""
+
+    position: int
+    name: str
+    index: int
+
+
 @dataclass(frozen=True)
 class TokenChunk:
-    """One model input row: `ids` and per-token `weights`, both `max_length` long."""
+    """One model input row: `ids` and per-token `weights`, both `max_length` long, and its embedding slots."""
 
     ids: tuple[int, ...]
     weights: tuple[float, ...]
+    slots: tuple[EmbeddingSlot, ...] = ()
 
     @property
     def weighted(self) -> bool:
@@ -27,13 +47,18 @@ class TokenChunk:
         return any(w != 1.0 for w in self.weights)
 
 
-def tokenize_weighted(text: str, tokenizer: Tokenizer) -> list[TokenChunk]:
-    """Tokenize a prompt with weights into chunks; an empty prompt gives one empty chunk."""
+def tokenize_weighted(
+    text: str, tokenizer: Tokenizer, embedding_lengths: Mapping[str, int] | None = None
+) -> list[TokenChunk]:
+    """Tokenize a prompt with weights into chunks; an empty prompt gives one empty chunk.
+
+    `embedding_lengths` gives the number of vectors of each embedding the prompt names.
+    """
     capacity = tokenizer.max_length - 2
     if capacity < 1:
         raise ValueError(f"tokenizer max_length {tokenizer.max_length} leaves no room between BOS and EOS")
-    rows: list[list[tuple[int, float]]] = [[]]
-    for word in _weighted_words(text, tokenizer):
+    rows: list[list[tuple[Token, float]]] = [[]]
+    for word in _weighted_words(text, tokenizer, embedding_lengths or {}):
         if word is None:
             rows.append([])
             continue
@@ -54,21 +79,45 @@ def empty_chunk(tokenizer: Tokenizer) -> TokenChunk:
     return _pad([], tokenizer)
 
 
-def _weighted_words(text: str, tokenizer: Tokenizer) -> list[list[tuple[int, float]] | None]:
-    """Each whitespace-separated word as (id, weight) tokens; None marks a BREAK."""
-    words: list[list[tuple[int, float]] | None] = []
+def _weighted_words(
+    text: str, tokenizer: Tokenizer, embedding_lengths: Mapping[str, int]
+) -> list[list[tuple[Token, float]] | None]:
+    """Each whitespace-separated word (an embedding counts as a word) as (token, weight); None marks a BREAK."""
+    words: list[list[tuple[Token, float]] | None] = []
     for segment, weight in parse_weighted(text):
         for word in segment.split():
             if word == BREAK:
                 words.append(None)
-            elif ids := tokenizer.ids(word):
-                words.append([(i, weight) for i in ids])
+                continue
+            for piece in split_references(word):
+                if isinstance(piece, EmbeddingRef):
+                    words.append([((piece.name, i), weight) for i in range(_length(piece.name, embedding_lengths))])
+                elif ids := tokenizer.ids(piece):
+                    words.append([(i, weight) for i in ids])
     return words
 
 
-def _pad(row: list[tuple[int, float]], tokenizer: Tokenizer) -> TokenChunk:
-    """Wrap tokens in BOS/EOS and pad to the tokenizer's max_length."""
+def _length(name: str, embedding_lengths: Mapping[str, int]) -> int:
+    if name not in embedding_lengths:
+        raise ValueError(f"the prompt names {PREFIX}{name}, but no vectors were given for it")
+    return embedding_lengths[name]
+
+
+def _pad(row: list[tuple[Token, float]], tokenizer: Tokenizer) -> TokenChunk:
+    """Wrap tokens in BOS/EOS, pad to the tokenizer's max_length, and note the embedding slots.
+
+    A slot's id is BOS: never the EOS id, and below it in CLIP's vocabulary, so CLIP's pooling
+    (at the first EOS id, or at the highest id in older configs) still finds the end of the text.
+    """
     padding = tokenizer.max_length - len(row) - 2
-    ids = (tokenizer.bos_id, *(i for i, _ in row), tokenizer.eos_id) + (tokenizer.pad_id,) * padding
+    ids = [tokenizer.bos_id]
+    slots: list[EmbeddingSlot] = []
+    for position, (token, _) in enumerate(row, start=1):
+        if isinstance(token, tuple):
+            slots.append(EmbeddingSlot(position, *token))
+            ids.append(tokenizer.bos_id)
+        else:
+            ids.append(token)
+    ids += [tokenizer.eos_id] + [tokenizer.pad_id] * padding
     weights = (1.0, *(w for _, w in row), 1.0) + (1.0,) * padding
-    return TokenChunk(ids=ids, weights=weights)
+    return TokenChunk(ids=tuple(ids), weights=weights, slots=tuple(slots))

@@ -10,13 +10,16 @@ Family rules (as ComfyUI and the original Stable Diffusion code apply them):
 
 `clip_skip` follows ComfyUI's CLIPSetLastLayer: -1 = last layer, -2 = penultimate, ...; it
 replaces the family's default layer and keeps the family's final-norm rule.
+
+Textual-inversion embeddings (`embedding:name` in a prompt) reach the model through a forward hook
+on its token-embedding layer, registered for one row at a time: the cached model is never changed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +29,12 @@ from transformers import CLIPTextModel, CLIPTextModelWithProjection
 from graphflow.patches import WeightPatch, applied
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.text.chunks import TokenChunk, empty_chunk, tokenize_weighted
+from graphflow.text.embedding_syntax import PREFIX, embedding_names
+from graphflow.text.embeddings import Embedding
 from graphflow.text.tokenizers import Tokenizer
+
+EmbeddingLookup = Callable[[str], Embedding]
+"""Gives the embedding a prompt names (e.g. graphflow.text.embedding_library.EmbeddingLoader)."""
 
 PART_NAMES = ("clip_l", "clip_h", "clip_g")
 
@@ -107,21 +115,30 @@ class TextEncoder:
         parts = tuple(dataclasses.replace(p, patches=(*p.patches, *patches.get(p.name, ()))) for p in self.parts)
         return dataclasses.replace(self, parts=parts)
 
-    def encode(self, text: str) -> Conditioning:
-        """Encode a prompt: context [1, 77*k, D] (k chunks), plus pooled [1, P] for SDXL."""
+    def encode(self, text: str, embeddings: EmbeddingLookup | None = None) -> Conditioning:
+        """Encode a prompt: context [1, 77*k, D] (k chunks), plus pooled [1, P] for SDXL.
+
+        `embeddings` finds the embeddings the prompt names (`embedding:name`); a prompt naming one
+        without it is an error.
+        """
+        found = _embeddings_named(text, embeddings)
+        vectors = [{name: e.for_part(part.name, part.width) for name, e in found.items()} for part in self.parts]
         with ExitStack() as stack:
             for part in self.parts:
                 stack.enter_context(applied(part.model, part.patches))
-            return self._encode(text)
+            return self._encode(text, vectors)
 
-    def _encode(self, text: str) -> Conditioning:
-        token_rows = [tokenize_weighted(text, part.tokenizer) for part in self.parts]
+    def _encode(self, text: str, vectors: Sequence[Mapping[str, torch.Tensor]]) -> Conditioning:
+        token_rows = [
+            tokenize_weighted(text, part.tokenizer, {name: len(v) for name, v in part_vectors.items()})
+            for part, part_vectors in zip(self.parts, vectors, strict=True)
+        ]
         count = max(len(rows) for rows in token_rows)
         contexts: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
-        for part, rows in zip(self.parts, token_rows, strict=True):
+        for part, rows, part_vectors in zip(self.parts, token_rows, vectors, strict=True):
             rows = rows + [empty_chunk(part.tokenizer)] * (count - len(rows))
-            hidden, first_pooled = self._run(part, rows)
+            hidden, first_pooled = self._run(part, rows, part_vectors)
             if any(row.weighted for row in rows):
                 empty, _ = self._run(part, [empty_chunk(part.tokenizer)])
                 hidden = _apply_weights(hidden, empty[0], rows)
@@ -130,16 +147,21 @@ class TextEncoder:
                 pooled = first_pooled
         return (CondEntry(context=torch.cat(contexts, dim=-1), pooled=pooled),)
 
-    def _run(self, part: ClipPart, rows: Sequence[TokenChunk]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run(
+        self, part: ClipPart, rows: Sequence[TokenChunk], vectors: Mapping[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run one part on token rows: hidden states [B, L, W] and the first row's projected pooled [1, P].
 
         Rows run one at a time so a chunk encodes to the same bits whatever the prompt's length.
-        The pooled output is None for a model without a projection.
+        The pooled output is None for a model without a projection. `vectors` are the part's
+        embedding vectors by name, for the rows' slots.
         """
-        outputs = [self._run_row(part, row) for row in rows]
+        outputs = [self._run_row(part, row, vectors or {}) for row in rows]
         return torch.cat([hidden for hidden, _ in outputs]), outputs[0][1]
 
-    def _run_row(self, part: ClipPart, row: TokenChunk) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run_row(
+        self, part: ClipPart, row: TokenChunk, vectors: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run one part on one token row: hidden [1, L, W] and projected pooled [1, P] or None."""
         ids = torch.tensor([row.ids], dtype=torch.long)
         vocab = int(part.model.config.vocab_size)
@@ -148,7 +170,7 @@ class TextEncoder:
                 f"{part.name}: the tokenizer gives id {int(ids.max())} but the text model has only {vocab} "
                 "token embeddings; the tokenizer does not belong to this text model"
             )
-        with torch.no_grad():
+        with torch.no_grad(), _slot_vectors(part.model, row, vectors):
             out = part.model(input_ids=ids.to(part.model.device), output_hidden_states=True)
             norm = _FINAL_NORM[self.family]
             if self.layer == -1 and norm:
@@ -163,6 +185,37 @@ class TextEncoder:
     def __repr__(self) -> str:
         names = ", ".join(part.name for part in self.parts)
         return f"TextEncoder(family={self.family!r}, parts=[{names}], layer={self.layer})"
+
+
+def _embeddings_named(text: str, lookup: EmbeddingLookup | None) -> dict[str, Embedding]:
+    """The embeddings a prompt names, by name."""
+    names = embedding_names(text)
+    if names and lookup is None:
+        raise TextEncoderError(
+            f"the prompt names {PREFIX}{names[0]}, but this text encoder was not given a place to find embeddings"
+        )
+    return {name: lookup(name) for name in names} if lookup is not None else {}
+
+
+@contextmanager
+def _slot_vectors(model: Any, row: TokenChunk, vectors: Mapping[str, torch.Tensor]) -> Iterator[None]:
+    """While the block runs, the model's token embeddings at the row's slots are the embedding vectors."""
+    if not row.slots:
+        yield
+        return
+    positions = [slot.position for slot in row.slots]
+    rows = torch.stack([vectors[slot.name][slot.index] for slot in row.slots])
+
+    def replace(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        output[:, positions] = rows.to(device=output.device, dtype=output.dtype)
+        return output
+
+    handle = model.get_input_embeddings().register_forward_hook(replace)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _apply_weights(hidden: torch.Tensor, empty: torch.Tensor, rows: Sequence[TokenChunk]) -> torch.Tensor:
