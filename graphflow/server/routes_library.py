@@ -174,15 +174,15 @@ async def model_kinds(request: web.Request) -> web.Response:
 
 @routes.get("/api/models/{kind}")
 async def model_files(request: web.Request) -> web.Response:
-    """The model files of one kind."""
+    """The models of one kind: the shipped ones (`builtin:<name>`) first, then the files in its folder."""
     kind = request.match_info["kind"]
     if kind not in model_kind_folders():
         raise ApiError("not_found", f"unknown model kind {kind!r}; see GET /api/models")
-    from graphflow.models.paths import list_models
+    from graphflow.models.builtin import model_choices
 
     root = request.app[CONFIG].settings.models_dir
     confined(root, kind)
-    files = await asyncio.to_thread(list_models, root, kind)
+    files = await asyncio.to_thread(model_choices, root, kind)
     return web.json_response({"kind": kind, "files": files})
 
 

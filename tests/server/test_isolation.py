@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import FormData
 from PIL import Image
 
+from graphflow.models.builtin import builtin_models
 from graphflow.server import ServerConfig, create_app
 from tests.running import settings_under
 from tests.server.helpers import SERVER_PLUGIN, submit, wait_finished, workflow
@@ -40,7 +41,7 @@ async def test_two_servers_in_one_process_keep_their_own_folders(aiohttp_client,
         assert f"{name}.png" in images and f"{other}.png" not in images
         assert f"{name}.safetensors" in checkpoints and f"{other}.safetensors" not in checkpoints
         files = await (await client.get("/api/models/checkpoints")).json()
-        assert files["files"] == [f"{name}.safetensors"]
+        assert files["files"] == [*builtin_models("checkpoints"), f"{name}.safetensors"]
 
     form = FormData()
     form.add_field("image", (configs["alpha"].settings.input_dir / "alpha.png").read_bytes(), filename="up.png")

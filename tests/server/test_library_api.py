@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from graphflow.models.builtin import builtin_models
 from graphflow.server import create_app
 from tests.server.helpers import workflow
 
@@ -64,7 +65,8 @@ async def test_model_lists_come_per_folder(client, config):
     kinds = (await (await client.get("/api/models")).json())["kinds"]
     assert "checkpoints" in kinds and "vae" in kinds
     files = await (await client.get("/api/models/checkpoints")).json()
-    assert files == {"kind": "checkpoints", "files": ["a.safetensors", "sub/b.safetensors"]}
+    shipped = list(builtin_models("checkpoints"))
+    assert files == {"kind": "checkpoints", "files": [*shipped, "a.safetensors", "sub/b.safetensors"]}
     assert (await (await client.get("/api/models/vae")).json())["files"] == []
     assert (await client.get("/api/models/weights")).status == 404
 
