@@ -46,6 +46,7 @@ export const api = {
   clearHistory: () => call("DELETE", "history"),
   workflows: () => call("GET", "workflows"),
   workflow: (source, name) => call("GET", `workflows/${q(source)}/${name.split("/").map(q).join("/")}`),
+  models: (kind) => call("GET", `models/${q(kind)}`),
   saveWorkflow: (name, workflow) => call("PUT", `workflows/user/${name.split("/").map(q).join("/")}`, workflow),
 
   /** Upload an image file into the input folder; returns the stored file name (with subfolder). */

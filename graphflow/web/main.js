@@ -9,6 +9,7 @@ import { openNodeMenu } from "./menu.js";
 import { Panel } from "./panel.js";
 import { readOutputs } from "./outputs.js";
 import { RunView } from "./run.js";
+import { embeddingNames } from "./suggest.js";
 import { bindShortcuts } from "./shortcuts.js";
 import { UndoStack } from "./undo.js";
 import { connect } from "./ws.js";
@@ -81,6 +82,7 @@ async function start() {
       $("#lightbox").hidden = false;
     },
     uploadImage: (file) => api.uploadImage(file).catch((err) => toast(err.message, "error")),
+    embeddingNames: () => api.models("embeddings").then((r) => embeddingNames(r.files)),
     viewUrl: api.viewUrl,
   };
   const canvas = new Canvas(root, graph, app);

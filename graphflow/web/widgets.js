@@ -1,10 +1,13 @@
 // Widgets for literal inputs, each built from the input's schema (type, bounds, choices, widget hint).
 
+import { suggestEmbeddings } from "./suggest.js";
+
 const MAX_SEED = 2 ** 32 - 1;
 
 /**
  * A DOM control for one literal input. `onChange(value)` is called with a value of the input's type;
- * `services` gives `uploadImage(file) -> name` and `viewUrl(ref) -> url` for image inputs.
+ * `services` gives `uploadImage(file) -> name` and `viewUrl(ref) -> url` for image inputs, and
+ * `embeddingNames() -> Promise<names>` for the suggestions in multiline text.
  */
 export function createWidget(input, value, onChange, services) {
   if (input.widget === "image_upload") return imageUpload(input, value, onChange, services);
@@ -15,7 +18,7 @@ export function createWidget(input, value, onChange, services) {
     if (input.widget === "slider" && input.min != null && input.max != null) return slider(input, value, onChange);
     return number(input, value, onChange);
   }
-  if (input.type === "STRING") return text(input, value, onChange);
+  if (input.type === "STRING") return text(input, value, onChange, services);
   return jsonField(value, onChange);
 }
 
@@ -89,13 +92,14 @@ function seed(input, value, onChange) {
   return box;
 }
 
-function text(input, value, onChange) {
+function text(input, value, onChange, services) {
   const el = document.createElement(input.multiline ? "textarea" : "input");
   el.className = input.multiline ? "w-textarea" : "w-text";
   if (!input.multiline) el.type = "text";
   el.value = value ?? "";
   el.spellcheck = false;
   el.addEventListener("change", () => onChange(el.value));
+  if (input.multiline && services?.embeddingNames) suggestEmbeddings(el, services.embeddingNames);
   return el;
 }
 
