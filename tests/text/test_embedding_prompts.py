@@ -21,6 +21,7 @@ from graphflow.text import (
     clip_bpe_tokenizer,
     embedding_names,
     tokenize_weighted,
+    tokenizer_from_folder,
 )
 from graphflow.text.embedding_syntax import EmbeddingRef, split_references
 from graphflow.text.embeddings import ANY_PART
@@ -114,6 +115,15 @@ def test_an_sd1_prompt_with_an_embedding_encodes_like_the_vectors_added_as_token
     torch.testing.assert_close(entry.context, expected, rtol=0, atol=1e-6)
     (plain,) = TextEncoder([sd1_part], "sd1").encode("a cat")
     assert not torch.allclose(entry.context, plain.context)
+
+
+def test_the_demo_family_takes_an_embedding_for_a_word_its_tokenizer_does_not_know(word_tokenizer_folder, make_clip):
+    tokenizer = tokenizer_from_folder(word_tokenizer_folder)
+    part = ClipPart("clip_l", make_clip(16, layers=2, vocab=tokenizer.vocab_size), tokenizer)
+    rows = vectors(1, 16)
+    (entry,) = TextEncoder([part], "demo").encode("a embedding:sun circle", lookup(sun=generic(rows)))
+    expected = reference(part, rows, "a", "circle").last_hidden_state
+    torch.testing.assert_close(entry.context, expected, rtol=0, atol=1e-6)
 
 
 def test_an_sd2_prompt_with_an_embedding_uses_the_penultimate_layer_and_zero_padding(sd2_part):

@@ -16,13 +16,18 @@ from graphflow.resources import example_workflow
 from graphflow.text import TextEncoder
 from graphflow.text.embeddings import EmbeddingError
 from graphflow.workflow import parse_workflow
-from tests.running import context_for, settings_under
+from tests.running import context_for, executor_for, settings_under
 
 
 @pytest.fixture(scope="module")
-def registry():
-    plugins = build_plugins(None, entry_points=False)
-    assert not plugins.registry.problems, plugins.registry.problems
+def plugins():
+    built = build_plugins(None, entry_points=False)
+    assert not built.registry.problems, built.registry.problems
+    return built
+
+
+@pytest.fixture(scope="module")
+def registry(plugins):
     return plugins.registry
 
 
@@ -94,3 +99,18 @@ def test_an_edited_embedding_file_changes_the_encode_nodes_cache_key(models, tmp
     save_file({"emb_params": torch.ones(3, 32)}, str(models / "embeddings" / "shiny.safetensors"))
     assert fingerprint(settings, {"text": "a embedding:shiny cat"}) != before
     assert fingerprint(settings, {"text": "embedding:ghost"}) == (None,)
+
+
+def test_the_demo_model_encodes_a_prompt_with_an_embedding_and_names_a_misfit_file(plugins, models, tmp_path):
+    save_file({"emb_params": torch.randn(2, 128)}, str(models / "embeddings" / "sun.safetensors"))
+    executor = executor_for(plugins, tmp_path)
+    workflow = parse_workflow(txt2img("a embedding:sun at the top", negative="a embedding:shiny"))
+    result = executor.run(workflow, targets=["prompt", "negative"])
+    assert result.status == "error" and result.error.node_id == "negative"
+    assert "shiny.safetensors has vectors of width 32, but the text part clip_l takes width 128" in str(result.error)
+    (entry,) = executor.run(workflow, targets=["prompt"]).outputs["prompt"]["conditioning"]
+    (plain,) = executor.run(parse_workflow(txt2img("a circle at the top")), targets=["prompt"]).outputs["prompt"][
+        "conditioning"
+    ]
+    assert entry.context.shape == plain.context.shape == (1, 77, 128)
+    assert not torch.equal(entry.context, plain.context)
