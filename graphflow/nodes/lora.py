@@ -6,6 +6,7 @@ are applied only while a sampler or a prompt encoder uses them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from graphflow.api import CLIP, FLOAT, MODEL, STRING, Context, Input, Output, Settings, hookimpl, node
@@ -135,7 +136,7 @@ class LoadLoraModelOnly:
 
 
 @hookimpl
-def register_nodes(register) -> None:
+def register_nodes(register: Callable[[type], None]) -> None:
     """Provide the LoRA loader nodes."""
     register(LoadLora)
     register(LoadLoraModelOnly)

@@ -21,7 +21,7 @@ from graphflow.patches.lora_deltas import bias_delta, delta_shape, fits, weight_
 from graphflow.patches.lora_format import LoraFile, LoraFormatError, LoraLayer, parse_lora
 from graphflow.patches.lora_keys import text_names, text_part_for, unet_names
 
-__all__ = ["LoraFile", "LoraFormatError", "LoraMatch", "LoraMismatchError", "match_lora", "read_lora"]
+__all__ = ["LoraFile", "LoraFormatError", "LoraMatch", "LoraMismatchError", "guess_family", "match_lora", "read_lora"]
 
 TEXT_COMPONENTS = frozenset({"te", "te1", "te2", "clip_l", "clip_h", "clip_g"})
 _EXAMPLES = 5

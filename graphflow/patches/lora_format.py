@@ -63,7 +63,6 @@ _OLD_PROJECTIONS = {  # diffusers' processor names -> (UNet module, CLIP module)
     "to_out_lora": ("to_out.0", "out_proj"),
 }
 LORA_METADATA_KEY = "lora_adapter_metadata"  # diffusers stores each component's LoraConfig here as JSON
-KINDS = ("lora", "loha", "lokr", "full")
 
 
 class LoraFormatError(ValueError):
@@ -102,11 +101,6 @@ class LoraFile:
     layers: tuple[LoraLayer, ...]
     unknown: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def key_count(self) -> int:
-        """How many keys the file has."""
-        return sum(len(layer.keys) for layer in self.layers) + len(self.unknown)
 
     def byte_size(self) -> int:
         """Bytes held by the layers' tensors (what the model cache counts)."""
