@@ -7,10 +7,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from graphflow.control.control import Control
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +25,8 @@ class CondEntry:
     N is 1 (one prompt for the whole latent batch) or the latent batch size (one prompt per latent).
 
     `extras` carries model-specific hints, e.g. SDXL's `width`, `height`, `crop_w`, `crop_h`,
-    `target_width`, `target_height` (pixels, ComfyUI names).
+    `target_width`, `target_height` (pixels, ComfyUI names). `control` is the chain of ControlNets /
+    T2I-Adapters applied to this entry (graphflow.control), if any.
     """
 
     context: Tensor
@@ -30,6 +34,7 @@ class CondEntry:
     strength: float = 1.0
     class_labels: Tensor | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    control: Control | None = None
 
     def __post_init__(self) -> None:
         if self.context.ndim != 3 or self.context.shape[0] < 1:

@@ -2,7 +2,8 @@
 
 Conditioning entries are batched into one UNet call when they fit together (contexts of
 different token counts are repeated to their least common multiple, which leaves attention
-unchanged), and their predictions are averaged weighted by strength, as ComfyUI does.
+unchanged), and their predictions are averaged weighted by strength, as ComfyUI does. Entries that
+carry a ControlNet or T2I-Adapter add its residuals to their rows of the call (graphflow.control).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphflow.control.control import fill_uncond
+from graphflow.control.residuals import ControlRun, UnetInputs, check_controls
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.sampling.model import DiffusionModel, ModelSampling
 
@@ -54,6 +57,7 @@ def check_conditioning(model: DiffusionModel, conditioning: Conditioning, name: 
             )
         if _uses_class_labels(model) and entry.class_labels is None:
             raise ValueError(f"{name} conditioning has no class labels, which this {model.family} model needs")
+    check_controls(model, conditioning, name)
 
 
 def _size_hints(entry: CondEntry, x: Tensor) -> list[float]:
@@ -92,7 +96,9 @@ def _per_batch(value: Tensor, batch: int) -> Tensor:
 
 
 @torch.no_grad()
-def _unet_x0(model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor) -> Tensor:
+def _unet_x0(
+    model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor, controls: ControlRun | None = None
+) -> Tensor:
     """x0 estimates for every entry in one UNet call: [len(entries) * B, C, h, w], entry-major."""
     batch, count = x.shape[0], len(entries)
     device, dtype = model.device, model.dtype
@@ -108,20 +114,22 @@ def _unet_x0(model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sig
     if _uses_class_labels(model):
         labels = torch.cat([_per_batch(e.class_labels, batch) for e in entries if e.class_labels is not None])
         kwargs["class_labels"] = labels.to(device, dtype if labels.is_floating_point() else labels.dtype)
-    output = model.unet(
-        x_in.to(device, dtype),
-        model.sampling.timestep(sigma_all).to(device),
-        encoder_hidden_states=context.to(device, dtype),
-        return_dict=False,
-        **kwargs,
-    )[0]
+    sample = x_in.to(device, dtype)
+    timestep = model.sampling.timestep(sigma_all).to(device)
+    hidden = context.to(device, dtype)
+    if controls is not None:
+        inputs = UnetInputs(sample, timestep, hidden, dict(kwargs), batch)
+        kwargs |= controls.unet_kwargs(entries, inputs, float(sigma_all[0]))
+    output = model.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
     return model.sampling.calculate_denoised(sigma_all, output.to(x), x_all)
 
 
-def _predictions(model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor) -> list[Tensor]:
+def _predictions(
+    model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor, controls: ControlRun | None
+) -> list[Tensor]:
     if _batchable(entries):
-        return list(_unet_x0(model, entries, x, sigma).chunk(len(entries)))
-    return [_unet_x0(model, [entry], x, sigma) for entry in entries]
+        return list(_unet_x0(model, entries, x, sigma, controls).chunk(len(entries)))
+    return [_unet_x0(model, [entry], x, sigma, controls) for entry in entries]
 
 
 def _weighted(predictions: Sequence[Tensor], entries: Sequence[CondEntry]) -> Tensor:
@@ -135,17 +143,19 @@ def cfg_denoiser(model: DiffusionModel, positive: Conditioning, negative: Condit
     """Classifier-free guided denoiser: uncond + cfg * (cond - uncond); cfg 1 skips the uncond pass.
 
     Several entries on one side are averaged weighted by strength; all entries share one UNet
-    call when their shapes allow.
+    call when their shapes allow. Controls on the entries add their residuals (see graphflow.control).
     """
     check_conditioning(model, positive, "positive")
     guided = not math.isclose(cfg, 1.0)
     if guided:
+        negative = fill_uncond(positive, negative)
         check_conditioning(model, negative, "negative")
     entries = list(positive) + (list(negative) if guided else [])
+    controls = ControlRun(model) if any(entry.control is not None for entry in entries) else None
 
     def denoise(x: Tensor, sigma: Tensor, **extra_args: Any) -> Tensor:
         sigma = torch.as_tensor(sigma).to(x).reshape(-1).expand(x.shape[0])
-        predictions = _predictions(model, entries, x, sigma)
+        predictions = _predictions(model, entries, x, sigma, controls)
         cond = _weighted(predictions[: len(positive)], positive)
         if not guided:
             return cond
