@@ -91,10 +91,14 @@ UPSCALE_MODEL = ValueType(
     description="an image super-resolution network",
     python_class="graphflow.upscale.model:UpscaleModel",
 )
+CONTROL_NET = ValueType(
+    "CONTROL_NET",
+    description="a ControlNet or T2I-Adapter that steers sampling with a hint picture",
+    python_class="graphflow.control.model:ControlModel",
+)
 
-BUILTIN_TYPES: dict[str, ValueType] = {
-    t.name: t for t in (INT, FLOAT, STRING, BOOLEAN, LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL)
-}
+_LINKED = (LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL, CONTROL_NET)
+BUILTIN_TYPES: dict[str, ValueType] = {t.name: t for t in (INT, FLOAT, STRING, BOOLEAN, *_LINKED)}
 
 # The only implicit conversions; every other pair must match exactly.
 _IMPLICIT: frozenset[tuple[str, str]] = frozenset({("INT", "FLOAT")})
