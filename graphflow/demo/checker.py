@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -13,7 +13,7 @@ from scipy import ndimage
 from graphflow.demo.world import CANVAS, COLOURS, POSITIONS, SHAPES, ThingSpec, parse_prompt
 
 ATTRIBUTES = ("colour", "position", "shape", "size")
-_PALETTE = np.array(list(COLOURS.values()), dtype=np.float32) / 255.0
+Colours = Mapping[str, tuple[int, int, int]]
 _SEED_THRESHOLD = 0.3  # colour distance from the background that starts an object
 _SIZE_THRESHOLD = 14.0  # sqrt(area) in canvas units between "small" and "large"
 _MIN_AREA = 12.0  # canvas-unit pixels; smaller specks are noise
@@ -32,6 +32,8 @@ class Found:
     cx: float
     cy: float
     fit: float  # soft IoU of the best template: how shape-like the blob is
+    pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool), compare=False, repr=False)
+    """The object's pixels (at least half covered), as a boolean mask of the image's size."""
 
     def spec(self) -> ThingSpec:
         """The attributes as a ThingSpec."""
@@ -98,30 +100,41 @@ def _nearest(point: tuple[float, float], table: dict[str, tuple[float, float]]) 
     return min(table, key=lambda k: (table[k][0] - point[0]) ** 2 + (table[k][1] - point[1]) ** 2)
 
 
-def unmix(pixels: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def palette(colours: Colours = COLOURS) -> np.ndarray:
+    """The colours as a float32 [K, 3] array in [0, 1], in the mapping's order."""
+    return np.array(list(colours.values()), dtype=np.float32) / 255.0
+
+
+def unmix(
+    pixels: np.ndarray, background: np.ndarray, colours: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Explain each pixel as background blended with one palette colour: (colour index, coverage) maps.
 
     Anti-aliased or blurred edges are such blends, so they keep their object's colour instead of
-    looking like some other palette colour (a blue edge is not purple).
+    looking like some other palette colour (a blue edge is not purple). `colours` is a palette()
+    array (default: the world's colours).
     """
     offset = pixels - background  # [H, W, 3]
-    directions = _PALETTE - background  # [K, 3]
+    directions = (palette() if colours is None else colours) - background  # [K, 3]
     coverage = np.clip(offset @ directions.T / (directions**2).sum(-1), 0.0, 1.0)  # [H, W, K]
     residual = np.linalg.norm(offset[..., None, :] - coverage[..., None] * directions, axis=-1)
     colour = residual.argmin(-1)
     return colour, np.take_along_axis(coverage, colour[..., None], -1)[..., 0]
 
 
-def find_objects(image: Image.Image | np.ndarray) -> list[Found]:
-    """Every object in an image, largest first; objects of different colours are separated even if they touch."""
+def find_objects(image: Image.Image | np.ndarray, colours: Colours = COLOURS) -> list[Found]:
+    """Every object in an image, largest first; objects of different colours are separated even if they touch.
+
+    `colours` is the palette read (the world's colours, or those plus the colours an add-on teaches).
+    """
     pixels = as_array(image)
     scale = pixels.shape[0] / CANVAS
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     background = np.median(border, axis=0)
     foreground = np.linalg.norm(pixels - background, axis=-1) > _SEED_THRESHOLD
-    colour, coverage = unmix(pixels, background)
+    colour, coverage = unmix(pixels, background, palette(colours))
     found = []
-    for colour_index, name in enumerate(COLOURS):
+    for colour_index, name in enumerate(colours):
         labels, count = ndimage.label(foreground & (colour == colour_index))
         for index in range(1, count + 1):
             region = labels == index
@@ -136,7 +149,8 @@ def find_objects(image: Image.Image | np.ndarray) -> list[Found]:
             box = ndimage.find_objects(ndimage.binary_dilation(region, iterations=2).astype(int))[0]
             shape, fit = _best_shape(alpha, cx, cy, area, scale, box)
             size_word = "small" if np.sqrt(area) < _SIZE_THRESHOLD else "large"
-            found.append(Found(shape, name, _nearest((cx, cy), POSITIONS), size_word, area, cx, cy, fit))
+            position = _nearest((cx, cy), POSITIONS)
+            found.append(Found(shape, name, position, size_word, area, cx, cy, fit, alpha >= 0.5))
     return sorted(found, key=lambda f: -f.area)
 
 
@@ -144,13 +158,13 @@ def _agreement(spec: ThingSpec, found: Found) -> dict[str, bool]:
     return {a: getattr(spec, a) == getattr(found, a) for a in ATTRIBUTES if getattr(spec, a) is not None}
 
 
-def check(image: Image.Image | np.ndarray, prompt: str) -> dict[str, bool]:
+def check(image: Image.Image | np.ndarray, prompt: str, colours: Colours = COLOURS) -> dict[str, bool]:
     """Per stated attribute, whether the image shows it; two-thing prompts pair things to objects at best.
 
     Keys: the attributes the prompt states, plus "count" (as many objects as things) and "all".
     """
-    specs = parse_prompt(prompt)
-    everything = find_objects(image)
+    specs = parse_prompt(prompt, colours)
+    everything = find_objects(image, colours)
     objects = everything[: len(specs)]
     result: dict[str, bool] = {}
     if len(objects) < len(specs):
@@ -171,13 +185,34 @@ def check(image: Image.Image | np.ndarray, prompt: str) -> dict[str, bool]:
     return result
 
 
-def score(images: Sequence[Image.Image | np.ndarray], prompts: Sequence[str]) -> dict[str, float]:
+def score(
+    images: Sequence[Image.Image | np.ndarray], prompts: Sequence[str], colours: Colours = COLOURS
+) -> dict[str, float]:
     """Accuracies over a prompt set: single-thing prompts as 'colour', 'shape', ...; two-thing as 'two_colour', ...."""
     if len(images) != len(prompts):
         raise ValueError(f"{len(images)} images for {len(prompts)} prompts")
     totals: dict[str, list[bool]] = {}
     for image, prompt in zip(images, prompts, strict=True):
-        prefix = "" if len(parse_prompt(prompt)) == 1 else "two_"
-        for key, ok in check(image, prompt).items():
+        prefix = "" if len(parse_prompt(prompt, colours)) == 1 else "two_"
+        for key, ok in check(image, prompt, colours).items():
             totals.setdefault(prefix + key, []).append(ok)
     return {key: float(np.mean(values)) for key, values in sorted(totals.items())}
+
+
+def shape_mask(image: Image.Image | np.ndarray, colours: Colours = COLOURS) -> np.ndarray:
+    """The pixels of the largest object in an image (boolean [H, W]); all False when there is none."""
+    objects = find_objects(image, colours)
+    return objects[0].pixels if objects else np.zeros(as_array(image).shape[:2], dtype=bool)
+
+
+def silhouette(hint: Image.Image | np.ndarray) -> np.ndarray:
+    """A hint picture (light shape on a dark ground) as a boolean mask: pixels brighter than half."""
+    return as_array(hint).mean(axis=-1) > 0.5
+
+
+def iou(first: np.ndarray, second: np.ndarray) -> float:
+    """Intersection over union of two boolean masks of one size (0 when both are empty)."""
+    if first.shape != second.shape:
+        raise ValueError(f"masks of different sizes: {first.shape} and {second.shape}")
+    union = np.logical_or(first, second).sum()
+    return float(np.logical_and(first, second).sum() / union) if union else 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,19 +82,29 @@ class ThingSpec:
     size: str | None = None
 
 
-def _thing(rng: np.random.Generator, position: str) -> Thing:
-    shape = SHAPES[rng.integers(len(SHAPES))]
-    colour = list(COLOURS)[rng.integers(len(COLOURS))]
-    size = list(SIZES)[rng.integers(len(SIZES))]
+def thing_at(rng: np.random.Generator, position: str, shape: str, colour: str, size: str) -> Thing:
+    """A thing of the given attributes, its centre and size jittered as the world's scenes jitter them."""
     x, y = POSITIONS[position]
     jitter = rng.uniform(-2.5, 2.5, size=2)
     r = SIZES[size] + rng.uniform(-0.6, 0.6)
     return Thing(shape, colour, position, size, x + float(jitter[0]), y + float(jitter[1]), float(r))
 
 
+def _thing(rng: np.random.Generator, position: str) -> Thing:
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    colour = list(COLOURS)[rng.integers(len(COLOURS))]
+    size = list(SIZES)[rng.integers(len(SIZES))]
+    return thing_at(rng, position, shape, colour, size)
+
+
+def random_background(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A light background colour, as the world's scenes have."""
+    return tuple(int(v) for v in 248 - rng.integers(0, 22, size=3))  # type: ignore[return-value]
+
+
 def sample_scene(rng: np.random.Generator, two_probability: float = 0.35) -> Scene:
     """Draw a random scene: a light background and one thing, or two on opposite sides."""
-    background = tuple(int(v) for v in 248 - rng.integers(0, 22, size=3))
+    background = random_background(rng)
     if rng.random() < two_probability:
         first, second = PAIRS[rng.integers(len(PAIRS))]
         things = (_thing(rng, first), _thing(rng, second))
@@ -117,15 +127,18 @@ def render(scene: Scene, size: int = 64) -> Image.Image:
     big = size * 4
     image = Image.new("RGB", (big, big), scene.background)
     draw = ImageDraw.Draw(image)
-    scale = big / CANVAS
     for thing in scene.things:
-        fill = COLOURS[thing.colour]
-        if thing.shape == "circle":
-            cx, cy, r = thing.cx * scale, thing.cy * scale, thing.r * scale
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
-        else:
-            draw.polygon(polygon(thing, scale), fill=fill)
+        draw_thing(draw, thing, big / CANVAS, COLOURS[thing.colour])
     return image.resize((size, size), Image.Resampling.BOX)
+
+
+def draw_thing(draw: ImageDraw.ImageDraw, thing: Thing, scale: float, fill: tuple[int, int, int]) -> None:
+    """Fill a thing's exact outline on a PIL drawing whose pixels are 1/scale canvas units."""
+    if thing.shape == "circle":
+        cx, cy, r = thing.cx * scale, thing.cy * scale, thing.r * scale
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    else:
+        draw.polygon(polygon(thing, scale), fill=fill)
 
 
 def describe(spec: ThingSpec) -> str:
@@ -164,8 +177,11 @@ def random_caption(scene: Scene, rng: np.random.Generator, full_probability: flo
     return " and ".join(describe(specs[i]) for i in order)
 
 
-def parse_prompt(text: str) -> tuple[ThingSpec, ...]:
-    """Read a caption of this world back into one ThingSpec per thing; ValueError on unknown words."""
+def parse_prompt(text: str, colours: Mapping[str, object] = COLOURS) -> tuple[ThingSpec, ...]:
+    """Read a caption of this world back into one ThingSpec per thing; ValueError on unknown words.
+
+    `colours` names the colour words to accept (an add-on's checker adds the colours it teaches).
+    """
     specs = []
     for part in text.strip().lower().split(" and "):
         words = [w for w in part.replace(",", " ").split() if w not in ("a", "an", "the", "on", "at", "in")]
@@ -173,7 +189,7 @@ def parse_prompt(text: str) -> tuple[ThingSpec, ...]:
         for word in words:
             if word in SHAPES:
                 key = "shape"
-            elif word in COLOURS:
+            elif word in colours:
                 key = "colour"
             elif word in POSITIONS:
                 key = "position"
