@@ -38,6 +38,15 @@ def sketch() -> Image.Image:
     return image
 
 
+def silhouette() -> Image.Image:
+    """A ControlNet hint drawn by hand: a lumpy white triangle on black, low on the left, off the world's places."""
+    image = Image.new("RGB", (SIZE, SIZE), (0, 0, 0))
+    right = [(20, 27), (22, 29), (25, 35), (29, 40), (30, 44), (34, 49), (36, 53)]
+    left = [(29, 54), (24, 52), (18, 54), (12, 53), (7, 54), (9, 48), (13, 42), (14, 37), (18, 31)]
+    ImageDraw.Draw(image).polygon(right + left, fill=(255, 255, 255))
+    return image
+
+
 def with_hole(picture: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
     """The picture as RGBA, fully transparent inside `box` (Load Image turns that into the mask)."""
     rgba = picture.convert("RGBA")
@@ -55,6 +64,7 @@ def inputs() -> dict[str, Image.Image]:
         "shapes_b.png": scene(thing("triangle", "yellow", "top", "large"), thing("circle", "green", "bottom", "small")),
         "sketch.png": sketch(),
         "inpaint.png": with_hole(pair, REPAINT_BOX),
+        "silhouette.png": silhouette(),  # ControlNet hint
     }
 
 
