@@ -242,3 +242,46 @@ def test_a_model_carrying_weight_patches_samples_with_a_control_and_is_restored_
     without = sample(diffusion_model, positive=positive, latent=latent, **options)
     assert not torch.equal(with_patch, without)
     assert torch.equal(diffusion_model.unet.get_parameter(key), before)
+
+
+def test_an_sdxl_controlnet_gets_the_pooled_text_and_size_hints_the_unet_gets():
+    from graphflow.control.tiny import controlnet_from_unet
+    from graphflow.models.tiny import build_tiny
+    from graphflow.sampling.model import SDXL_LATENT_FORMAT, ModelSampling
+
+    unet = build_tiny("sdxl").unet
+    model = DiffusionModel(
+        unet, ModelSampling.from_betas(), "sdxl", SDXL_LATENT_FORMAT, torch.device("cpu"), torch.float32
+    )
+    module = controlnet_from_unet(unet, seed=6)
+    control = ControlModel("controlnet", module, "sdxl", "tiny-sdxl-cn", torch.device("cpu"), torch.float32)
+    generator = torch.Generator().manual_seed(8)
+    entry = CondEntry(
+        context=torch.randn(1, 77, 64, generator=generator), pooled=torch.randn(1, 32, generator=generator)
+    )
+    image = _image(4)
+    (positive,) = apply_control([(entry,)], control, image, 0.9)
+    x = _x()
+    denoised = cfg_denoiser(model, positive, (), 1.0)(x, SIGMA)
+    with torch.no_grad():
+        x_in, timestep = model.sampling.calculate_input(SIGMA, x), model.sampling.timestep(SIGMA)
+        added = {"text_embeds": entry.pooled, "time_ids": torch.tensor([[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]])}
+        down, mid = module(
+            x_in,
+            timestep,
+            encoder_hidden_states=entry.context,
+            controlnet_cond=image.movedim(-1, 1),
+            conditioning_scale=0.9,
+            added_cond_kwargs=added,
+            return_dict=False,
+        )
+        eps = unet(
+            x_in,
+            timestep,
+            encoder_hidden_states=entry.context,
+            added_cond_kwargs=added,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+        ).sample
+    plain = cfg_denoiser(model, (entry,), (), 1.0)(x, SIGMA)
+    assert torch.allclose(denoised, x - eps * SIGMA, atol=1e-5) and not torch.allclose(denoised, plain, atol=1e-3)
