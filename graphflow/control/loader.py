@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,22 +91,30 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+@dataclass
+class _Weights:
+    """What a file or folder holds: the model class and config to build, and its weights in that class's names."""
+
+    kind: ControlKind
+    family: str
+    cls: type
+    config: dict[str, Any]
+    state: StateDict
+    what: str
+
+
 def _load(path: Path, device: torch.device, dtype: torch.dtype, base: DiffusionModel | None) -> ControlModel:
-    kind, family, module = _read_folder(path) if path.is_dir() else _read_file(path, base)
-    module = module.eval().requires_grad_(False).to(device)
-    if next(module.parameters()).dtype != dtype:
-        module = module.to(dtype=dtype)
-    return ControlModel(kind=kind, module=module, family=family, source=path.name, device=device, dtype=dtype)
-
-
-def _build(cls: type, config: dict[str, Any], state: StateDict, what: str) -> torch.nn.Module:
+    read = _read_folder(path) if path.is_dir() else _read_file(path, base)
+    # cast the weights, not the model: diffusers warns on every module cast
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in read.state.items()}
     with init_empty_weights():
-        module = cls.from_config(config)
-    load_exact(module, state, what)
-    return module
+        module = read.cls.from_config(read.config)
+    load_exact(module, state, read.what)
+    module = module.eval().requires_grad_(False).to(device)
+    return ControlModel(kind=read.kind, module=module, family=read.family, source=path.name, device=device, dtype=dtype)
 
 
-def _read_file(path: Path, base: DiffusionModel | None) -> tuple[ControlKind, str, torch.nn.Module]:
+def _read_file(path: Path, base: DiffusionModel | None) -> _Weights:
     source = path.name
     state = load_state_dict(path)
     embedded = embedded_configs(load_metadata(path), source)
@@ -117,7 +126,7 @@ def _read_file(path: Path, base: DiffusionModel | None) -> tuple[ControlKind, st
             state = adapter_from_original_light(state, source)
         family, config = adapter_config(state, source)
         config = embedded.get("t2i_adapter") or config
-        return "t2i_adapter", family, _build(T2IAdapter, config, state, f"{source}: T2I-Adapter")
+        return _Weights("t2i_adapter", family, T2IAdapter, config, state, f"{source}: T2I-Adapter")
     is_diff = DIFF_MARKER in state
     if is_diff and base is None:
         raise UnknownControlLayoutError(
@@ -131,10 +140,10 @@ def _read_file(path: Path, base: DiffusionModel | None) -> tuple[ControlKind, st
         with base.active_unet() as unet:
             state = add_base_weights(state, unet.state_dict(), source)
     config = embedded.get("controlnet") or controlnet_config(state, family, source)
-    return "controlnet", family, _build(ControlNetModel, config, state, f"{source}: ControlNet")
+    return _Weights("controlnet", family, ControlNetModel, config, state, f"{source}: ControlNet")
 
 
-def _read_folder(folder: Path) -> tuple[ControlKind, str, torch.nn.Module]:
+def _read_folder(folder: Path) -> _Weights:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise UnknownControlLayoutError(
@@ -154,7 +163,7 @@ def _read_folder(folder: Path) -> tuple[ControlKind, str, torch.nn.Module]:
     else:
         family = "sdxl" if config.get("adapter_type") == "full_adapter_xl" else "sd1"
     settings = {k: v for k, v in config.items() if not k.startswith("_")}
-    return kind, family, _build(cls, settings, state, f"{folder.name}: {class_name}")
+    return _Weights(kind, family, cls, settings, state, f"{folder.name}: {class_name}")
 
 
 def _folder_weights(folder: Path) -> StateDict:

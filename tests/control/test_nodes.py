@@ -11,6 +11,7 @@ from graphflow.api import CONTROL_NET
 from graphflow.control.files import controlnet_choices, resolve_controlnet
 from graphflow.control.model import ControlModel
 from graphflow.graph import WorkflowInvalid
+from graphflow.models.builtin import builtin_models
 from graphflow.models.paths import ModelNotFoundError, UnsafeModelPathError
 from tests.control.conftest import decoded, link, run_nodes, txt2img_nodes, with_controls
 
@@ -30,15 +31,15 @@ def _plain() -> dict:
     return txt2img_nodes("a circle", "", steps=4, cfg=4.0, seed=3)
 
 
-def test_the_loader_offers_the_files_and_diffusers_folders_of_the_controlnet_folder(tiny):
-    assert controlnet_choices(tiny["root"]) == CONTROLNETS
+def test_the_loader_offers_the_shipped_controlnets_then_the_files_and_diffusers_folders_of_the_folder(tiny):
+    assert controlnet_choices(tiny["root"]) == [*builtin_models("controlnet"), *CONTROLNETS]
     assert resolve_controlnet(tiny["root"], "tiny-cn") == tiny["root"] / "controlnet" / "tiny-cn"
 
 
 def test_names_leaving_the_controlnet_folder_or_not_in_it_are_refused_with_the_choices(tiny):
     with pytest.raises(UnsafeModelPathError):
         resolve_controlnet(tiny["root"], "../checkpoints/tiny-sd1")
-    with pytest.raises(ModelNotFoundError, match=r"ControlNet 'canny.safetensors' not found .*available: bare_tiny"):
+    with pytest.raises(ModelNotFoundError, match=r"ControlNet 'canny.safetensors' not found .*available: .*bare_tiny"):
         resolve_controlnet(tiny["root"], "canny.safetensors")
 
 
@@ -100,3 +101,10 @@ def test_a_controlnet_and_a_t2i_adapter_chain(executor):
     first = decoded(executor, with_controls(_plain(), {"name": "tiny-cn"}))
     both = decoded(executor, with_controls(_plain(), {"name": "tiny-cn"}, {"name": "tiny-t2i"}))
     assert (both - first).abs().mean() > 1e-3 and (first - plain).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(builtin_models("controlnet")) or [pytest.param("none", marks=pytest.mark.skip)])
+def test_every_shipped_controlnet_loads_by_its_builtin_name(executor, name):
+    nodes = {"loader": {"type": "graphflow.loaders.controlnet", "inputs": {"control_net_name": name}}}
+    control = run_nodes(executor, nodes, "loader").outputs["loader"]["control_net"]
+    assert control.kind in ("controlnet", "t2i_adapter") and control.source == name.removeprefix("builtin:")
