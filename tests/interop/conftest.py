@@ -25,7 +25,7 @@ from tests.nodes.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "graphflow" / "workflows" / "comfyui"
 DATA = Path(__file__).resolve().parent / "data"
-NAMES = ("txt2img", "img2img", "inpaint", "hires_fix", "upscale_model")
+NAMES = ("txt2img", "img2img", "inpaint", "hires_fix", "upscale_model", "lora_controlnet")
 # Overrides (graphflow input names) that make each example fast on tiny models; ids are shared by both formats.
 SMALL = {
     "txt2img": {"3.steps": 2, "5.width": 64, "5.height": 64},
@@ -33,6 +33,7 @@ SMALL = {
     "inpaint": {"3.steps": 2},
     "hires_fix": {"3.steps": 2, "5.width": 64, "5.height": 64, "11.steps": 2},
     "upscale_model": {"3.steps": 2, "5.width": 64, "5.height": 64},
+    "lora_controlnet": {"3.steps": 2, "5.width": 64, "5.height": 64},
 }
 SMALL_UI = {"hires_fix": {"10.width": 96, "10.height": 96}, "upscale_model": {"13.width": 96, "13.height": 96}}
 
@@ -56,11 +57,38 @@ def small_api_prompt(name: str) -> dict[str, Any]:
     return prompt
 
 
+def tiny_kohya_lora(models: Any, rank: int = 4, seed: int = 5) -> dict[str, Any]:
+    """A kohya-format LoRA for the tiny SD1 model: its UNet attention queries/keys and text queries/values."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    targets = [
+        ("lora_unet_", name, module)
+        for name, module in models.unet.named_modules()
+        if name.endswith(("attn1.to_q", "attn2.to_k"))
+    ]
+    targets += [
+        ("lora_te_text_model_", name, module)
+        for name, module in models.text_models["clip_l"].named_modules()
+        if name.endswith(("self_attn.q_proj", "self_attn.v_proj"))
+    ]
+    tensors = {}
+    for prefix, name, module in targets:
+        stem = prefix + name.removeprefix("text_model.").replace(".", "_")
+        tensors[f"{stem}.lora_down.weight"] = torch.randn(rank, module.in_features, generator=generator) * 0.1
+        tensors[f"{stem}.lora_up.weight"] = torch.randn(module.out_features, rank, generator=generator) * 0.1
+        tensors[f"{stem}.alpha"] = torch.tensor(float(rank))
+    return tensors
+
+
 @pytest.fixture(scope="session")
 def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with the tiny SD1 checkpoint under ComfyUI's default name and a tiny x2 upscaler."""
+    """A models folder with the ComfyUI examples' models under ComfyUI's names: the tiny SD1 checkpoint, a tiny
+    x2 upscaler, and a LoRA and a ControlNet (original single-file layout) made for the tiny SD1 model."""
     from safetensors.torch import save_file
 
+    from graphflow.control.tiny import controlnet_from_unet, save_controlnet_file
+    from graphflow.models.tiny import build_tiny
     from tests.upscale.tiny import compact_spec, in_layout, tiny_network
 
     root = tmp_path_factory.mktemp("comfy_models")
@@ -73,6 +101,12 @@ def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     state = in_layout(tiny_network(spec), spec, spec.layout)
     save_file(
         {k: v.contiguous() for k, v in state.items()}, str(root / "upscale_models" / "RealESRGAN_x2plus.safetensors")
+    )
+    tiny_sd1 = build_tiny("sd1", seed=0)  # the models of tiny-sd1.safetensors
+    (root / "loras").mkdir()
+    save_file(tiny_kohya_lora(tiny_sd1), str(root / "loras" / "detail_style_lora.safetensors"))
+    save_controlnet_file(
+        controlnet_from_unet(tiny_sd1.unet, seed=1), root / "controlnet" / "control_v11p_sd15_canny.safetensors"
     )
     return root
 

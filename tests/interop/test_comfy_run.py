@@ -10,7 +10,14 @@ from PIL import Image
 from tests.interop.conftest import DATA, NAMES, example, overrides
 
 # upscale_model: x2 by the model, then x0.5 (API file) or scaled to 96 (UI file)
-EXPECTED_SIZE = {"txt2img": 64, "img2img": 64, "inpaint": 64, "hires_fix": 96, "upscale_model": 64}
+EXPECTED_SIZE = {
+    "txt2img": 64,
+    "img2img": 64,
+    "inpaint": 64,
+    "hires_fix": 96,
+    "upscale_model": 64,
+    "lora_controlnet": 64,
+}
 
 
 @pytest.mark.parametrize("fmt", ["api", "workflow"])
@@ -48,3 +55,19 @@ def test_the_same_seed_gives_the_same_picture_from_both_formats(graphflow_cli, t
         with Image.open(run.saved[0]) as image:
             pictures.append(image.tobytes())
     assert pictures[0] == pictures[1]
+
+
+@pytest.mark.parametrize("fmt", ["api", "workflow"])
+def test_the_lora_and_the_controlnet_of_a_comfyui_file_both_change_the_picture(graphflow_cli, tmp_path, caplog, fmt):
+    def picture(**changes: float) -> bytes:
+        sets = {**overrides("lora_controlnet", fmt), **changes}
+        args = [a for key, value in sets.items() for a in ("--set", f"{key}={value}")]
+        run = graphflow_cli("run", example("lora_controlnet", fmt), "--output", tmp_path, "--quiet", *args)
+        assert run.status == 0, run.stderr
+        with Image.open(run.saved[0]) as image:
+            return image.tobytes()
+
+    full = picture()
+    assert "match nothing" not in caplog.text  # every key of the LoRA found its layer
+    assert picture(**{"10.strength_model": 0.0, "10.strength_clip": 0.0}) != full
+    assert picture(**{"14.strength": 0.0}) != full
