@@ -36,11 +36,15 @@ def model_folder(root: str | os.PathLike[str], kind: str) -> Path:
     return Path(root) / KINDS[kind]
 
 
+# kind -> the file that makes a folder one diffusers model (a pipeline, or a single model with its config)
+_FOLDER_MARKERS = {"checkpoints": "model_index.json", "diffusers": "model_index.json", "controlnet": "config.json"}
+
+
 def _is_model_entry(path: Path, kind: str) -> bool:
     if path.is_file():
         return path.suffix.lower() in MODEL_EXTENSIONS
-    # a diffusers pipeline folder counts as one model
-    return kind in ("checkpoints", "diffusers") and (path / "model_index.json").is_file()
+    marker = _FOLDER_MARKERS.get(kind)
+    return marker is not None and (path / marker).is_file()
 
 
 def list_models(root: str | os.PathLike[str], kind: str) -> list[str]:

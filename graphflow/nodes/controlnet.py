@@ -20,10 +20,11 @@ from graphflow.api import (
     node,
 )
 from graphflow.control.control import apply_control
-from graphflow.control.files import controlnet_choices, controlnet_folder_help, resolve_controlnet
 from graphflow.control.loader import load_control_model, load_diff_control_model
 from graphflow.control.model import ControlModel
+from graphflow.models.builtin import model_choices, resolve_choice
 from graphflow.models.cache import file_identity
+from graphflow.models.paths import model_folder
 from graphflow.models.vae import Vae
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.model import DiffusionModel
@@ -31,11 +32,17 @@ from graphflow.sampling.model import DiffusionModel
 CATEGORY = "conditioning/controlnet"
 
 
+KIND = "controlnet"
+
+
 def _name_input() -> Input:
     return Input(
         STRING,
-        choices=lambda settings: controlnet_choices(settings.models_dir),
-        choices_help=lambda settings: controlnet_folder_help(settings.models_dir),
+        choices=lambda settings: model_choices(settings.models_dir, KIND),
+        choices_help=lambda settings: (
+            "ControlNets and T2I-Adapters (files or diffusers folders) are read from "
+            f"{model_folder(settings.models_dir, KIND).resolve()}"
+        ),
         source="literal",
         widget="model_file",
     )
@@ -43,7 +50,7 @@ def _name_input() -> Input:
 
 def _identity(settings: Settings, control_net_name: str | None = None, **_: Any) -> Any:
     """The file's (or folder's) identity, so a replaced model is loaded again."""
-    return file_identity(resolve_controlnet(settings.models_dir, control_net_name)) if control_net_name else None
+    return file_identity(resolve_choice(settings.models_dir, KIND, control_net_name)) if control_net_name else None
 
 
 @node("graphflow.loaders.controlnet", version="1.0.0", title="Load ControlNet", category="loaders")
@@ -61,7 +68,7 @@ class LoadControlNet:
     fingerprint = staticmethod(_identity)
 
     def run(self, ctx: Context, control_net_name: str) -> ControlModel:
-        path = resolve_controlnet(ctx.settings.models_dir, control_net_name)
+        path = resolve_choice(ctx.settings.models_dir, KIND, control_net_name)
         ctx.log.info("loading %s", path)
         return load_control_model(path, device=ctx.settings.device, cache=ctx.models)
 
@@ -81,7 +88,7 @@ class LoadDiffControlNet:
     fingerprint = staticmethod(_identity)
 
     def run(self, ctx: Context, model: DiffusionModel, control_net_name: str) -> ControlModel:
-        path = resolve_controlnet(ctx.settings.models_dir, control_net_name)
+        path = resolve_choice(ctx.settings.models_dir, KIND, control_net_name)
         ctx.log.info("loading %s onto the model", path)
         return load_diff_control_model(path, model, device=ctx.settings.device)
 

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from graphflow.api import CONTROL_NET
-from graphflow.control.files import controlnet_choices, resolve_controlnet
 from graphflow.control.model import ControlModel
 from graphflow.graph import WorkflowInvalid
-from graphflow.models.builtin import builtin_models
+from graphflow.models.builtin import builtin_models, model_choices, resolve_choice
 from graphflow.models.paths import ModelNotFoundError, UnsafeModelPathError
 from tests.control.conftest import decoded, link, run_nodes, txt2img_nodes, with_controls
 
@@ -32,15 +31,17 @@ def _plain() -> dict:
 
 
 def test_the_loader_offers_the_shipped_controlnets_then_the_files_and_diffusers_folders_of_the_folder(tiny):
-    assert controlnet_choices(tiny["root"]) == [*builtin_models("controlnet"), *CONTROLNETS]
-    assert resolve_controlnet(tiny["root"], "tiny-cn") == tiny["root"] / "controlnet" / "tiny-cn"
+    assert model_choices(tiny["root"], "controlnet") == [*builtin_models("controlnet"), *CONTROLNETS]
+    assert resolve_choice(tiny["root"], "controlnet", "tiny-cn") == tiny["root"] / "controlnet" / "tiny-cn"
 
 
 def test_names_leaving_the_controlnet_folder_or_not_in_it_are_refused_with_the_choices(tiny):
     with pytest.raises(UnsafeModelPathError):
-        resolve_controlnet(tiny["root"], "../checkpoints/tiny-sd1")
-    with pytest.raises(ModelNotFoundError, match=r"ControlNet 'canny.safetensors' not found .*available: .*bare_tiny"):
-        resolve_controlnet(tiny["root"], "canny.safetensors")
+        resolve_choice(tiny["root"], "controlnet", "../checkpoints/tiny-sd1")
+    with pytest.raises(
+        ModelNotFoundError, match=r"'canny.safetensors' not found .*available: .*bare_tiny"
+    ):
+        resolve_choice(tiny["root"], "controlnet", "canny.safetensors")
 
 
 def test_an_unknown_controlnet_name_fails_validation_naming_node_and_input(executor):
