@@ -2,7 +2,7 @@
 
 A run folder holds `addon_config.json` (written when the run starts: its presence marks a started run),
 the trainer's checkpoint and any data cache. Every trainer takes the same options:
-`--out DIR [--resume] [--steps N] [--minutes M] [--export DEST] [--tiny] [--base DIR] [--threads T]`.
+`--out DIR [--resume] [--steps N] [--minutes M] [--export DEST] [--tiny] [--config FILE] [--base DIR] [--threads T]`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="stop (resumably) after this many minutes")
     p.add_argument("--export", type=Path, metavar="DEST", help="only write the current EMA weights to DEST")
     p.add_argument("--tiny", action="store_true", help="seconds-long settings (for tests)")
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="new runs: settings (JSON; fields left out keep defaults)"
+    )
     p.add_argument("--base", type=Path, help=f"new runs: the demo pipeline folder to train against ({DEMO_MODEL_DIR})")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     return p
@@ -57,13 +60,21 @@ def start(args: argparse.Namespace) -> None:
 
 
 def load_settings(cls: type[Settings], out: Path) -> Settings:
-    """The settings a run folder was started with (JSON lists become tuples)."""
+    """The settings a run folder was started with."""
     path = out / CONFIG_FILE
     if not path.exists():
         raise SystemExit(f"{out} holds no add-on training run ({CONFIG_FILE} is missing)")
+    return read_settings(cls, path)
+
+
+def read_settings(cls: type[Settings], path: Path) -> Settings:
+    """Settings from a JSON file (lists become tuples); unknown fields are an error naming them."""
     data: dict[str, Any] = json.loads(path.read_text())
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SystemExit(f"{path}: unknown settings {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def save_settings(settings: AddonSettings, out: Path) -> None:
@@ -81,11 +92,11 @@ def open_run(args: argparse.Namespace, cls: type[Settings], tiny: Settings) -> S
     if not started and args.resume:
         raise SystemExit(f"{out} holds no training run to resume: leave out --resume to start one")
     if started:
-        if args.tiny or args.base:
-            raise SystemExit(f"{out} is an existing run: --tiny and --base only apply to new runs")
+        if args.tiny or args.base or args.config:
+            raise SystemExit(f"{out} is an existing run: --tiny, --config and --base only apply to new runs")
         settings = load_settings(cls, out)
     else:
-        settings = tiny if args.tiny else cls()
+        settings = tiny if args.tiny else read_settings(cls, args.config) if args.config else cls()
         if args.base:
             settings = dataclasses.replace(settings, base=str(args.base))  # type: ignore[type-var]
         if not (Path(settings.base) / "model_index.json").is_file():

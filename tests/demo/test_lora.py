@@ -1,5 +1,7 @@
 """The demo's own LoRA layer, its kohya keys, merging a file into weights, and the LoRA trainer."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,18 @@ def test_tiny_lora_training_exports_a_kohya_file_and_resumes(tmp_path):
 def test_resuming_nothing_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="no training run"):
         main(["--out", str(tmp_path / "empty"), "--resume"])
+
+
+def test_a_new_run_takes_its_settings_from_a_config_file_and_refuses_unknown_ones(tmp_path):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"scenes": 8, "steps": 1, "batch": 2, "unet_rank": 1, "text_rank": 1}))
+    assert main(["--out", str(tmp_path / "run"), "--config", str(config)]) == 0
+    assert (
+        load_file(tmp_path / "run" / "shapes-magenta.safetensors")[
+            "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight"
+        ].shape[0]
+        == 1
+    )
+    config.write_text(json.dumps({"colour": "pink"}))
+    with pytest.raises(SystemExit, match="unknown settings colour"):
+        main(["--out", str(tmp_path / "other"), "--config", str(config)])
