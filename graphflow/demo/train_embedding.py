@@ -3,8 +3,8 @@
     python -m graphflow.demo.train_embedding --out RUN       # resumable: --resume [--minutes N]
     python -m graphflow.demo.train_embedding --out RUN --export graphflow/demo/weights/embeddings/shapes-sun.safetensors
 
-The whole model stays frozen; only the embedding's vectors (started from the token embeddings of
-"yellow" and "circle") learn, through the denoising loss on pictures of the sun, alone or above another
+The whole model stays frozen; only the embedding's three vectors (started from the token embeddings of
+"yellow", "circle" and "top") learn, through the denoising loss on pictures of the sun, alone or above another
 thing at the bottom ("embedding:shapes-sun and a small red square at the bottom"). The file is A1111's
 safetensors form, `{"emb_params": [vectors, width]}`.
 """
@@ -55,10 +55,10 @@ class EmbeddingTraining:
     seed: int = 0
     scene_seed: int = 202
     scenes: int = 2000
-    vectors: int = 2
-    init_words: tuple[str, ...] = ("yellow", "circle")  # one per vector
-    pair_fraction: float = 0.5  # scenes with a second thing at the bottom
-    steps: int = 600
+    vectors: int = 3  # two learned "large" into the other thing of a pair; three keep it apart
+    init_words: tuple[str, ...] = ("yellow", "circle", "top")  # one per vector
+    pair_fraction: float = 0.7  # scenes with a second thing at the bottom
+    steps: int = 800
     batch: int = 32
     lr: float = 3e-3
     warmup: int = 20

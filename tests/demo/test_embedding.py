@@ -52,5 +52,5 @@ def test_tiny_embedding_training_exports_a1111_emb_params(tmp_path):
     out = tmp_path / "run"
     assert main(["--out", str(out), "--tiny"]) == 0
     state = load_file(out / f"{SUN}.safetensors")
-    assert list(state) == ["emb_params"] and state["emb_params"].shape == (2, 128)
+    assert list(state) == ["emb_params"] and state["emb_params"].shape == (3, 128)
     assert state["emb_params"].dtype == torch.float32
