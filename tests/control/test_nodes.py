@@ -38,9 +38,7 @@ def test_the_loader_offers_the_shipped_controlnets_then_the_files_and_diffusers_
 def test_names_leaving_the_controlnet_folder_or_not_in_it_are_refused_with_the_choices(tiny):
     with pytest.raises(UnsafeModelPathError):
         resolve_choice(tiny["root"], "controlnet", "../checkpoints/tiny-sd1")
-    with pytest.raises(
-        ModelNotFoundError, match=r"'canny.safetensors' not found .*available: .*bare_tiny"
-    ):
+    with pytest.raises(ModelNotFoundError, match=r"'canny.safetensors' not found .*available: .*bare_tiny"):
         resolve_choice(tiny["root"], "controlnet", "canny.safetensors")
 
 

@@ -87,8 +87,6 @@ def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     x2 upscaler, and a LoRA and a ControlNet (original single-file layout) made for the tiny SD1 model."""
     from safetensors.torch import save_file
 
-    from graphflow.control.tiny import controlnet_from_unet, save_controlnet_file
-    from graphflow.models.tiny import build_tiny
     from tests.upscale.tiny import compact_spec, in_layout, tiny_network
 
     root = tmp_path_factory.mktemp("comfy_models")
@@ -102,13 +100,23 @@ def comfy_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     save_file(
         {k: v.contiguous() for k, v in state.items()}, str(root / "upscale_models" / "RealESRGAN_x2plus.safetensors")
     )
+    write_addon_stand_ins(root)
+    return root
+
+
+def write_addon_stand_ins(root: Path) -> None:
+    """The LoRA and the ControlNet (original single-file layout) the ComfyUI examples name, made for tiny SD1."""
+    from safetensors.torch import save_file
+
+    from graphflow.control.tiny import controlnet_from_unet, save_controlnet_file
+    from graphflow.models.tiny import build_tiny
+
     tiny_sd1 = build_tiny("sd1", seed=0)  # the models of tiny-sd1.safetensors
     (root / "loras").mkdir()
     save_file(tiny_kohya_lora(tiny_sd1), str(root / "loras" / "detail_style_lora.safetensors"))
     save_controlnet_file(
         controlnet_from_unet(tiny_sd1.unet, seed=1), root / "controlnet" / "control_v11p_sd15_canny.safetensors"
     )
-    return root
 
 
 def write_inputs(folder: Path) -> None:

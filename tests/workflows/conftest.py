@@ -85,6 +85,7 @@ def run_example(graphflow_cli, plugins, tmp_path: Path) -> Callable[..., Path]:
 def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding every model file the example workflows name (tiny stand-ins)."""
     from graphflow.models.builtin import builtin_upscale_models
+    from tests.interop.conftest import write_addon_stand_ins
 
     root = tmp_path_factory.mktemp("example_models")
     (root / "checkpoints").mkdir()
@@ -98,6 +99,7 @@ def example_models(models_root: Path, tmp_path_factory: pytest.TempPathFactory) 
         os.link(tiny / source, root / "checkpoints" / name)
     comfy_upscaler = root / "upscale_models" / "RealESRGAN_x2plus.safetensors"
     shutil.copy(builtin_upscale_models()["builtin:shapes-x2"], comfy_upscaler)
+    write_addon_stand_ins(root)
     return root
 
 
