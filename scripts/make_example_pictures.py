@@ -109,6 +109,12 @@ def main() -> None:
             duration=animation.info.get("duration", 167),
         )
         row(frames, side=64, gap=4).save(out / "interpolate_frames.png")
+        lora = WORKFLOWS / "lora.json"
+        without = run(lora, work, "lora.strength_model=0", "lora.strength_clip=0")
+        row([panel(Image.open(without)), panel(Image.open(run(lora, work)))]).save(out / "lora.png")
+        panel(Image.open(run(WORKFLOWS / "embedding_sun.json", work))).save(out / "embedding_sun.png")
+        hinted = Image.open(run(WORKFLOWS / "controlnet.json", work))
+        row([panel(Image.open(INPUTS / "silhouette.png")), panel(hinted)]).save(out / "controlnet.png")
     print(f"pictures written to {out}")
 
 
