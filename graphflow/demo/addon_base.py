@@ -38,3 +38,10 @@ def encode_pictures(vae: AutoencoderKL, pictures: Sequence[Image.Image], chunk: 
 def batch_rng(seed: int, stage: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
     """The numpy and torch generators of one training step: a resumed run draws the same batches."""
     return np.random.default_rng([seed, stage, step]), torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def trained_state(out: Path, checkpoint: str, prog: str) -> dict:
+    """The saved state of a run in `out` (EMA weights, step, seconds); a run not saved yet says how to start one."""
+    if not (out / checkpoint).exists():
+        raise SystemExit(f"{out}: no {checkpoint} yet; train first (python -m {prog} --out {out})")
+    return torch.load(out / checkpoint, weights_only=True)

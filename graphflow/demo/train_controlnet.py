@@ -24,7 +24,7 @@ from diffusers import ControlNetModel, StableDiffusionPipeline
 from safetensors.torch import load_file, save_file
 
 from graphflow.demo import DEMO_MODEL_DIR, WEIGHTS_DIR
-from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base
+from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base, trained_state
 from graphflow.demo.addon_run import budget_for, load_settings, open_run, parser, report, start
 from graphflow.demo.hints import free_caption, free_scene, hint
 from graphflow.demo.models import build_scheduler
@@ -148,9 +148,7 @@ def train_controlnet(out: Path, settings: ControlNetTraining, budget: Budget) ->
 def export_controlnet(out: Path, dest: Path) -> Path:
     """Write the run's EMA ControlNet as a diffusers folder (fp16 weights), with the run's settings beside it."""
     settings = load_settings(ControlNetTraining, out)
-    if not (out / CHECKPOINT).exists():
-        raise SystemExit(f"{out}: no {CHECKPOINT} yet; train first (python -m {PROG} --out {out})")
-    state = torch.load(out / CHECKPOINT, weights_only=True)
+    state = trained_state(out, CHECKPOINT, PROG)
     controlnet = build_controlnet(load_base(settings.base), settings)
     controlnet.load_state_dict(state["ema"])
     notes = None

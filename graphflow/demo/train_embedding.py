@@ -23,7 +23,7 @@ from diffusers import StableDiffusionPipeline
 from safetensors.torch import save_file
 
 from graphflow.demo import DEMO_MODEL_DIR, WEIGHTS_DIR
-from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base
+from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base, trained_state
 from graphflow.demo.addon_run import budget_for, load_settings, open_run, parser, report, start
 from graphflow.demo.concepts import SUN, SUN_MEANING, embedding_word
 from graphflow.demo.inversion_text import encode
@@ -158,9 +158,7 @@ def train_embedding(out: Path, settings: EmbeddingTraining, budget: Budget) -> b
 def export_embedding(out: Path, dest: Path) -> Path:
     """Write the run's EMA vectors as an A1111-style .safetensors embedding, with how it was made as metadata."""
     settings = load_settings(EmbeddingTraining, out)
-    if not (out / CHECKPOINT).exists():
-        raise SystemExit(f"{out}: no {CHECKPOINT} yet; train first (python -m {PROG} --out {out})")
-    state = torch.load(out / CHECKPOINT, weights_only=True)
+    state = trained_state(out, CHECKPOINT, PROG)
     dest.parent.mkdir(parents=True, exist_ok=True)
     notes = {
         "graphflow.meaning": SUN_MEANING,

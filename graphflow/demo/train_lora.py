@@ -24,7 +24,7 @@ from diffusers import StableDiffusionPipeline
 from safetensors.torch import save_file
 
 from graphflow.demo import DEMO_MODEL_DIR, WEIGHTS_DIR
-from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base
+from graphflow.demo.addon_base import batch_rng, encode_pictures, load_base, trained_state
 from graphflow.demo.addon_run import budget_for, load_settings, open_run, parser, report, start
 from graphflow.demo.concepts import MAGENTA, MAGENTA_BLEND
 from graphflow.demo.lora import TEXT_PREFIX, TEXT_TARGETS, UNET_PREFIX, UNET_TARGETS, LoraSet
@@ -173,9 +173,7 @@ def train_lora(out: Path, settings: LoraTraining, budget: Budget) -> bool:
 def export_lora(out: Path, dest: Path) -> Path:
     """Write the run's EMA adapters as a kohya-format .safetensors LoRA, with how it was made as metadata."""
     settings = load_settings(LoraTraining, out)
-    if not (out / CHECKPOINT).exists():
-        raise SystemExit(f"{out}: no {CHECKPOINT} yet; train first (python -m {PROG} --out {out})")
-    state = torch.load(out / CHECKPOINT, weights_only=True)
+    state = trained_state(out, CHECKPOINT, PROG)
     lora = attach_lora(load_base(settings.base), settings)
     lora.load_state_dict(state["ema"])
     dest.parent.mkdir(parents=True, exist_ok=True)

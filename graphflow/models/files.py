@@ -36,7 +36,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> StateDict:
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointFormatError(f"{path} is not a valid safetensors file: {exc}") from exc
     if suffix in TORCH_SUFFIXES:
-        return _tensors_only(_load_torch_weights_only(path), path)
+        return _tensors_only(load_torch_weights_only(path), path)
     raise CheckpointFormatError(
         f"{path}: unsupported weight file type {suffix!r}; expected one of "
         f"{', '.join(sorted(SAFETENSORS_SUFFIXES | TORCH_SUFFIXES))}"
@@ -52,7 +52,8 @@ def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return dict(handle.metadata() or {})
 
 
-def _load_torch_weights_only(path: Path) -> object:
+def load_torch_weights_only(path: Path) -> object:
+    """A torch file loaded weights-only (tensors and plain containers); a pickle needing code is refused."""
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:

@@ -13,7 +13,6 @@ suit any part whose width matches.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,8 @@ import torch
 from graphflow.models.files import (
     SAFETENSORS_SUFFIXES,
     TORCH_SUFFIXES,
-    CheckpointFormatError,
-    UnsafeCheckpointError,
     load_state_dict,
+    load_torch_weights_only,
 )
 
 ANY_PART = "*"
@@ -75,7 +73,7 @@ def read_embedding(path: str | Path) -> Embedding:
     if suffix in SAFETENSORS_SUFFIXES:
         content: object = load_state_dict(path)
     elif suffix in TORCH_SUFFIXES:
-        content = _load_weights_only(path)
+        content = load_torch_weights_only(path)
     else:
         raise EmbeddingError(f"{path}: not an embedding file type (.safetensors, .pt or .bin)")
     vectors = {key: _as_rows(path, key, tensor) for key, tensor in _vector_sets(path, content).items()}
@@ -84,18 +82,6 @@ def read_embedding(path: str | Path) -> Embedding:
         shown = ", ".join(f"{key}: {n}" for key, n in lengths.items())
         raise EmbeddingError(f"embedding file {path} has a different number of vectors per text part ({shown})")
     return Embedding(path=path, vectors=vectors)
-
-
-def _load_weights_only(path: Path) -> object:
-    try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError:
-        raise UnsafeCheckpointError(
-            f"{path} needs full pickle to load (it holds objects other than tensors, which could run code), "
-            "so it was NOT loaded; convert it to .safetensors with a tool you trust"
-        ) from None
-    except Exception as exc:
-        raise CheckpointFormatError(f"{path} could not be read as a torch file: {exc}") from exc
 
 
 def _vector_sets(path: Path, content: object) -> dict[str, torch.Tensor]:

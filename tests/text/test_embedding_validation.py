@@ -55,7 +55,7 @@ def test_a_missing_embedding_is_a_validation_issue_naming_it_node_and_input(regi
         ("negative", "text", "invalid_value"),
     ]
     assert issues[0].message.startswith("embedding:nope: no such embedding in ")
-    assert issues[0].message.endswith("available: shiny")
+    assert issues[0].message.endswith("available: shiny, shapes-sun")  # the folder's, then the shipped ones
     assert issues[1].message.startswith("embedding:ugly: no such embedding")
 
 
@@ -70,7 +70,7 @@ def test_graphflow_validate_shows_the_missing_embedding(models, tmp_path, capsys
     assert main(["validate", str(path), "--models", str(models)]) == 1
     err = capsys.readouterr().err
     assert "node 'prompt', input 'text': embedding:nope: no such embedding in" in err
-    assert "available: shiny [invalid_value]" in err
+    assert "available: shiny, shapes-sun [invalid_value]" in err
 
 
 def test_the_encode_node_reads_an_embedding_once_through_the_model_cache(sd1_part, models, tmp_path):
