@@ -53,7 +53,7 @@ def _run(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[
     )
 
 
-def test_the_wheel_holds_the_nodes_the_editor_and_the_examples_and_no_setup_py(installed: Path):
+def test_the_wheel_holds_the_nodes_the_editor_the_examples_and_the_addons_and_no_setup_py(installed: Path):
     names = zipfile.ZipFile(next((installed / "dist").glob("*.whl"))).namelist()
     for wanted in (
         "graphflow/nodes/sampler.py",
@@ -62,6 +62,10 @@ def test_the_wheel_holds_the_nodes_the_editor_and_the_examples_and_no_setup_py(i
         "graphflow/workflows/inputs/shapes.png",
         "graphflow/workflows/comfyui/txt2img_api.json",
         "graphflow/demo/weights/shapes-demo/model_index.json",
+        "graphflow/demo/weights/loras/shapes-magenta.safetensors",
+        "graphflow/demo/weights/embeddings/shapes-sun.safetensors",
+        "graphflow/demo/weights/controlnet/shapes-silhouette/config.json",
+        "graphflow/control/configs/sd1/controlnet/config.json",
     ):
         assert wanted in names
     assert not any(n.startswith(("tests/", "graphflow_nodes/")) for n in names)
