@@ -97,7 +97,42 @@ CONTROL_NET = ValueType(
     python_class="graphflow.control.model:ControlModel",
 )
 
-_LINKED = (LATENT, IMAGE, MASK, CONDITIONING, MODEL, VAE, CLIP, UPSCALE_MODEL, CONTROL_NET)
+SAMPLER = ValueType(
+    "SAMPLER",
+    description="a sampling method (for the custom sampler)",
+    python_class="graphflow.sampling.samplers:SamplerSpec",
+)
+SIGMAS = ValueType(
+    "SIGMAS", description="a noise schedule: sigmas from high to 0, float [steps + 1]", python_class="torch:Tensor"
+)
+CLIP_VISION = ValueType(
+    "CLIP_VISION", description="a CLIP image encoder", python_class="graphflow.models.clip_vision:ClipVision"
+)
+CLIP_VISION_OUTPUT = ValueType(
+    "CLIP_VISION_OUTPUT",
+    description="a picture encoded by a CLIP image encoder",
+    python_class="graphflow.models.clip_vision:ClipVisionOutput",
+)
+GLIGEN = ValueType(
+    "GLIGEN", description="a GLIGEN box-grounding model", python_class="graphflow.models.gligen:GligenModel"
+)
+
+_LINKED = (
+    LATENT,
+    IMAGE,
+    MASK,
+    CONDITIONING,
+    MODEL,
+    VAE,
+    CLIP,
+    UPSCALE_MODEL,
+    CONTROL_NET,
+    SAMPLER,
+    SIGMAS,
+    CLIP_VISION,
+    CLIP_VISION_OUTPUT,
+    GLIGEN,
+)
 BUILTIN_TYPES: dict[str, ValueType] = {t.name: t for t in (INT, FLOAT, STRING, BOOLEAN, *_LINKED)}
 
 # The only implicit conversions; every other pair must match exactly.
