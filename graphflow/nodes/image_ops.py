@@ -1,4 +1,6 @@
-"""Image operation nodes: resize, invert, crop, paste through a mask, and batch utilities."""
+"""Image operation nodes: resize, invert, crop, paste through a mask, pad, stitch, and batch utilities."""
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -7,10 +9,13 @@ from PIL import Image
 from torch import Tensor
 
 from graphflow.api import BOOLEAN, FLOAT, IMAGE, INT, MASK, Context, Input, Output, enum_type, hookimpl, node
+from graphflow.imaging import canvas
 from graphflow.imaging.masks import common_batch, crop_window, paste_region
 
 RESIZE_METHOD = enum_type("RESIZE_METHOD", ["nearest", "bilinear", "bicubic", "lanczos", "area"])
 CROP = enum_type("RESIZE_CROP", ["disabled", "center"])
+DIRECTION = enum_type("STITCH_DIRECTION", list(canvas.DIRECTIONS))
+SPACING_COLOR = enum_type("STITCH_SPACING_COLOR", list(canvas.SPACING_COLORS))
 MAX_SIZE = 16384
 _TORCH_MODES = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area"}
 
@@ -92,6 +97,102 @@ class ScaleImageBy:
     def run(self, ctx: Context, image: Tensor, method: str, factor: float) -> Tensor:
         height, width = image.shape[1:3]
         return resize(image, max(1, round(width * factor)), max(1, round(height * factor)), method)
+
+
+@node("graphflow.image.scale_to_total_pixels", version="1.0.0", title="Scale Image to Total Pixels", category="image")
+class ScaleImageToTotalPixels:
+    """Resize to about `megapixels` million pixels (1 = 1024 x 1024) keeping the aspect ratio; each side is
+    rounded to a multiple of `resolution_steps` (ComfyUI's ImageScaleToTotalPixels)."""
+
+    image = Input(IMAGE)
+    method = Input(RESIZE_METHOD, default="nearest")
+    megapixels = Input(FLOAT, default=1.0, min=0.01, max=16.0, step=0.01)
+    resolution_steps = Input(INT, default=1, min=1, max=256, description="round width and height to multiples of this")
+    result = Output(IMAGE)
+
+    def run(self, ctx: Context, image: Tensor, method: str, megapixels: float, resolution_steps: int) -> Tensor:
+        height, width = canvas.total_pixels_size(image.shape[1], image.shape[2], megapixels, resolution_steps)
+        return resize(image, width, height, method)
+
+
+@node("graphflow.image.empty", version="1.0.0", title="Empty Image", category="image")
+class EmptyImage:
+    """A batch of images filled with one colour, given as a number 0xRRGGBB (0 = black)."""
+
+    width = Input(INT, default=512, min=1, max=MAX_SIZE)
+    height = Input(INT, default=512, min=1, max=MAX_SIZE)
+    batch_size = Input(INT, default=1, min=1, max=4096)
+    color = Input(INT, default=0, min=0, max=0xFFFFFF, widget="color")
+    image = Output(IMAGE)
+
+    def run(self, ctx: Context, width: int, height: int, batch_size: int, color: int) -> Tensor:
+        return canvas.solid_image(width, height, batch_size, color)
+
+
+class Padded(NamedTuple):
+    """What Pad Image for Outpainting gives."""
+
+    result: Tensor
+    mask: Tensor
+
+
+@node("graphflow.image.pad_for_outpaint", version="1.0.0", title="Pad Image for Outpainting", category="image")
+class PadImageForOutpaint:
+    """Grow the canvas by the given pixels on each side, filled with grey, for outpainting
+    (ComfyUI's ImagePadForOutpaint). Feed both outputs to VAE Encode (Inpaint).
+
+    The mask is 1 on the new border; inside the picture it fades in over `feathering` pixels from each padded
+    side ((f - d) / f squared), so the seam is repainted too. Feathering only applies when twice it is smaller
+    than the picture's width and height.
+    """
+
+    image = Input(IMAGE)
+    left = Input(INT, default=0, min=0, max=MAX_SIZE, step=8)
+    top = Input(INT, default=0, min=0, max=MAX_SIZE, step=8)
+    right = Input(INT, default=0, min=0, max=MAX_SIZE, step=8)
+    bottom = Input(INT, default=0, min=0, max=MAX_SIZE, step=8)
+    feathering = Input(INT, default=40, min=0, max=MAX_SIZE)
+    result = Output(IMAGE, "the picture on the bigger grey canvas")
+    mask = Output(MASK, "1 where the sampler should paint")
+
+    def run(self, ctx: Context, image: Tensor, left: int, top: int, right: int, bottom: int, feathering: int) -> Padded:
+        return Padded(*canvas.pad_for_outpaint(image, left, top, right, bottom, feathering))
+
+
+@node("graphflow.image.stitch", version="1.0.0", title="Stitch Images", category="image")
+class StitchImages:
+    """Join `image2` to `image1` on the `direction` side (ComfyUI's ImageStitch); without image2, image1 is returned.
+
+    `match_image_size` scales image2 (lanczos, aspect kept) to image1's height (left/right) or width (up/down);
+    otherwise the smaller one is padded evenly. The spacing between them is rounded up to an even width.
+    Shorter batches repeat their last image.
+    """
+
+    image1 = Input(IMAGE)
+    direction = Input(DIRECTION, default="right")
+    match_image_size = Input(BOOLEAN, default=True)
+    spacing_width = Input(INT, default=0, min=0, max=1024, step=2)
+    spacing_color = Input(SPACING_COLOR, default="white")
+    image2 = Input(IMAGE, optional=True)
+    result = Output(IMAGE)
+
+    def run(
+        self,
+        ctx: Context,
+        image1: Tensor,
+        direction: str,
+        match_image_size: bool,
+        spacing_width: int,
+        spacing_color: str,
+        image2: Tensor | None = None,
+    ) -> Tensor:
+        if image2 is None:
+            return image1
+        if match_image_size:
+            height, width = canvas.stitch_target_size(image1, image2, direction)
+            if (height, width) != tuple(image2.shape[1:3]):
+                image2 = resize(image2, width, height, "lanczos")
+        return canvas.stitch(image1, image2, direction, spacing_width, spacing_color)
 
 
 @node("graphflow.image.invert", version="1.0.0", title="Invert Image", category="image")
@@ -236,6 +337,10 @@ def register_nodes(register) -> None:
     for cls in (
         ScaleImageTo,
         ScaleImageBy,
+        ScaleImageToTotalPixels,
+        EmptyImage,
+        PadImageForOutpaint,
+        StitchImages,
         InvertImage,
         CropImage,
         CompositeImages,

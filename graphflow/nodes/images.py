@@ -7,6 +7,7 @@ from PIL import Image, UnidentifiedImageError
 
 from graphflow.api import IMAGE, MASK, STRING, Context, Input, Output, Settings, hookimpl, node
 from graphflow.imaging.images import image_to_pils, pil_to_image_and_mask, save_png
+from graphflow.imaging.masks import to_image
 from graphflow.inputs import list_input_images, resolve_input_image
 from graphflow.models.cache import file_identity
 
@@ -42,12 +43,12 @@ class LoadImage:
             raise ValueError(f"{image!r} is not a readable image: {exc}") from None
 
 
-def _save(ctx: Context, images: torch.Tensor, prefix: str, temporary: bool) -> None:
+def _save(ctx: Context, images: torch.Tensor, prefix: str, temporary: bool, key: str = "images") -> None:
     parameters = describe_generation(ctx.workflow, ctx.node_id)
     for picture in image_to_pils(images):
         path = ctx.output_file(prefix, ".png", temporary=temporary)
         save_png(picture, path, ctx.workflow, parameters, compress_level=1 if temporary else 4)
-        ctx.add_ui("images", ctx.file_ref(path, temporary=temporary))
+        ctx.add_ui(key, ctx.file_ref(path, temporary=temporary))
 
 
 @node("graphflow.image.save", version="1.0.0", title="Save Image", category="image", output=True, cacheable=False)
@@ -69,6 +70,36 @@ class PreviewImage:
 
     def run(self, ctx: Context, images: torch.Tensor) -> None:
         _save(ctx, images, "preview", temporary=True)
+
+
+@node("graphflow.mask.preview", version="1.0.0", title="Preview Mask", category="mask", output=True, cacheable=False)
+class PreviewMask:
+    """Show masks as grey pictures (white = 1) without keeping them (ComfyUI's MaskPreview)."""
+
+    mask = Input(MASK)
+
+    def run(self, ctx: Context, mask: torch.Tensor) -> None:
+        if mask.ndim == 2:
+            mask = mask[None]
+        _save(ctx, to_image(mask.float()), "preview_mask", temporary=True)
+
+
+@node(
+    "graphflow.image.compare", version="1.0.0", title="Compare Images", category="image", output=True, cacheable=False
+)
+class CompareImages:
+    """Show two images for side-by-side comparison, kept in the temporary folder (ComfyUI's ImageCompare).
+
+    The results are attached as `a_images` and `b_images`; either input may be left out.
+    """
+
+    image_a = Input(IMAGE, optional=True)
+    image_b = Input(IMAGE, optional=True)
+
+    def run(self, ctx: Context, image_a: torch.Tensor | None = None, image_b: torch.Tensor | None = None) -> None:
+        for images, key in ((image_a, "a_images"), (image_b, "b_images")):
+            if images is not None and len(images) > 0:
+                _save(ctx, images, f"compare_{key[0]}", temporary=True, key=key)
 
 
 def describe_generation(workflow: dict[str, Any], node_id: str) -> str | None:
@@ -118,5 +149,5 @@ def _upstream_text(nodes: dict[str, Any], sampler: dict[str, Any], input_name: s
 @hookimpl
 def register_nodes(register) -> None:
     """Provide the image nodes."""
-    for cls in (LoadImage, SaveImage, PreviewImage):
+    for cls in (LoadImage, SaveImage, PreviewImage, PreviewMask, CompareImages):
         register(cls)
