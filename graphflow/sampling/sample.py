@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from graphflow.sampling.samplers import SamplerSpec, get_sampler_spec
 from graphflow.sampling.schedules import get_sigmas
 from graphflow.sampling.stepping import SamplingCancelled, cancellable
 
-__all__ = ["SamplingCancelled", "prepare_noise", "sample", "step_window"]
+__all__ = ["Sampled", "SamplingCancelled", "prepare_noise", "sample", "sample_sigmas", "step_window"]
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives {x, i, sigma, sigma_hat, denoised, total} once per step (denoised = x0 estimate)."""
@@ -67,6 +68,14 @@ def _noise_options(spec: SamplerSpec, x: Tensor, sigmas: Tensor, seed: int) -> d
     return {}
 
 
+@dataclass(frozen=True)
+class Sampled:
+    """What one sampling run gives: the new latent samples and the last x0 estimate (None if no step ran)."""
+
+    samples: Tensor
+    denoised: Tensor | None
+
+
 def sample(
     model: DiffusionModel,
     *,
@@ -94,11 +103,49 @@ def sample(
     raises SamplingCancelled when true.
     """
     spec = get_sampler_spec(sampler_name)
-    latent_image = _model_latent(model, latent.samples).float()
     sigmas = get_sigmas(model.sampling, scheduler, steps, denoise, sampler_name)
     window = step_window(sigmas, start_step, end_step, force_full_denoise=not return_with_leftover_noise)
     if window is None:
-        return latent_image.cpu().clone()
+        return _model_latent(model, latent.samples).float().cpu().clone()
+    return sample_sigmas(
+        model,
+        positive=positive,
+        negative=negative,
+        latent=latent,
+        sigmas=window,
+        sampler=spec,
+        seed=seed,
+        cfg=cfg,
+        add_noise=add_noise,
+        noise=noise,
+        callback=callback,
+        cancelled=cancelled,
+    ).samples
+
+
+def sample_sigmas(
+    model: DiffusionModel,
+    *,
+    positive: Conditioning,
+    negative: Conditioning,
+    latent: Latent,
+    sigmas: Tensor,
+    sampler: SamplerSpec,
+    seed: int,
+    cfg: float,
+    add_noise: bool = True,
+    noise: Tensor | None = None,
+    callback: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Sampled:
+    """Denoise a latent along a given schedule (ComfyUI's SamplerCustom); what KSampler runs after making sigmas.
+
+    Fewer than two sigmas leave the latent as it is. `seed` draws the start noise (unless `add_noise`
+    is off or `noise` is given) and the sampler's own noise. Results are float32 CPU tensors.
+    """
+    latent_image = _model_latent(model, latent.samples).float()
+    if len(sigmas) < 2:
+        return Sampled(latent_image.cpu().clone(), None)
     if noise is None and add_noise:
         noise = prepare_noise(Latent(latent_image, batch_index=latent.batch_index), seed)
     elif noise is None:
@@ -107,7 +154,7 @@ def sample(
     device = model.device
     image = latent_image.to(device)
     noise = noise.to(device, torch.float32)
-    sigmas = window.to(device, torch.float32)
+    sigmas = sigmas.to(device, torch.float32)
     max_denoise = (
         math.isclose(float(sigmas[0]), model.sampling.sigma_max, rel_tol=1e-5)
         or float(sigmas[0]) > model.sampling.sigma_max
@@ -118,14 +165,22 @@ def sample(
     if latent.noise_mask is not None:
         mask = resize_noise_mask(latent.noise_mask, x.shape).to(device)
         inpaint_noise = noise
-        if sampler_name in _RANDOM_INPAINT_NOISE:
+        if sampler.name in _RANDOM_INPAINT_NOISE:
             inpaint_noise = prepare_noise(Latent(latent_image), seed + 1).to(device)
         denoiser = masked_denoiser(denoiser, image, inpaint_noise, mask, model.sampling)
     if cancelled is not None:
         denoiser = cancellable(denoiser, cancelled)
 
     total = len(sigmas) - 1
-    step_callback = None if callback is None else (lambda info: callback({**info, "total": total}))
+    last: dict[str, Tensor] = {}
+
+    def step_callback(info: dict[str, Any]) -> None:
+        last["denoised"] = info["denoised"]
+        if callback is not None:
+            callback({**info, "total": total})
+
     with torch.no_grad(), model.active_unet():
-        out = spec.function(denoiser, x, sigmas, callback=step_callback, **_noise_options(spec, x, sigmas, seed))
-    return model.sampling.inverse_noise_scaling(sigmas[-1], out).float().cpu()
+        out = sampler.function(denoiser, x, sigmas, callback=step_callback, **_noise_options(sampler, x, sigmas, seed))
+    samples = model.sampling.inverse_noise_scaling(sigmas[-1], out).float().cpu()
+    denoised = last.get("denoised")
+    return Sampled(samples, None if denoised is None else denoised.float().cpu())

@@ -155,3 +155,24 @@ def get_sigmas(
         return torch.zeros(0)
     total = int(steps / denoise)
     return _sampler_sigmas(sampling, scheduler, total, sampler_name)[-(steps + 1) :]
+
+
+def turbo_sigmas(sampling: ModelSampling, steps: int, denoise: float = 1.0) -> Tensor:
+    """SD/SDXL Turbo's schedule (ComfyUI's SDTurboScheduler): training timesteps 999, 899, ..., 99, the first
+    10 - int(10 * denoise) of them skipped, the next `steps` kept, then 0."""
+    start = 10 - int(10 * denoise)
+    timesteps = (torch.arange(10, 0, -1) * 100 - 1)[start : start + steps]
+    return _with_zero(sampling.sigma(timesteps))
+
+
+def split_sigmas(sigmas: Tensor, step: int) -> tuple[Tensor, Tensor]:
+    """The schedule cut at `step`: sigmas 0..step and step..end, sharing sigma number `step`."""
+    return sigmas[: step + 1], sigmas[step:]
+
+
+def flip_sigmas(sigmas: Tensor) -> Tensor:
+    """The schedule reversed (for inversion); a leading 0 becomes 0.0001 so the first step is defined."""
+    flipped = sigmas.flip(0)
+    if len(flipped) and flipped[0] == 0:
+        flipped[0] = 0.0001
+    return flipped
