@@ -16,6 +16,7 @@ KINDS: dict[str, str] = {
     "unet": "unet",
     "clip": "clip",
     "controlnet": "controlnet",
+    "hypernetworks": "hypernetworks",
 }
 
 MODEL_EXTENSIONS: frozenset[str] = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin"})
