@@ -15,6 +15,7 @@ from graphflow.workflow import Workflow, WorkflowFileError
 
 META_KEY = "comfyui"
 HELPER_SEPARATOR = ":"
+HELPER_ROLES = frozenset({"image"})  # `ID:image` is the Load Image helper of LoadImageMask node ID
 
 
 class ComfyImportError(WorkflowFileError):
@@ -60,7 +61,7 @@ def unsupported_message(unsupported: dict[str, list[str]], source: str) -> str:
 def _check_shape(prompt: Any, source: str) -> dict[str, dict[str, Any]]:
     if not isinstance(prompt, dict) or not prompt:
         raise ComfyImportError(f"{source}: a ComfyUI prompt is a non-empty JSON object of nodes keyed by id")
-    problems = [
+    problems: list[tuple[str | None, str]] = [
         (str(node_id), "has no 'class_type'")
         for node_id, node in prompt.items()
         if not isinstance(node, dict) or not isinstance(node.get("class_type"), str)
@@ -121,6 +122,8 @@ class _Importer:
                     self.problems.append((node_id, f"{mapping.comfy} input {name!r}: {exc}"))
                     continue
             entry["inputs"][ours] = value
+        for name, value in mapping.defaults.items():  # graphflow-only inputs a ComfyUI prompt leaves out
+            entry["inputs"].setdefault(name, value)
         if mapping.derive is not None:
             entry["inputs"].update(mapping.derive(node.get("inputs") or {}))
         self.nodes[node_id] = entry
@@ -201,8 +204,10 @@ def import_api(
 
 
 def owner_of(node_id: str) -> str:
-    """The ComfyUI node id a graphflow node id belongs to (helpers are `ID:role`)."""
-    return node_id.split(HELPER_SEPARATOR, 1)[0]
+    """The ComfyUI node id a graphflow node id belongs to: helpers are `ID:role`; other ids, including
+    ComfyUI's own compound ids of nodes inside subgraphs (`10:5`), are their own."""
+    owner, _, role = node_id.rpartition(HELPER_SEPARATOR)
+    return owner if owner and role in HELPER_ROLES else node_id
 
 
 def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
@@ -234,9 +239,12 @@ def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
         mapping = maps[node_id]
         inputs: dict[str, Any] = {}
         for name, value in entry.inputs.items():
-            if name in mapping.derived:
-                continue
             comfy = mapping.comfy_input(name)
+            graphflow_only = comfy not in mapping.comfy_inputs
+            if name in mapping.derived or (
+                graphflow_only and name in mapping.defaults and mapping.defaults[name] == value
+            ):
+                continue
             value = mapping.values[comfy].to_comfy(value) if comfy in mapping.values else value
             inputs[comfy] = {"__value__": value} if isinstance(value, list) else value
         for name, default in mapping.ignored.items():

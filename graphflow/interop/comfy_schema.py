@@ -7,12 +7,11 @@ from typing import Any
 
 from graphflow.graph import ValidationIssue
 from graphflow.interop.comfy_api import META_KEY, owner_of
-from graphflow.interop.comfy_nodes import CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap
+from graphflow.interop.comfy_nodes import CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap, ValueMap
 from graphflow.registry import Registry
 from graphflow.settings import Settings
 from graphflow.workflow import Workflow
 
-SEEDS = ("seed", "noise_seed")
 _KINDS = {
     "missing_input": ("required_input_missing", "Required input is missing"),
     "type_mismatch": ("return_type_mismatch", "Return type mismatch between linked nodes"),
@@ -20,57 +19,90 @@ _KINDS = {
     "not_in_choices": ("value_not_in_list", "Value not in list"),
     "cycle": ("dependency_cycle", "Dependency cycle detected"),
 }
+_OPTIONS = ("default", "min", "max", "step", "multiline")
+_WIDGET_FLAGS = {CONTROL: "control_after_generate", UPLOAD: "image_upload"}
 
 
-def _definition(field: dict[str, Any], values: Any, control: bool) -> list[Any]:
-    options = {k: field[k] for k in ("default", "min", "max", "step", "multiline", "tooltip") if k in field}
+def _definition(field: dict[str, Any], values: ValueMap | None, flag: str | None, default: Any = None) -> list[Any]:
+    """ComfyUI's [type, options] of one graphflow input: combos as their choice list, as ComfyUI's nodes.py does."""
+    options = {k: field[k] for k in _OPTIONS if k in field}
+    if default is not None:
+        options["default"] = default
     if field.get("description"):
         options["tooltip"] = field["description"]
+    if flag is not None:
+        options[flag] = True
     if values is not None:  # e.g. BOOLEAN "add_noise" is the combo ["enable", "disable"] in ComfyUI
         if "default" in options:
             options["default"] = values.to_comfy(options["default"])
         return [values.choices, options]
     if "choices" in field:
         return [list(field["choices"]), options]
-    if control:
-        options["control_after_generate"] = True
     return [field["type"], options]
 
 
+def _sections(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The input sections: ComfyUI's inputs in its order, then graphflow-only inputs as optional, last."""
+    fields = {mapping.comfy_input(f["name"]): f for f in schema["inputs"]}
+    sections: dict[str, dict[str, Any]] = {"required": {}, "optional": {}}
+    for section, names in (("required", mapping.inputs), ("optional", mapping.optional)):
+        for name in names:
+            if name in mapping.ignored:
+                sections[section][name] = ["INT", {"default": mapping.ignored[name]}]
+            elif name in fields:
+                option = mapping.widget_option(name)
+                flag = _WIDGET_FLAGS[option] if option else None
+                default = mapping.defaults.get(mapping.graphflow_input(name))
+                sections[section][name] = _definition(fields[name], mapping.values.get(name), flag, default)
+    listed = set(mapping.comfy_inputs) | mapping.derived
+    for name, field in fields.items():
+        if name not in listed:
+            default = mapping.defaults.get(mapping.graphflow_input(name))
+            sections["optional"][name] = _definition(field, None, None, default)
+    if mapping.hidden:
+        sections["hidden"] = dict(mapping.hidden)
+    return {key: value for key, value in sections.items() if value or key == "required"}
+
+
 def node_info(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, Any]:
-    """One node type as ComfyUI's /object_info describes it."""
-    fields = {mapping.comfy_input(f["name"]): f for f in schema["inputs"] if f["name"] not in mapping.derived}
-    widget_order = [w for w in mapping.widgets if w not in (CONTROL, UPLOAD)]
-    order = [n for n in fields if n not in widget_order] + [w for w in widget_order if w in fields]
-    required: dict[str, Any] = {}
-    optional: dict[str, Any] = {}
-    for name in order:
-        field = fields[name]
-        control = CONTROL in mapping.widgets and name in SEEDS
-        (optional if field.get("optional") else required)[name] = _definition(field, mapping.values.get(name), control)
-    for name, default in mapping.ignored.items():
-        required[name] = ["INT", {"default": default}]
+    """One node type as ComfyUI's /object_info describes it (input order and node facts from the mapping table)."""
+    inputs = _sections(mapping, schema)
     outputs = {o["name"]: o["type"] for o in schema["outputs"]}
     types = [outputs.get(name, "*") for name in mapping.outputs]
-    info = {
-        "input": {"required": required, "optional": optional},
-        "input_order": {"required": list(required), "optional": list(optional)},
+    return {
+        "input": inputs,
+        "input_order": {section: list(entries) for section, entries in inputs.items()},
+        "is_input_list": False,
         "output": types,
         "output_is_list": [False] * len(types),
-        "output_name": types,
+        "output_name": list(mapping.output_names) or types,
         "name": mapping.comfy,
-        "display_name": schema["title"],
-        "description": schema["description"],
-        "python_module": "graphflow",
+        "display_name": mapping.display_name or mapping.comfy,
+        "description": mapping.description,
+        "python_module": mapping.python_module,
         "category": mapping.category or schema["category"],
         "output_node": schema["output_node"],
-        "deprecated": False,
+        "deprecated": mapping.deprecated,
         "experimental": False,
         "api_node": False,
     }
-    if UPLOAD in mapping.widgets:
-        required["image"][1]["image_upload"] = True
-    return info
+
+
+def _load_image_mask(load_image: dict[str, Any]) -> dict[str, Any]:
+    """LoadImageMask (no graphflow node of its own): LoadImage's image list plus a channel."""
+    image = load_image["input"]["required"]["image"]
+    return {
+        **load_image,
+        "input": {"required": {"image": image, "channel": [["alpha", "red", "green", "blue"], {}]}},
+        "input_order": {"required": ["image", "channel"]},
+        "output": ["MASK"],
+        "output_is_list": [False],
+        "output_name": ["MASK"],
+        "name": LOAD_IMAGE_MASK,
+        "display_name": "Load Image (as Mask)",
+        "description": "",
+        "category": "mask",
+    }
 
 
 def object_info(registry: Registry, settings: Settings) -> dict[str, dict[str, Any]]:
@@ -82,18 +114,7 @@ def object_info(registry: Registry, settings: Settings) -> dict[str, dict[str, A
         if registry.get(m.target) is not None
     }
     if "LoadImage" in info:
-        image = info["LoadImage"]["input"]["required"]["image"]
-        info[LOAD_IMAGE_MASK] = {
-            **info["LoadImage"],
-            "name": LOAD_IMAGE_MASK,
-            "display_name": "Load Image (as Mask)",
-            "input": {"required": {"image": image, "channel": [["alpha", "red", "green", "blue"], {}]}, "optional": {}},
-            "input_order": {"required": ["image", "channel"], "optional": []},
-            "output": ["MASK"],
-            "output_is_list": [False],
-            "output_name": ["MASK"],
-            "category": "mask",
-        }
+        info[LOAD_IMAGE_MASK] = _load_image_mask(info["LoadImage"])
     return info
 
 
@@ -117,7 +138,7 @@ def _dependent_outputs(workflow: Workflow, registry: Registry, node_id: str) -> 
 
 
 def _bound_error(workflow: Workflow, registry: Registry, issue: ValidationIssue) -> tuple[str, str]:
-    entry = workflow.nodes[issue.node_id]
+    entry = workflow.nodes[issue.node_id or ""]
     spec = registry.get(entry.type)
     field = spec.inputs.get(issue.input or "") if spec else None
     value = entry.inputs.get(issue.input or "")
@@ -158,6 +179,7 @@ def prompt_errors(issues: list[ValidationIssue], workflow: Workflow, registry: R
                 "extra_info": {"input_name": input_name},
             }
         )
+    error: dict[str, Any]
     if general and not node_errors:
         no_outputs = any(i.kind == "no_output_node" for i in general)
         error = {

@@ -156,7 +156,20 @@ async def test_runtime_errors_and_interrupts_reach_the_client_as_comfyui_message
 async def test_object_info_describes_the_mapped_node_types(client):
     info = await (await client.get("/object_info")).json()
     sampler = info["KSampler"]
-    assert sampler["input_order"]["required"][-6:] == ["seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"]
+    assert sampler["input_order"][
+        "required"
+    ] == [  # ComfyUI's INPUT_TYPES order (tests/interop/test_comfy_object_info.py)
+        "model",
+        "seed",
+        "steps",
+        "cfg",
+        "sampler_name",
+        "scheduler",
+        "positive",
+        "negative",
+        "latent_image",
+        "denoise",
+    ]
     assert sampler["input"]["required"]["seed"][1]["control_after_generate"] is True
     assert sampler["output"] == ["LATENT"] and sampler["category"] == "sampling"
     assert info["KSamplerAdvanced"]["input"]["required"]["add_noise"][0] == ["enable", "disable"]
