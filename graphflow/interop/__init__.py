@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from graphflow.interop.comfy_api import ComfyExportError, ComfyImportError, export_api, import_api
-from graphflow.interop.comfy_ui import ui_to_api
+from graphflow.interop.comfy_ui import layout_for, ui_to_api
+from graphflow.interop.png import png_workflow
 from graphflow.registry import Registry
-from graphflow.workflow import FORMAT, PNG_KEY, Workflow, WorkflowFileError, parse_workflow, read_workflow_data
+from graphflow.workflow import FORMAT, Workflow, WorkflowFileError, parse_workflow, read_workflow_data
 
 __all__ = [
     "ComfyExportError",
@@ -45,14 +45,13 @@ def detect_format(data: Any) -> str | None:
 def to_workflow(
     data: Any, *, registry: Registry | None = None, source: str = "workflow", layout_from: Any = None
 ) -> Workflow:
-    """A graphflow workflow from raw JSON in any known format; `layout_from` lends a UI workflow's layout."""
+    """A graphflow workflow from raw JSON in any known format; `layout_from` (a UI workflow, e.g. a PNG's
+    `workflow` chunk) lends an API prompt its layout where its nodes match."""
     kind = detect_format(data)
     if kind == GRAPHFLOW:
         return parse_workflow(data, source=source)
     if kind == COMFY_API:
-        ui: dict[str, Any] = {}
-        if detect_format(layout_from) == COMFY_UI:
-            ui = ui_to_api(layout_from, source)[1]
+        ui = layout_for(layout_from, data) if detect_format(layout_from) == COMFY_UI else {}
         return import_api(data, registry=registry, source=source, ui=ui)
     if kind == COMFY_UI:
         prompt, ui = ui_to_api(data, source)
@@ -64,25 +63,6 @@ def to_workflow(
             origin={"format": "workflow", "version": data.get("version")},
         )
     raise WorkflowFileError(f"{source}: neither a graphflow workflow nor a ComfyUI workflow (API or UI format)")
-
-
-def png_workflow(text: dict[str, str], source: str = "image") -> tuple[Any, Any]:
-    """(data, layout) from a PNG's text chunks: graphflow's own, else ComfyUI's executed "prompt"
-    (laid out like its "workflow" when present), else ComfyUI's "workflow"."""
-    chunks = {}
-    for key in (PNG_KEY, "prompt", "workflow"):
-        if key in text:
-            try:
-                chunks[key] = json.loads(text[key])
-            except json.JSONDecodeError:
-                raise WorkflowFileError(f"{source}: its {key!r} text chunk is not valid JSON") from None
-    if PNG_KEY in chunks:
-        return chunks[PNG_KEY], None
-    if "prompt" in chunks:
-        return chunks["prompt"], chunks.get("workflow")
-    if "workflow" in chunks:
-        return chunks["workflow"], None
-    raise WorkflowFileError(f"{source}: this PNG carries no workflow")
 
 
 def load_any(path: str | Path, registry: Registry | None = None) -> Workflow:

@@ -1,10 +1,10 @@
 """ComfyUI's UI ("workflow") format, versions 0.4 and 1 -> its API format plus the layout.
 
-This re-implements what ComfyUI's browser does before queueing (graphToPrompt): positional
-`widgets_values` are named through the mapping table (skipping UI-only entries such as the
-seed's "control after generate" value), links are read from the links table, reroutes are
-followed, primitive nodes become constants, muted nodes (mode 2) are dropped and bypassed
-nodes (mode 4) are passed through to their first input of the same type.
+This re-implements what ComfyUI's browser does before queueing (graphToPrompt): subgraphs and group
+nodes are expanded (`comfy_flatten`), positional `widgets_values` are named through the mapping table
+(skipping UI-only entries such as the seed's "control after generate" value), links are read from the
+links table, reroutes are followed, primitive nodes become constants, muted nodes (mode 2) are dropped
+and bypassed nodes (mode 4) are passed through to their first input of the same type.
 """
 
 from __future__ import annotations
@@ -13,67 +13,68 @@ from collections import defaultdict
 from typing import Any
 
 from graphflow.interop.comfy_api import ComfyImportError, unsupported_message
+from graphflow.interop.comfy_flatten import WIDGET_OVERRIDES, FlattenError, flatten
 from graphflow.interop.comfy_nodes import (
     CONTROL,
     CONTROL_VALUES,
-    LOAD_IMAGE_MASK,
-    LOAD_IMAGE_MASK_WIDGETS,
-    NODE_MAPS,
     SUPPORTED,
-    UPLOAD,
+    UI_ONLY,
     VIRTUAL_NODES,
+    widget_names,
 )
 
 MUTED, BYPASSED = 2, 4
 MAX_HOPS = 256
 
+__all__ = ["layout_for", "name_widgets", "ui_to_api", "widget_names"]
 
-def widget_names(class_type: str) -> tuple[str, ...]:
-    """The widget order of a ComfyUI node type in `widgets_values`."""
-    if class_type == LOAD_IMAGE_MASK:
-        return LOAD_IMAGE_MASK_WIDGETS
-    return NODE_MAPS[class_type].widgets
+
+def _looks_ui_only(name: str, value: Any) -> bool:
+    """Whether a value can be what a UI-only widget stores (used only when the count leaves it open)."""
+    if name == CONTROL:
+        return isinstance(value, bool) or value in CONTROL_VALUES
+    return value is None or value == "image"  # the upload button
 
 
 def name_widgets(class_type: str, values: Any) -> dict[str, Any]:
-    """Positional (or named) widget values by input name, UI-only entries skipped."""
+    """Positional (or named) widget values by input name, UI-only entries skipped.
+
+    When the list has a slot for every UI-only widget, those slots are skipped whatever they hold
+    (ComfyUI's classic default workflow stores `true` in KSampler's "control after generate" slot);
+    when it is shorter (files from before such widgets existed), a slot is skipped only if its value
+    is one such a widget stores.
+    """
+    names = widget_names(class_type)
     if isinstance(values, dict):
-        return {k: v for k, v in values.items() if k in widget_names(class_type)}
+        return {k: v for k, v in values.items() if k in names and k not in UI_ONLY}
+    values = list(values or [])
+    ui_only = sum(name in UI_ONLY for name in names)
+    spare = len(values) - (len(names) - ui_only)  # how many UI-only slots the list has room for
+    skip_all = spare >= ui_only
     named: dict[str, Any] = {}
     position = 0
-    for name in widget_names(class_type):
-        if position >= len(values or []):
+    for name in names:
+        if position >= len(values):
             break
         value = values[position]
-        if name == CONTROL:
-            position += value in CONTROL_VALUES if isinstance(value, str) else 0
-        elif name == UPLOAD:
-            position += value == "image"
-        else:
-            named[name] = value
-            position += 1
+        if name in UI_ONLY:
+            if skip_all or (spare > 0 and _looks_ui_only(name, value)):
+                position += 1
+                spare -= 1
+            continue
+        named[name] = value
+        position += 1
     return named
 
 
 class _Graph:
     def __init__(self, data: dict[str, Any], source: str) -> None:
         self.source = source
-        self.nodes: dict[str, dict[str, Any]] = {}
-        for node in data.get("nodes") or []:
-            if isinstance(node, dict) and "id" in node:
-                self.nodes[str(node["id"])] = node
-        self.links: dict[Any, tuple[str, int, str]] = {}
-        for link in data.get("links") or []:
-            if isinstance(link, list) and len(link) >= 6:  # v0.4: [id, from, from_slot, to, to_slot, type]
-                self.links[link[0]] = (str(link[1]), int(link[2]), str(link[5]))
-            elif isinstance(link, dict):  # v1
-                self.links[link.get("id")] = (
-                    str(link.get("origin_id")),
-                    int(link.get("origin_slot", 0)),
-                    str(link.get("type", "*")),
-                )
-        subgraphs = ((data.get("definitions") or {}).get("subgraphs")) or []
-        self.subgraphs = {g.get("id"): g.get("name") or g.get("id") for g in subgraphs if isinstance(g, dict)}
+        self.nodes: dict[str, dict[str, Any]] = {str(n["id"]): n for n in data.get("nodes") or []}
+        self.links: dict[Any, tuple[str, int, str]] = {
+            link["id"]: (str(link["origin_id"]), int(link["origin_slot"]), str(link["type"]))
+            for link in data.get("links") or []
+        }
 
     def resolve(self, link_id: Any) -> tuple[str, Any] | None:
         """Where a link's value comes from: ("link", [id, slot]) or ("value", v); None if nowhere."""
@@ -116,28 +117,53 @@ def _input_link(node: dict[str, Any], index: int) -> Any:
     return inputs[index].get("link") if index < len(inputs) else None
 
 
+def _flat_graph(data: dict[str, Any], source: str) -> tuple[dict[str, Any], _Graph]:
+    try:
+        flat = flatten(data)
+    except FlattenError as error:
+        raise ComfyImportError(f"{source}: {error}") from None
+    return flat, _Graph(flat, source)
+
+
 def ui_to_api(data: dict[str, Any], source: str = "ComfyUI workflow") -> tuple[dict[str, Any], dict[str, Any]]:
     """The API prompt of a UI-format workflow, and its layout in graphflow's `ui` shape."""
-    graph = _Graph(data, source)
+    flat, graph = _flat_graph(data, source)
     unsupported: dict[str, list[str]] = defaultdict(list)
     for node_id, node in graph.active():
-        kind = str(node.get("type"))
-        if kind in graph.subgraphs:
-            unsupported[f"subgraph {graph.subgraphs[kind]!r}"].append(node_id)
-        elif kind not in SUPPORTED:
-            unsupported[kind].append(node_id)
+        if str(node.get("type")) not in SUPPORTED:
+            unsupported[str(node.get("type"))].append(node_id)
     if unsupported:
         raise ComfyImportError(unsupported_message(unsupported, source), unsupported=dict(unsupported))
     prompt: dict[str, Any] = {}
     for node_id, node in graph.active():
         kind = node["type"]
         inputs = name_widgets(kind, node.get("widgets_values"))
+        inputs.update(node.get(WIDGET_OVERRIDES) or {})
         for slot in node.get("inputs") or []:
             resolved = graph.resolve(slot.get("link"))
             if resolved is not None:
                 inputs[slot.get("name")] = resolved[1]
         prompt[node_id] = {"inputs": inputs, "class_type": kind, "_meta": {"title": node.get("title") or kind}}
-    return prompt, layout(data, graph)
+    return prompt, layout(flat, graph)
+
+
+def layout_for(data: Any, prompt: dict[str, Any]) -> dict[str, Any]:
+    """The layout of UI-format `data` for an API `prompt` when they describe the same nodes (every prompt
+    node is a node of the workflow, of the same class); {} otherwise, or when `data` cannot be read.
+
+    The workflow may hold more (notes, reroutes, frontend-only or unknown node types): only the layout is
+    taken from it, so it never decides whether the prompt can run.
+    """
+    if not isinstance(data, dict):
+        return {}
+    try:
+        flat, graph = _flat_graph(data, "workflow")
+        types = {node_id: node.get("type") for node_id, node in graph.active()}
+        if any(types.get(str(k)) != (v or {}).get("class_type") for k, v in prompt.items()):
+            return {}
+        return layout(flat, graph)
+    except (ComfyImportError, ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return {}  # a workflow chunk that cannot be read lends no layout
 
 
 def layout(data: dict[str, Any], graph: _Graph) -> dict[str, Any]:
