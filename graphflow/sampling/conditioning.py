@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -16,6 +16,68 @@ if TYPE_CHECKING:
     from graphflow.control.control import Control
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A rectangle of the latent an entry acts on: size and top-left corner.
+
+    In latent cells (pixels // 8, as ComfyUI's Set Area stores them) or, when `relative`, as fractions of
+    the latent's height and width (Set Area with Percentage), resolved against the latent when sampling.
+    """
+
+    height: float
+    width: float
+    y: float = 0.0
+    x: float = 0.0
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        smallest = min(self.height, self.width)
+        if smallest < 0 or (smallest == 0 and not self.relative) or min(self.y, self.x) < 0:
+            raise ValueError(f"an area needs a positive size and a non-negative corner, got {self}")
+
+    def cells(self, latent_height: int, latent_width: int) -> tuple[int, int, int, int]:
+        """(height, width, y, x) in latent cells for a latent of this size (fractions rounded as ComfyUI does)."""
+        if not self.relative:
+            return int(self.height), int(self.width), int(self.y), int(self.x)
+        return (
+            max(1, round(self.height * latent_height)),
+            max(1, round(self.width * latent_width)),
+            round(self.y * latent_height),
+            round(self.x * latent_width),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class UnclipImage:
+    """An image embedding given to an unCLIP model (or SDXL's pooled input: "revision"), as unCLIPConditioning adds it.
+
+    `image_embeds` [N, D] are CLIP vision image embeddings; each is noised to `noise_augmentation` (0..1 of the
+    augmentation schedule) and weighted by `strength` when sampling.
+    """
+
+    image_embeds: Tensor
+    strength: float = 1.0
+    noise_augmentation: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.image_embeds.ndim != 2:
+            raise ValueError(f"image embeddings must have shape [images, width], got {tuple(self.image_embeds.shape)}")
+        if not 0.0 <= self.noise_augmentation <= 1.0:
+            raise ValueError(f"noise_augmentation must lie in 0..1, got {self.noise_augmentation}")
+
+
+class Grounding(Protocol):
+    """GLIGEN boxes on an entry: the modules to attach to the UNet for one call, and that call's extra arguments."""
+
+    def check(self, unet: Any, name: str) -> None:
+        """Raise a clear error (naming the `name` conditioning) if the boxes' GLIGEN model does not fit `unet`."""
+        ...
+
+    def unet_patch(self, unet: Any, batch: int, height: int, width: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(dotted module name -> module to attach, cross_attention_kwargs) for a call on [batch, C, height, width]."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +89,12 @@ class CondEntry:
     `extras` carries model-specific hints, e.g. SDXL's `width`, `height`, `crop_w`, `crop_h`,
     `target_width`, `target_height` (pixels, ComfyUI names). `control` is the chain of ControlNets /
     T2I-Adapters applied to this entry (graphflow.control), if any.
+
+    Where and when the entry acts: `area` (a rectangle; the entry predicts on that crop, its edges feathered
+    where they are inside the latent), `mask` [M, H, W] (per-pixel weights, times `mask_strength`; resized to
+    the latent; `mask_bounds` narrows the area to the mask's bounding box), and `start_percent`..`end_percent`
+    of the sampling (outside it the entry is skipped). `strength` weighs its prediction against the others'.
+    `unclip` holds image embeddings for unCLIP models; `gligen` grounding boxes for a GLIGEN model.
     """
 
     context: Tensor
@@ -35,6 +103,14 @@ class CondEntry:
     class_labels: Tensor | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
     control: Control | None = None
+    area: Area | None = None
+    mask: Tensor | None = None
+    mask_strength: float = 1.0
+    mask_bounds: bool = False
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    unclip: tuple[UnclipImage, ...] = ()
+    gligen: Grounding | None = None
 
     def __post_init__(self) -> None:
         if self.context.ndim != 3 or self.context.shape[0] < 1:
@@ -48,16 +124,41 @@ class CondEntry:
                 f"pooled conditioning must have shape [1 or {self.context.shape[0]}, width], "
                 f"got {tuple(self.pooled.shape)}"
             )
+        if self.mask is not None and self.mask.ndim != 3:
+            raise ValueError(
+                f"a conditioning mask must have shape [masks, height, width], got {tuple(self.mask.shape)}"
+            )
+        for name in ("start_percent", "end_percent"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in 0..1, got {value}")
         object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
+        object.__setattr__(self, "unclip", tuple(self.unclip))
 
     @property
     def width(self) -> int:
         """Width D of the context vectors (the text encoder's hidden size)."""
         return int(self.context.shape[2])
 
+    @property
+    def placed(self) -> bool:
+        """Whether the entry acts only somewhere or sometime (an area, a mask, a timestep range) or is grounded."""
+        timed = self.start_percent > 0.0 or self.end_percent < 1.0
+        return self.area is not None or self.mask is not None or timed or self.gligen is not None
+
     def replace(self, **changes: Any) -> CondEntry:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def with_model_inputs_of(self, other: CondEntry) -> CondEntry:
+        """This entry's place, time, strength and add-ons with `other`'s text, pooled, labels, hints and images."""
+        return self.replace(
+            context=other.context,
+            pooled=other.pooled,
+            class_labels=other.class_labels,
+            extras=other.extras,
+            unclip=other.unclip,
+        )
 
 
 Conditioning = tuple[CondEntry, ...]

@@ -1,9 +1,10 @@
-"""The model wrapped once as a denoiser (x, sigma) -> x0: UNet call, guidance, inpainting mask.
+"""The model wrapped once as a denoiser (x, sigma) -> x0: conditioning checks, guidance, inpainting mask.
 
-Conditioning entries are batched into one UNet call when they fit together (contexts of
-different token counts are repeated to their least common multiple, which leaves attention
-unchanged), and their predictions are averaged weighted by strength, as ComfyUI does. Entries that
-carry a ControlNet or T2I-Adapter add its residuals to their rows of the call (graphflow.control).
+Conditioning entries are batched into one UNet call when they fit together (graphflow.sampling.unet_call) and
+their predictions averaged weighted by strength, as ComfyUI does. When an entry acts only on an area, under a
+mask, within a timestep range or with GLIGEN boxes, the predictions are composed per cell instead
+(graphflow.sampling.compose). unCLIP image embeddings become the model's class labels (SD 2.1 unCLIP) or its
+pooled input (SDXL "revision") before sampling starts (graphflow.sampling.unclip).
 """
 
 from __future__ import annotations
@@ -16,120 +17,113 @@ import torch
 from torch import Tensor
 
 from graphflow.control.control import fill_uncond
-from graphflow.control.residuals import ControlRun, UnetInputs, check_controls
+from graphflow.control.residuals import ControlRun, check_controls
+from graphflow.sampling.compose import Composer
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.sampling.model import DiffusionModel, ModelSampling
+from graphflow.sampling.unclip import REVISION_MERGE_LEVEL, UNCLIP_MERGE_LEVEL, unclip_adm
+from graphflow.sampling.unet_call import batchable, config_value, unet_x0, uses_class_labels, uses_size_conditioning
 
 Denoise = Callable[..., Tensor]
 """denoise(x [B, C, h, w], sigma [B]) -> x0 estimate [B, C, h, w]."""
-
-# Repeating a context more than this many times to batch it costs more than a separate call.
-MAX_CONTEXT_REPEAT = 4
-
-
-def _config(model: DiffusionModel, key: str) -> Any:
-    return getattr(model.unet.config, key, None)
-
-
-def _uses_size_conditioning(model: DiffusionModel) -> bool:
-    return _config(model, "addition_embed_type") == "text_time"
-
-
-def _uses_class_labels(model: DiffusionModel) -> bool:
-    return _config(model, "class_embed_type") is not None or _config(model, "num_class_embeds") is not None
 
 
 def check_conditioning(model: DiffusionModel, conditioning: Conditioning, name: str) -> None:
     """Raise a clear error if `conditioning` cannot drive this model (empty, wrong width, missing parts)."""
     if not conditioning:
         raise ValueError(f"{name} conditioning is empty: connect a text encoding (or a zeroed one)")
-    width = _config(model, "cross_attention_dim")
+    width = config_value(model, "cross_attention_dim")
     for entry in conditioning:
         if isinstance(width, int) and entry.width != width:
             raise ValueError(
                 f"{name} conditioning has width {entry.width} but this {model.family} model expects {width}: "
                 "encode the prompt with the text encoder that belongs to this checkpoint"
             )
-        if _uses_size_conditioning(model) and entry.pooled is None:
+        if uses_size_conditioning(model) and entry.pooled is None:
             raise ValueError(
                 f"{name} conditioning has no pooled text embedding, which this {model.family} model needs: "
                 "encode the prompt with the model's own (SDXL) text encoder"
             )
-        if _uses_class_labels(model) and entry.class_labels is None:
+        if uses_class_labels(model) and entry.class_labels is None:
             raise ValueError(f"{name} conditioning has no class labels, which this {model.family} model needs")
+        if entry.gligen is not None:
+            entry.gligen.check(model.unet, name)
     check_controls(model, conditioning, name)
 
 
-def _size_hints(entry: CondEntry, x: Tensor) -> list[float]:
-    """SDXL time_ids: (orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels."""
-    extras = entry.extras
-    height = float(extras.get("height", x.shape[2] * 8))
-    width = float(extras.get("width", x.shape[3] * 8))
-    return [
-        height,
-        width,
-        float(extras.get("crop_h", 0)),
-        float(extras.get("crop_w", 0)),
-        float(extras.get("target_height", height)),
-        float(extras.get("target_width", width)),
-    ]
+def _takes_image_embeddings(model: DiffusionModel) -> bool:
+    return config_value(model, "class_embed_type") == "projection" and not uses_size_conditioning(model)
 
 
-def _batchable(entries: Sequence[CondEntry]) -> bool:
-    tokens = [entry.context.shape[1] for entry in entries]
-    pooled = {None if entry.pooled is None else entry.pooled.shape for entry in entries}
-    labels = {None if entry.class_labels is None else entry.class_labels.shape for entry in entries}
-    return len(pooled) == 1 and len(labels) == 1 and math.lcm(*tokens) // min(tokens) <= MAX_CONTEXT_REPEAT
+def _pooled_width(model: DiffusionModel) -> int:
+    total = int(config_value(model, "projection_class_embeddings_input_dim"))
+    return total - 6 * int(config_value(model, "addition_time_embed_dim"))
 
 
-def _per_batch(value: Tensor, batch: int) -> Tensor:
-    """One row per latent: a single row is shared by the whole batch, `batch` rows go one to each latent."""
-    value = value if value.ndim else value.reshape(1)
-    if value.shape[0] == batch:
-        return value
-    if value.shape[0] != 1:
-        raise ValueError(
-            f"the conditioning holds {value.shape[0]} prompts but the latent batch has {batch}: "
-            "give one prompt for the whole batch or one per latent"
-        )
-    return value.expand(batch, *value.shape[1:])
+def with_image_inputs(model: DiffusionModel, conditioning: Conditioning, name: str, seed: int = 0) -> Conditioning:
+    """Entries with their unCLIP image embeddings made the model's input (ComfyUI's encode_adm).
+
+    An unCLIP model (class embeddings of type "projection") gets the noise-augmented embeddings as class
+    labels, and zeros for entries without any; an SDXL model gets them as its pooled input, in place of the
+    text's ("revision"). `seed` is the sampler's: it draws the augmentation noise.
+    """
+    result = []
+    for entry in conditioning:
+        if entry.unclip and uses_size_conditioning(model):
+            adm, pooled = unclip_adm(entry.unclip, seed, REVISION_MERGE_LEVEL), _pooled_width(model)
+            if adm.shape[1] // 2 != pooled:
+                raise ValueError(
+                    f"{name} conditioning: the unCLIP image embeddings have width {adm.shape[1] // 2}, but this "
+                    f"{model.family} model's pooled input has width {pooled}: for SDXL revision encode the image with "
+                    "CLIP ViT-bigG (clip_vision_g)"
+                )
+            entry = entry.replace(pooled=adm[:, :pooled])
+        elif entry.unclip and _takes_image_embeddings(model):
+            adm, wanted = (
+                unclip_adm(entry.unclip, seed, UNCLIP_MERGE_LEVEL),
+                config_value(model, "projection_class_embeddings_input_dim"),
+            )
+            if adm.shape[1] != wanted:
+                raise ValueError(
+                    f"{name} conditioning: the unCLIP image embeddings have width {adm.shape[1] // 2}, but this "
+                    f"unCLIP model takes embeddings of width {wanted // 2}: encode the image with the CLIP vision "
+                    "model that belongs to the checkpoint (the one Load unCLIP Checkpoint gives)"
+                )
+            entry = entry.replace(class_labels=adm)
+        elif entry.unclip:
+            raise ValueError(
+                f"{name} conditioning carries unCLIP image embeddings (unCLIP Conditioning), but this "
+                f"{model.family} model has no image-embedding input: use an unCLIP checkpoint (Load unCLIP "
+                "Checkpoint) or an SDXL model (revision), or remove the unCLIP Conditioning node"
+            )
+        elif _takes_image_embeddings(model) and entry.class_labels is None:
+            entry = entry.replace(
+                class_labels=torch.zeros(1, int(config_value(model, "projection_class_embeddings_input_dim")))
+            )
+        result.append(entry)
+    return tuple(result)
 
 
-@torch.no_grad()
-def _unet_x0(
-    model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor, controls: ControlRun | None = None
-) -> Tensor:
-    """x0 estimates for every entry in one UNet call: [len(entries) * B, C, h, w], entry-major."""
-    batch, count = x.shape[0], len(entries)
-    device, dtype = model.device, model.dtype
-    tokens = math.lcm(*(entry.context.shape[1] for entry in entries))
-    context = torch.cat([_per_batch(e.context.repeat(1, tokens // e.context.shape[1], 1), batch) for e in entries])
-    x_all, sigma_all = x.repeat(count, 1, 1, 1), sigma.repeat(count)
-    x_in = model.sampling.calculate_input(sigma_all, x_all)
-    kwargs: dict[str, Any] = {}
-    if _uses_size_conditioning(model):
-        pooled = torch.cat([_per_batch(e.pooled, batch) for e in entries if e.pooled is not None])
-        hints = torch.tensor([_size_hints(e, x) for e in entries for _ in range(batch)])
-        kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(device, dtype), "time_ids": hints.to(device, dtype)}
-    if _uses_class_labels(model):
-        labels = torch.cat([_per_batch(e.class_labels, batch) for e in entries if e.class_labels is not None])
-        kwargs["class_labels"] = labels.to(device, dtype if labels.is_floating_point() else labels.dtype)
-    sample = x_in.to(device, dtype)
-    timestep = model.sampling.timestep(sigma_all).to(device)
-    hidden = context.to(device, dtype)
-    if controls is not None:
-        inputs = UnetInputs(sample, timestep, hidden, dict(kwargs), batch)
-        kwargs |= controls.unet_kwargs(entries, inputs, float(sigma_all[0]))
-    output = model.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
-    return model.sampling.calculate_denoised(sigma_all, output.to(x), x_all)
+def _has_area(entry: CondEntry) -> bool:
+    return entry.area is not None or (entry.mask is not None and entry.mask_bounds)
+
+
+def _fill_uncond(positive: Conditioning, negative: Conditioning) -> Conditioning:
+    """fill_uncond among the entries without an area, as ComfyUI leaves area entries out of it."""
+    free = [index for index, entry in enumerate(negative) if not _has_area(entry)]
+    filled = fill_uncond(tuple(e for e in positive if not _has_area(e)), tuple(negative[i] for i in free))
+    result = list(negative)
+    for index, entry in zip(free, filled, strict=True):
+        result[index] = entry
+    return tuple(result)
 
 
 def _predictions(
     model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, sigma: Tensor, controls: ControlRun | None
 ) -> list[Tensor]:
-    if _batchable(entries):
-        return list(_unet_x0(model, entries, x, sigma, controls).chunk(len(entries)))
-    return [_unet_x0(model, [entry], x, sigma, controls) for entry in entries]
+    if batchable(entries):
+        return list(unet_x0(model, entries, [x] * len(entries), sigma, controls).chunk(len(entries)))
+    return [unet_x0(model, [entry], [x], sigma, controls) for entry in entries]
 
 
 def _weighted(predictions: Sequence[Tensor], entries: Sequence[CondEntry]) -> Tensor:
@@ -139,27 +133,41 @@ def _weighted(predictions: Sequence[Tensor], entries: Sequence[CondEntry]) -> Te
     return sum(p * entry.strength for p, entry in zip(predictions, entries, strict=True)) / total
 
 
-def cfg_denoiser(model: DiffusionModel, positive: Conditioning, negative: Conditioning, cfg: float) -> Denoise:
+def cfg_denoiser(
+    model: DiffusionModel, positive: Conditioning, negative: Conditioning, cfg: float, seed: int = 0
+) -> Denoise:
     """Classifier-free guided denoiser: uncond + cfg * (cond - uncond); cfg 1 skips the uncond pass.
 
     Several entries on one side are averaged weighted by strength; all entries share one UNet
     call when their shapes allow. Controls on the entries add their residuals (see graphflow.control).
+    Entries placed on areas, masks or timestep ranges are composed per cell (graphflow.sampling.compose).
+    `seed` (the sampler's) draws the noise that augments unCLIP image embeddings.
     """
+    positive = with_image_inputs(model, positive, "positive", seed)
     check_conditioning(model, positive, "positive")
     guided = not math.isclose(cfg, 1.0)
     if guided:
-        negative = fill_uncond(positive, negative)
+        negative = with_image_inputs(model, _fill_uncond(positive, negative), "negative", seed)
         check_conditioning(model, negative, "negative")
     entries = list(positive) + (list(negative) if guided else [])
     controls = ControlRun(model) if any(entry.control is not None for entry in entries) else None
+    composer = None
+    if any(entry.placed for entry in entries):
+        composer = Composer(model, [positive, negative] if guided else [positive], controls)
 
     def denoise(x: Tensor, sigma: Tensor, **extra_args: Any) -> Tensor:
         sigma = torch.as_tensor(sigma).to(x).reshape(-1).expand(x.shape[0])
-        predictions = _predictions(model, entries, x, sigma, controls)
-        cond = _weighted(predictions[: len(positive)], positive)
+        if composer is not None:
+            sides = composer(x, sigma)
+            cond, uncond = sides[0], sides[-1]
+        else:
+            predictions = _predictions(model, entries, x, sigma, controls)
+            cond = _weighted(predictions[: len(positive)], positive)
+            if not guided:
+                return cond
+            uncond = _weighted(predictions[len(positive) :], negative)
         if not guided:
             return cond
-        uncond = _weighted(predictions[len(positive) :], negative)
         return uncond + (cond - uncond) * cfg
 
     return denoise

@@ -217,3 +217,29 @@ class DiffusionModel:
         """The UNet with this model's patches applied, for the length of the block."""
         with applied(self.unet, self.patches) as unet:
             yield unet
+
+
+@contextmanager
+def attached(root: torch.nn.Module, modules: Mapping[str, torch.nn.Module]) -> Iterator[torch.nn.Module]:
+    """`root` with extra submodules set at dotted names (e.g. GLIGEN's `down_blocks.0....fuser`) for the block.
+
+    Whatever was at a name before comes back afterwards (an attribute that did not exist is removed), so a
+    cached model is left as it was; the model's weights, and any patches applied to them, are not touched.
+    """
+    missing = object()
+    saved: list[tuple[torch.nn.Module, str, Any]] = []
+    try:
+        for name, module in modules.items():
+            parent_name, _, attribute = name.rpartition(".")
+            parent = root.get_submodule(parent_name) if parent_name else root
+            if attribute not in parent._modules and hasattr(parent, attribute):
+                raise ValueError(f"cannot attach a module at {name!r}: {type(parent).__name__} has such an attribute")
+            saved.append((parent, attribute, parent._modules.get(attribute, missing)))
+            setattr(parent, attribute, module)
+        yield root
+    finally:
+        for parent, attribute, previous in reversed(saved):
+            if previous is missing:
+                delattr(parent, attribute)
+            else:
+                setattr(parent, attribute, previous)

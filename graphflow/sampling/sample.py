@@ -161,7 +161,7 @@ def sample_sigmas(
     )
     x = model.sampling.noise_scaling(sigmas[0], noise, image, max_denoise)
 
-    denoiser = cfg_denoiser(model, positive, negative, cfg)
+    denoiser = cfg_denoiser(model, positive, negative, cfg, seed=seed)
     if latent.noise_mask is not None:
         mask = resize_noise_mask(latent.noise_mask, x.shape).to(device)
         inpaint_noise = noise
