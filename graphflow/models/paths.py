@@ -16,6 +16,8 @@ KINDS: dict[str, str] = {
     "unet": "unet",
     "clip": "clip",
     "controlnet": "controlnet",
+    "clip_vision": "clip_vision",
+    "gligen": "gligen",
     "hypernetworks": "hypernetworks",
 }
 
