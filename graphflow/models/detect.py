@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .convert import CLIP_PREFIXES, OPENCLIP_PARTS, UNET_PREFIX, VAE_PREFIX, _count_indices
-from .embedded import embedded_configs
+from .embedded import CONFIGS_KEY, embedded_configs
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
 FAMILIES = ("sd1", "sd2", "sdxl")
@@ -35,6 +35,51 @@ _METADATA_KEYS = ("modelspec.prediction_type", "prediction_type")
 
 class UnknownModelLayoutError(ValueError):
     """Weights or a folder that match none of the supported layouts."""
+
+
+class UninferableSettingsError(UnknownModelLayoutError):
+    """A checkpoint whose architecture settings cannot be read from its weights (and that carries none)."""
+
+
+HOW_TO_GIVE_SETTINGS = (
+    "Give the model with its settings: as a diffusers folder (model_index.json, and unet/, vae/, text_encoder/ "
+    "each with its config.json), or as one .safetensors file that carries its configs in its metadata "
+    f"({CONFIGS_KEY!r}, written by graphflow.models.embedded.embed; `python -m graphflow.demo.export` writes "
+    "such a file for the demo model)"
+)
+_PARTS = {"unet": "UNet", "vae": "VAE"}
+
+
+def settings_error(source: str, part: str, reason: str, embedded: bool = False) -> UninferableSettingsError:
+    """The error for a `part` ("unet", "vae", "text encoder clip_l", ...) that its settings cannot build."""
+    name = _PARTS.get(part, part)
+    if embedded:
+        return UninferableSettingsError(
+            f"{source}: the {name} settings in its metadata ({CONFIGS_KEY!r}) do not fit its weights: {reason}"
+        )
+    return UninferableSettingsError(
+        f"{source}: the {name}'s settings cannot be inferred from its weights: {reason}. {HOW_TO_GIVE_SETTINGS}"
+    )
+
+
+def _groups_problem(config: Mapping[str, Any]) -> str | None:
+    groups = int(config.get("norm_num_groups", 32))
+    channels = [int(c) for c in config.get("block_out_channels", ())]
+    if all(c % groups == 0 for c in channels):
+        return None
+    listed = ", ".join(map(str, channels))
+    return (
+        f"its channel counts ({listed}) do not split into the {groups} normalisation groups Stable Diffusion uses "
+        "(norm_num_groups), and the weights do not record the group count"
+    )
+
+
+def check_inferred(source: str, part: str, config: Mapping[str, Any]) -> None:
+    """Refuse settings read off weights that could not have produced them (e.g. 16 channels in 32 groups)."""
+    # SD's 8 attention heads divide any channel count its 32 groups do, so the groups are the one thing to check
+    problem = _groups_problem(config)
+    if problem:
+        raise settings_error(source, part, problem)
 
 
 @dataclass
@@ -111,12 +156,20 @@ def detect_state_dict(
     pooled = text_configs.get("clip_g", {}).get("projection_dim")
     has_vae = _has_prefix(state_dict, VAE_PREFIX)
     embedded = embedded_configs(metadata, source)  # shapes the weights cannot tell, where the file has them
+    unet_config = embedded.get("unet")
+    if not unet_config:
+        unet_config = _unet_config(family, unet, levels, layout, pooled)
+        check_inferred(source, "unet", unet_config)
+    vae_config = embedded.get("vae") if has_vae else None
+    if has_vae and not vae_config:
+        vae_config = vae_config_from_ldm(family, state_dict)
+        check_inferred(source, "vae", vae_config)
     return Detection(
         family=family,
         prediction=_prediction(family, state_dict, metadata, prediction),
         layout=layout,
-        unet_config=embedded.get("unet") or _unet_config(family, unet, levels, layout, pooled),
-        vae_config=(embedded.get("vae") or vae_config_from_ldm(family, state_dict)) if has_vae else None,
+        unet_config=unet_config,
+        vae_config=vae_config,
         text_configs={part: embedded.get("text", {}).get(part, config) for part, config in text_configs.items()},
         scheduler_config=embedded.get("scheduler"),
     )

@@ -6,7 +6,8 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,13 +36,15 @@ from .convert import (
 from .detect import (
     Detection,
     UnknownModelLayoutError,
+    check_inferred,
     detect_folder,
     detect_state_dict,
     family_config,
+    settings_error,
     vae_config_from_ldm,
 )
 from .device import pick_device, place
-from .embedded import embedded_tokenizer
+from .embedded import CONFIGS_KEY, embedded_tokenizer
 from .files import StateDict, load_metadata, load_state_dict
 from .vae import Vae
 
@@ -134,6 +137,7 @@ def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str)
             "folder (with config.json) instead of the weight file"
         )
     config = vae_config_from_ldm(family, state)
+    check_inferred(str(path), "vae", config)
     return Vae(_build_vae(state, config, path), device, dtype)
 
 
@@ -143,9 +147,31 @@ def _build(factory: Callable[[], M]) -> M:
         return factory()
 
 
-def _build_vae(state: StateDict, config: dict[str, Any], path: Path) -> AutoencoderKL:
-    vae = _build(lambda: AutoencoderKL(**config))
-    load_exact(vae, convert_ldm_vae_checkpoint(state, config), f"{path}: VAE")
+@contextmanager
+def _settings_fit(path: Path, part: str, embedded: bool) -> Iterator[None]:
+    """Errors of building `part` from its settings, or of its weights not having the shapes those settings
+    give, become one error naming the file, what could not be inferred and how to provide it."""
+    try:
+        yield
+    except (RuntimeError, TypeError, ZeroDivisionError, KeyError) as error:
+        raise settings_error(str(path), part, _first_line(error), embedded) from None
+    except ValueError as error:
+        if isinstance(error, UnknownModelLayoutError) or "does not match the expected architecture" in str(error):
+            raise  # already names the file and the weights at fault
+        raise settings_error(str(path), part, _first_line(error), embedded) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The telling line of an error: torch's first "size mismatch for ..." rather than its heading."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if line.startswith("size mismatch")] or lines
+    return telling[0].rstrip(".") if telling else type(error).__name__
+
+
+def _build_vae(state: StateDict, config: dict[str, Any], path: Path, embedded: bool = False) -> AutoencoderKL:
+    with _settings_fit(path, "vae", embedded):
+        vae = _build(lambda: AutoencoderKL(**config))
+        load_exact(vae, convert_ldm_vae_checkpoint(state, config), f"{path}: VAE")
     return vae.eval()
 
 
@@ -163,10 +189,15 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     if missing:
         wanted = ", ".join(CLIP_PREFIXES[found.family][p] + "*" for p in missing)
         raise UnknownModelLayoutError(f"{path} ({found.family}) lacks its text encoder weights: {wanted}")
-    unet = _build(lambda: UNet2DConditionModel(**found.unet_config))
-    load_exact(unet, convert_ldm_unet_checkpoint(state, found.unet_config), f"{path}: UNet")
-    vae = _build_vae(state, found.vae_config, path)
-    texts = {part: _text_model_from_ldm(state, found, part, path) for part in _PARTS[found.family]}
+    embedded = CONFIGS_KEY in metadata
+    with _settings_fit(path, "unet", embedded):
+        unet = _build(lambda: UNet2DConditionModel(**found.unet_config))
+        load_exact(unet, convert_ldm_unet_checkpoint(state, found.unet_config), f"{path}: UNet")
+    vae = _build_vae(state, found.vae_config, path, embedded)
+    texts = {}
+    for part in _PARTS[found.family]:
+        with _settings_fit(path, f"text encoder ({part})", embedded):
+            texts[part] = _text_model_from_ldm(state, found, part, path)
     own_tokenizer = embedded_tokenizer(metadata, str(path))
     tokenizers = {part: own_tokenizer or _default_tokenizer(part) for part in texts}
     scheduler = found.scheduler_config or family_config(found.family, "scheduler")

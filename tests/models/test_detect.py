@@ -10,7 +10,13 @@ from diffusers import UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from graphflow.models.convert import CLIP_PREFIXES, clip_to_ldm, openclip_to_ldm, unet_to_ldm
-from graphflow.models.detect import UnknownModelLayoutError, detect_folder, detect_state_dict, family_config
+from graphflow.models.detect import (
+    UninferableSettingsError,
+    UnknownModelLayoutError,
+    detect_folder,
+    detect_state_dict,
+    family_config,
+)
 from graphflow.models.files import load_metadata, load_state_dict
 
 EXPECTED = {"sd1": "epsilon", "sd2": "v_prediction", "sdxl": "epsilon"}
@@ -133,3 +139,20 @@ def test_unknown_layout_says_which_keys_were_expected() -> None:
 def test_folder_without_model_index_is_reported(tmp_path: Path) -> None:
     with pytest.raises(UnknownModelLayoutError, match=re.escape("no model_index.json")):
         detect_folder(tmp_path)
+
+
+def test_unet_weights_whose_settings_cannot_be_inferred_are_refused_saying_what_and_how_to_give_them() -> None:
+    config = family_config("sd1", "unet") | {
+        "block_out_channels": [16, 32],
+        "norm_num_groups": 8,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "layers_per_block": 1,
+    }
+    with init_empty_weights():
+        unet = UNet2DConditionModel(**config)  # 16 channels in 8 groups: files do not record the group count
+    with pytest.raises(UninferableSettingsError) as error:
+        detect_state_dict(unet_to_ldm(unet.state_dict(), unet.config), source="narrow-unet.safetensors")
+    message = str(error.value)
+    assert message.startswith("narrow-unet.safetensors: the UNet's settings cannot be inferred from its weights")
+    assert "(16, 32)" in message and "32 normalisation groups" in message and "diffusers folder" in message

@@ -5,6 +5,7 @@ import re
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -156,3 +157,68 @@ def test_diffusers_folder_with_its_own_tokenizer_uses_it(saved_tiny, tmp_path: P
     _, clip, _ = load_checkpoint(folder, device="cpu", cache=ModelCache())
     expected = words("red circle", add_special_tokens=False)["input_ids"]
     assert clip.parts[0].tokenizer.ids("red circle") == expected and len(expected) == 2
+
+
+def _narrow_vae() -> Any:
+    """A VAE of 16 channels per level in 8 normalisation groups, as the demo model's is."""
+    from diffusers import AutoencoderKL
+
+    from graphflow.models.detect import family_config
+
+    torch.manual_seed(3)
+    config = {**family_config("sd1", "vae"), "block_out_channels": [16, 16, 32, 32], "norm_num_groups": 8}
+    return AutoencoderKL(**config).eval()
+
+
+def _single_file(saved_tiny, vae: Any, path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """The tiny SD1 UNet and text encoder with `vae`, as one original-layout file."""
+    from graphflow.models.convert import ldm_checkpoint
+
+    models = saved_tiny["sd1"].models
+    save_file(ldm_checkpoint("sd1", models.unet, vae, models.text_models, v_prediction=False), str(path), metadata)
+    return path
+
+
+def _public(config: Any) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def test_a_checkpoint_whose_settings_its_weights_do_not_tell_is_refused_naming_the_file_and_the_way_out(
+    saved_tiny, tmp_path: Path
+) -> None:
+    from graphflow.models.detect import UninferableSettingsError
+
+    path = _single_file(saved_tiny, _narrow_vae(), tmp_path / "narrow-vae.safetensors")
+    with pytest.raises(UninferableSettingsError) as error:
+        load_checkpoint(path, device="cpu", cache=ModelCache())
+    message = str(error.value)
+    assert message.startswith(f"{path}: the VAE's settings cannot be inferred from its weights")
+    assert "(16, 16, 32, 32)" in message and "norm_num_groups" in message
+    assert "diffusers folder" in message and "'graphflow.configs'" in message and "graphflow.demo.export" in message
+    assert "must be divisible" not in message  # not diffusers' raw construction error
+
+
+def test_the_same_checkpoint_carrying_its_configs_in_its_metadata_loads(saved_tiny, tmp_path: Path) -> None:
+    from graphflow.models.embedded import embed
+
+    vae = _narrow_vae()
+    configs = {"vae": _public(vae.config), "unet": _public(saved_tiny["sd1"].models.unet.config)}
+    path = _single_file(saved_tiny, vae, tmp_path / "described.safetensors", embed(configs))
+    _, _, loaded = load_checkpoint(path, device="cpu", cache=ModelCache())
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = ((vae.decode(latent / vae.config.scaling_factor).sample + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
+    torch.testing.assert_close(loaded.decode(latent), expected)
+
+
+def test_settings_in_metadata_that_do_not_fit_the_weights_are_reported_as_such(saved_tiny, tmp_path: Path) -> None:
+    from graphflow.models.detect import UninferableSettingsError
+    from graphflow.models.embedded import embed
+
+    vae = _narrow_vae()
+    wrong = _public(saved_tiny["sd1"].models.unet.config) | {"block_out_channels": [64, 128]}
+    path = _single_file(
+        saved_tiny, vae, tmp_path / "wrong.safetensors", embed({"unet": wrong, "vae": _public(vae.config)})
+    )
+    with pytest.raises(UninferableSettingsError, match=re.escape(f"{path}: the UNet settings in its metadata")):
+        load_checkpoint(path, device="cpu", cache=ModelCache())
