@@ -1,4 +1,4 @@
-"""Model merging nodes (ComfyUI's ModelMerge*, CLIPMergeSimple, CheckpointSave): merges travel as weight patches.
+"""Model merging nodes (ComfyUI's ModelMerge*, CLIPMerge*, CheckpointSave): merges travel as weight patches.
 
 A merged MODEL or CLIP is the first input carrying patches that mix in the second's weights while it is
 used; the cached models are never changed, so the unmerged models give the same pictures afterwards.
@@ -103,6 +103,24 @@ class MergeModelsByBlocks:
         return _merge_models(ctx, model1, model2, blocks_coefficients(input, middle, out))
 
 
+def _merge_clips(ctx: Context, clip1: TextEncoder, clip2: TextEncoder, coefficients: Coefficients) -> TextEncoder:
+    others = {part.name: part for part in clip2.parts}
+    common = [part for part in clip1.parts if part.name in others]
+    if not common:
+        raise ValueError(
+            f"clip2 ({', '.join(others)}) has no text encoder part of clip1 ({', '.join(p.name for p in clip1.parts)})"
+        )
+    patches = {}
+    for part in common:
+        other = others[part.name]
+        plan = merge_patches(
+            part.model, other.model, coefficients, other_patches=other.patches, source=f"clip2's {part.name}"
+        )
+        _log(ctx, plan, f"text encoder {part.name}")
+        patches[part.name] = plan.patches
+    return clip1.with_patches(patches)
+
+
 @node("graphflow.merge.clips", version="1.0.0", title="Merge Text Encoders", category=CATEGORY)
 class MergeClips:
     """Mix two text encoders: ratio * clip1 + (1 - ratio) * clip2, part by part (ComfyUI's CLIPMergeSimple).
@@ -116,26 +134,32 @@ class MergeClips:
     clip = Output(CLIP, "clip1 carrying the merge")
 
     def run(self, ctx: Context, clip1: TextEncoder, clip2: TextEncoder, ratio: float) -> TextEncoder:
-        others = {part.name: part for part in clip2.parts}
-        common = [part for part in clip1.parts if part.name in others]
-        if not common:
-            raise ValueError(
-                f"clip2 ({', '.join(others)}) has no text encoder part of clip1 "
-                f"({', '.join(p.name for p in clip1.parts)})"
-            )
-        patches = {}
-        for part in common:
-            other = others[part.name]
-            plan = merge_patches(
-                part.model,
-                other.model,
-                lambda _: (ratio, 1.0 - ratio),
-                other_patches=other.patches,
-                source=f"clip2's {part.name}",
-            )
-            _log(ctx, plan, f"text encoder {part.name}")
-            patches[part.name] = plan.patches
-        return clip1.with_patches(patches)
+        return _merge_clips(ctx, clip1, clip2, lambda _: (ratio, 1.0 - ratio))
+
+
+@node("graphflow.merge.clips_add", version="1.0.0", title="Add Text Encoders", category=CATEGORY)
+class AddClips:
+    """clip1 + clip2, part by part (ComfyUI's CLIPMergeAdd)."""
+
+    clip1 = Input(CLIP)
+    clip2 = Input(CLIP)
+    clip = Output(CLIP, "clip1 carrying the sum")
+
+    def run(self, ctx: Context, clip1: TextEncoder, clip2: TextEncoder) -> TextEncoder:
+        return _merge_clips(ctx, clip1, clip2, lambda _: (1.0, 1.0))
+
+
+@node("graphflow.merge.clips_subtract", version="1.0.0", title="Subtract Text Encoders", category=CATEGORY)
+class SubtractClips:
+    """multiplier * (clip1 - clip2), part by part (ComfyUI's CLIPMergeSubtract)."""
+
+    clip1 = Input(CLIP)
+    clip2 = Input(CLIP)
+    multiplier = Input(FLOAT, default=1.0, min=-10.0, max=10.0, step=0.01)
+    clip = Output(CLIP, "clip1 carrying the difference")
+
+    def run(self, ctx: Context, clip1: TextEncoder, clip2: TextEncoder, multiplier: float) -> TextEncoder:
+        return _merge_clips(ctx, clip1, clip2, lambda _: (multiplier, -multiplier))
 
 
 @node(
@@ -174,5 +198,14 @@ class SaveCheckpoint:
 @hookimpl
 def register_nodes(register: Callable[[type], None]) -> None:
     """Provide the model merging nodes."""
-    for cls in (MergeModels, AddModels, SubtractModels, MergeModelsByBlocks, MergeClips, SaveCheckpoint):
+    for cls in (
+        MergeModels,
+        AddModels,
+        SubtractModels,
+        MergeModelsByBlocks,
+        MergeClips,
+        AddClips,
+        SubtractClips,
+        SaveCheckpoint,
+    ):
         register(cls)

@@ -83,6 +83,14 @@ def test_text_encoders_merge_part_by_part(pair):
     assert torch.equal(clip1.encode("a red circle")[0].context, before)
 
 
+def test_text_encoders_subtracted_then_added_back_encode_as_before(pair):
+    (_, clip1, _), (_, clip2, _) = pair
+    difference = merge.SubtractClips().run(CTX, clip1=clip1, clip2=clip2, multiplier=1.0)
+    restored = merge.AddClips().run(CTX, clip1=difference, clip2=clip2)
+    before = clip1.encode("a red circle")[0].context
+    assert torch.allclose(restored.encode("a red circle")[0].context, before, atol=1e-4)
+
+
 def test_save_checkpoint_bakes_the_merge_and_load_checkpoint_reads_it_back(pair, tmp_path):
     (model1, clip, vae), (model2, _, _) = pair
     merged = merge.MergeModels().run(CTX, model1=model1, model2=model2, ratio=0.25)
