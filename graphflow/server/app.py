@@ -40,9 +40,8 @@ def create_app(config: ServerConfig) -> web.Application:
     app[STARTED] = time.time()
     app.cleanup_ctx.append(_engine)
     app.on_shutdown.append(_close_websockets)
-    for module in (routes_prompts, routes_files, routes_library, routes_ws):
-        app.add_routes(module.routes)
-    setup_comfy(app)
+    own = [r for m in (routes_prompts, routes_files, routes_library, routes_ws) for r in m.routes]
+    setup_comfy(app, [r for r in own if isinstance(r, web.RouteDef)])  # graphflow's routes and ComfyUI's
     app.add_routes(routes_static.routes)  # last: its catch-all must not hide the others
     return app
 

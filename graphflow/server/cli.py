@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from graphflow.server.config import DEFAULT_PORT, ServerConfig
+from graphflow.server.config import DEFAULT_PORT, FRONTENDS, ServerConfig
 from graphflow.settings import DEVICES, Settings
 
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
@@ -45,6 +45,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", help="queue/history database (default: USER_DIR/graphflow.db)")
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
     parser.add_argument("--device", choices=DEVICES, help="where models run (default: GRAPHFLOW_DEVICE or auto)")
+    parser.add_argument(
+        "--frontend",
+        choices=FRONTENDS,
+        default="graphflow",
+        help="the page at /: graphflow's editor (default) or ComfyUI's own frontend "
+        "(needs the comfyui-frontend-package: pip install 'graphflow[comfyui]')",
+    )
     # SUPPRESS keeps a top-level `graphflow --plugins DIR serve` value when this one is not given.
     parser.add_argument(
         "--plugins",
@@ -75,14 +82,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         user_dir=user_dir,
         db_path=Path(args.db) if args.db else None,
         plugins_dir=Path(plugins) if plugins else None,
+        frontend=getattr(args, "frontend", "graphflow"),
     )
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; returns the exit status."""
+    from graphflow.server.comfy.frontend import FrontendMissing
     from graphflow.server.security import UnsafeBinding, check_binding
 
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except FrontendMissing as exc:
+        print(f"graphflow: error: {exc}", file=sys.stderr)
+        return 2
     try:
         check_binding(config.host, config.token)
     except UnsafeBinding as exc:

@@ -10,6 +10,7 @@ from graphflow.settings import Settings
 
 DEFAULT_PORT = 8188
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+FRONTENDS = ("graphflow", "comfyui")
 
 
 @dataclass
@@ -17,7 +18,9 @@ class ServerConfig:
     """Everything `create_app` needs; folders are created on startup when missing.
 
     `settings` are the folders, device and limits every run of this server uses; nothing is read from
-    or written to the process environment, so two servers in one process stay apart.
+    or written to the process environment, so two servers in one process stay apart. `frontend` picks the
+    page served at `/`: graphflow's editor (`web_dir`) or ComfyUI's own (`comfyui_dir`, by default the
+    installed `comfyui-frontend-package`).
     """
 
     settings: Settings = field(default_factory=Settings)
@@ -32,12 +35,32 @@ class ServerConfig:
     examples_dir: Path = field(default_factory=examples_folder)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     preview_max_side: int = 512
+    frontend: str = "graphflow"
+    comfyui_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("user_dir", "db_path", "plugins_dir", "web_dir", "examples_dir"):
+        for name in ("user_dir", "db_path", "plugins_dir", "web_dir", "examples_dir", "comfyui_dir"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, Path(value))
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"unknown frontend {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
+        if self.frontend == "comfyui" and self.comfyui_dir is None:
+            from graphflow.server.comfy.frontend import comfyui_frontend_folder
+
+            self.comfyui_dir = comfyui_frontend_folder()
+
+    @property
+    def static_dir(self) -> Path:
+        """The folder of the page served at `/`: ComfyUI's frontend or graphflow's editor."""
+        if self.frontend == "comfyui" and self.comfyui_dir is not None:
+            return self.comfyui_dir
+        return self.web_dir
+
+    @property
+    def comfy_user_dir(self) -> Path:
+        """ComfyUI's per-user data (its settings, saved workflows, user.css): ComfyUI's `user/default/`."""
+        return self.user_dir / "comfyui"
 
     @property
     def database(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -75,3 +76,13 @@ def json_object(data: Any, what: str = "request body") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError("bad_request", f"the {what} must be a JSON object")
     return data
+
+
+async def optional_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, {} when there is none, or a clear 400."""
+    if not request.body_exists or not (text := await request.text()).strip():
+        return {}
+    try:
+        return json_object(json.loads(text))
+    except ValueError:
+        raise ApiError("bad_request", "the request body is not valid JSON") from None

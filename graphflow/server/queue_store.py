@@ -288,6 +288,34 @@ class QueueStore:
         total = self._tx(f"SELECT COUNT(*) FROM prompts WHERE status IN ({marks})", FINISHED).fetchone()[0]
         return [_record(r) for r in rows], total
 
+    def by_status(
+        self,
+        statuses: tuple[str, ...],
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        by_duration: bool = False,
+        newest: bool = True,
+        meta: tuple[str, str] | None = None,
+    ) -> tuple[list[PromptRecord], int]:
+        """Prompts in `statuses` by submission time (or run time, `by_duration`), newest (longest) first unless
+        `newest` is false, and how many there are; `meta` (JSON path under the workflow's `meta`, value) filters."""
+        if not statuses:
+            return [], 0
+        where = f"status IN ({','.join('?' * len(statuses))})"
+        params: tuple[Any, ...] = statuses
+        if meta is not None:
+            where += " AND json_extract(workflow, ?) = ?"
+            params = (*params, f"$.meta.{meta[0]}", meta[1])
+        key = "COALESCE(finished_at - started_at, 0)" if by_duration else "submitted_at"
+        direction = "DESC" if newest else "ASC"
+        rows = self._tx(
+            f"SELECT * FROM prompts WHERE {where} ORDER BY {key} {direction}, number {direction} LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        total = self._tx(f"SELECT COUNT(*) FROM prompts WHERE {where}", params).fetchone()[0]
+        return [_record(r) for r in rows], total
+
     def delete_finished(self, prompt_id: str | None = None) -> int:
         """Delete one finished prompt (or all when `prompt_id` is None); returns how many went."""
         marks = ",".join("?" * len(FINISHED))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from aiohttp import BodyPartReader, web
 
-from graphflow.server.errors import ApiError
-from graphflow.server.files import Upload
+from graphflow.server.errors import ApiError, json_object
+from graphflow.server.files import FileRef, Upload
 from graphflow.server.keys import CONFIG, FILES
 
 routes = web.RouteTableDef()
@@ -66,17 +67,39 @@ async def read_upload(request: web.Request, default_name: str = "") -> tuple[Upl
     return upload, fields
 
 
+def saved_answer(saved: FileRef) -> web.Response:
+    """Where an upload was saved: graphflow's keys plus ComfyUI's `name` (the same file name)."""
+    return web.json_response({**saved.to_dict(), "name": saved.filename})
+
+
+def original_ref(fields: dict[str, str]) -> FileRef | None:
+    """ComfyUI's `original_ref` field (the image a painted mask belongs to), or None when not sent."""
+    if "original_ref" not in fields:
+        return None
+    try:
+        ref = json_object(json.loads(fields["original_ref"]), "original_ref")
+    except ValueError:
+        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type}") from None
+    kind, subfolder, filename = ref.get("type", "input"), ref.get("subfolder", ""), ref.get("filename", "")
+    if kind not in ("input", "output", "temp") or not isinstance(subfolder, str) or not isinstance(filename, str):
+        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type} with text values")
+    return FileRef(filename, subfolder, kind)
+
+
 @routes.post("/api/upload/image")
 async def upload_image(request: web.Request) -> web.Response:
     """Save an uploaded image into the input folder."""
     upload, _ = await read_upload(request)
-    saved = await asyncio.to_thread(request.app[FILES].save_image, upload)
-    return web.json_response(saved.to_dict())
+    return saved_answer(await asyncio.to_thread(request.app[FILES].save_image, upload))
 
 
 @routes.post("/api/upload/mask")
 async def upload_mask(request: web.Request) -> web.Response:
-    """Save an uploaded image's alpha (or grey) channel as a mask PNG in the input folder."""
-    upload, _ = await read_upload(request)
-    saved = await asyncio.to_thread(request.app[FILES].save_mask, upload)
-    return web.json_response(saved.to_dict())
+    """Save an uploaded image's alpha (or grey) channel as a mask PNG in the input folder; with ComfyUI's
+    `original_ref`, the painted alpha becomes that image's alpha instead."""
+    upload, fields = await read_upload(request)
+    original = original_ref(fields)
+    files = request.app[FILES]
+    if original is None:
+        return saved_answer(await asyncio.to_thread(files.save_mask, upload))
+    return saved_answer(await asyncio.to_thread(files.save_mask_onto, upload, original))

@@ -1,4 +1,4 @@
-"""The editor's static files from `web/`, or a page saying it is missing."""
+"""The page at `/` and its files: graphflow's editor (`web/`) or ComfyUI's frontend, or a note that it is missing."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ The API is available under <code>/api</code> (see docs/api.md).</p>"""
 @routes.get("/")
 async def index(request: web.Request) -> web.StreamResponse:
     """The editor page."""
-    folder = request.app[CONFIG].web_dir
+    folder = request.app[CONFIG].static_dir
     page = folder / "index.html"
     if not page.is_file():
         return web.Response(text=MISSING_PAGE.format(folder=folder), content_type="text/html", status=200)
@@ -29,7 +29,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 @routes.get("/{path:(?!api/).+}")
 async def static(request: web.Request) -> web.StreamResponse:
     """Any other editor file."""
-    folder = request.app[CONFIG].web_dir
+    folder = request.app[CONFIG].static_dir
     path = confined(folder, request.match_info["path"])
     if not path.is_file():
         raise ApiError("not_found", f"no file {request.match_info['path']!r} in the editor")

@@ -179,11 +179,16 @@ async def test_object_info_describes_the_mapped_node_types(client):
     assert await (await client.get("/object_info/NoSuchNode")).json() == {}
 
 
-async def test_system_stats_embeddings_and_model_lists(client):
+async def test_system_stats_embeddings_and_model_lists_offer_the_shipped_models_first(client):
     stats = await (await client.get("/system_stats")).json()
     assert stats["system"]["comfyui_version"].startswith("graphflow") and stats["devices"][0]["type"]
-    assert await (await client.get("/embeddings")).json() == []
-    assert await (await client.get("/models/upscale_models")).json() == ["RealESRGAN_x2plus.safetensors"]
+    assert await (await client.get("/embeddings")).json() == ["shapes-sun"]
+    upscalers = ["builtin:shapes-x2", "RealESRGAN_x2plus.safetensors"]
+    assert await (await client.get("/models/upscale_models")).json() == upscalers
+    checkpoints = await (await client.get("/models/checkpoints")).json()
+    offered = (await (await client.get("/object_info/CheckpointLoaderSimple")).json())["CheckpointLoaderSimple"]
+    assert checkpoints[:2] == ["builtin:shapes-class", "builtin:shapes-demo"]
+    assert checkpoints == offered["input"]["required"]["ckpt_name"][0]
     assert "checkpoints" in await (await client.get("/models")).json()
     assert (await client.get("/models/nope")).status == 404
 

@@ -29,7 +29,7 @@ def form(data: bytes, filename: str = "cat.png", **fields: str) -> aiohttp.FormD
 
 async def test_image_upload_lands_in_input_and_never_overwrites_unless_asked(client, config):
     first = await (await client.post("/api/upload/image", data=form(png()))).json()
-    assert first == {"filename": "cat.png", "subfolder": "", "type": "input"}
+    assert first == {"filename": "cat.png", "subfolder": "", "type": "input", "name": "cat.png"}  # name: ComfyUI's
     second = await (await client.post("/api/upload/image", data=form(png(colour=(1, 1, 1))))).json()
     assert second["filename"] == "cat_1.png"
     replaced = await (await client.post("/api/upload/image", data=form(png(size=(3, 3)), overwrite="true"))).json()
@@ -37,7 +37,7 @@ async def test_image_upload_lands_in_input_and_never_overwrites_unless_asked(cli
     with Image.open(config.settings.input_dir / "cat.png") as image:
         assert image.size == (3, 3)
     nested = await (await client.post("/api/upload/image", data=form(png(), subfolder="pets/cats"))).json()
-    assert nested == {"filename": "cat.png", "subfolder": "pets/cats", "type": "input"}
+    assert nested == {"filename": "cat.png", "subfolder": "pets/cats", "type": "input", "name": "cat.png"}
     view = await client.get("/api/view", params={"filename": "cat.png", "subfolder": "pets/cats", "type": "input"})
     assert view.status == 200 and await view.read() == png()
 

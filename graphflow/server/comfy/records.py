@@ -17,7 +17,7 @@ def comfy_origin(record: PromptRecord) -> dict[str, Any]:
     return (record.workflow.get("meta") or {}).get(META_KEY) or {}
 
 
-def _api_prompt(record: PromptRecord) -> dict[str, Any]:
+def api_prompt(record: PromptRecord) -> dict[str, Any]:
     origin = comfy_origin(record)
     if "prompt" in origin:
         return origin["prompt"]
@@ -33,7 +33,7 @@ def queue_item(record: PromptRecord) -> list[Any]:
     return [
         record.number,
         record.prompt_id,
-        _api_prompt(record),
+        api_prompt(record),
         origin.get("extra_data", {}),
         origin.get("outputs_to_execute", []),
     ]

@@ -1,11 +1,10 @@
-"""ComfyUI's HTTP routes: /prompt, /queue, /history, /view, uploads, /object_info, model lists, system stats."""
+"""ComfyUI's HTTP routes for prompts and files: /prompt, /queue, /interrupt, /history, /view, uploads, /object_info."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
-import sys
 import uuid
 from typing import Any
 
@@ -16,11 +15,9 @@ from graphflow.interop import png_workflow, to_workflow
 from graphflow.interop.comfy_api import META_KEY, ComfyImportError, import_api
 from graphflow.interop.comfy_schema import invalid_prompt, object_info, prompt_errors
 from graphflow.server.comfy.records import HISTORY_STATUS, history_entry, queue_item
-from graphflow.server.errors import ApiError, json_object
-from graphflow.server.files import FileRef
-from graphflow.server.keys import CONFIG, DISPATCHER, FILES, PLUGINS, STARTED, STORE
-from graphflow.server.routes_files import read_upload, view
-from graphflow.server.routes_library import model_kind_folders, system_info
+from graphflow.server.errors import ApiError, optional_json_object
+from graphflow.server.keys import CONFIG, DISPATCHER, FILES, PLUGINS, STORE
+from graphflow.server.routes_files import original_ref, read_upload, view
 from graphflow.workflow import WorkflowFileError
 
 routes = web.RouteTableDef()
@@ -33,19 +30,10 @@ def _bad(body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=400)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        return json_object(json.loads(await request.text()))
-    except ValueError:
-        raise ApiError("bad_request", "the request body is not valid JSON") from None
-
-
 @routes.post("/prompt")
 async def submit(request: web.Request) -> web.Response:
     """Queue an API-format prompt, answering like ComfyUI."""
-    body = await _body(request)
+    body = await optional_json_object(request)
     prompt = body.get("prompt")
     if not isinstance(prompt, dict) or not prompt:
         return _bad(
@@ -126,7 +114,7 @@ async def queue(request: web.Request) -> web.Response:
 @routes.post("/queue")
 async def edit_queue(request: web.Request) -> web.Response:
     """{"clear": true} empties the queue; {"delete": [ids]} removes pending prompts."""
-    body, store = await _body(request), request.app[STORE]
+    body, store = await optional_json_object(request), request.app[STORE]
     if body.get("clear"):
         store.cancel_pending()
     for prompt_id in body.get("delete") or []:
@@ -138,7 +126,7 @@ async def edit_queue(request: web.Request) -> web.Response:
 @routes.post("/interrupt")
 async def interrupt(request: web.Request) -> web.Response:
     """Stop the running prompt (only if it is the given prompt_id, when one is given)."""
-    body = await _body(request)
+    body = await optional_json_object(request)
     request.app[DISPATCHER].interrupt(body.get("prompt_id"))
     return web.Response(status=200)
 
@@ -167,7 +155,7 @@ async def history_one(request: web.Request) -> web.Response:
 @routes.post("/history")
 async def edit_history(request: web.Request) -> web.Response:
     """{"clear": true} forgets every finished prompt; {"delete": [ids]} some of them."""
-    body, store = await _body(request), request.app[STORE]
+    body, store = await optional_json_object(request), request.app[STORE]
     if body.get("clear"):
         store.delete_finished()
     for prompt_id in body.get("delete") or []:
@@ -183,22 +171,14 @@ async def upload(request: web.Request) -> web.Response:
     return web.json_response({"name": saved.filename, "subfolder": saved.subfolder, "type": saved.type})
 
 
-def _original(fields: dict[str, str]) -> FileRef:
-    try:
-        ref = json_object(json.loads(fields.get("original_ref", "")), "original_ref")
-    except ValueError:
-        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type}") from None
-    kind, subfolder, filename = ref.get("type", "input"), ref.get("subfolder", ""), ref.get("filename", "")
-    if kind not in ("input", "output", "temp") or not isinstance(subfolder, str) or not isinstance(filename, str):
-        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type} with text values")
-    return FileRef(filename, subfolder, kind)
-
-
 @routes.post("/upload/mask")
 async def upload_mask(request: web.Request) -> web.Response:
     """ComfyUI's mask upload: the painted image's alpha becomes the alpha of `original_ref`, saved as `image`'s name."""
     painted, fields = await read_upload(request, default_name="mask.png")
-    saved = await asyncio.to_thread(request.app[FILES].save_mask_onto, painted, _original(fields))
+    original = original_ref(fields)
+    if original is None:
+        raise ApiError("bad_request", "send the image the mask belongs to as original_ref {filename, subfolder, type}")
+    saved = await asyncio.to_thread(request.app[FILES].save_mask_onto, painted, original)
     return web.json_response({"name": saved.filename, "subfolder": saved.subfolder, "type": saved.type})
 
 
@@ -216,66 +196,6 @@ async def one_object(request: web.Request) -> web.Response:
     info = await asyncio.to_thread(object_info, request.app[PLUGINS].registry, request.app[CONFIG].settings)
     name = request.match_info["class_type"]
     return web.json_response({name: info[name]} if name in info else {})
-
-
-@routes.get("/system_stats")
-async def system_stats(request: web.Request) -> web.Response:
-    """Versions, memory and device in ComfyUI's shape."""
-    info = await asyncio.to_thread(system_info, request.app[STARTED])
-    device = info["device"]
-    return web.json_response(
-        {
-            "system": {
-                "os": sys.platform,
-                "ram_total": info["memory"]["total"],
-                "ram_free": info["memory"]["available"],
-                "comfyui_version": f"graphflow {info['graphflow']}",
-                "python_version": sys.version,
-                "pytorch_version": info["torch"],
-                "embedded_python": False,
-                "argv": sys.argv,
-            },
-            "devices": [
-                {
-                    "name": device["name"],
-                    "type": device["type"],
-                    "index": 0,
-                    "vram_total": device["memory_total"],
-                    "vram_free": device["memory_free"],
-                    "torch_vram_total": device["memory_total"],
-                    "torch_vram_free": device["memory_free"],
-                }
-            ],
-        }
-    )
-
-
-def _models(request: web.Request, kind: str) -> list[str]:
-    from graphflow.models.paths import list_models
-
-    return list_models(request.app[CONFIG].settings.models_dir, kind)
-
-
-@routes.get("/embeddings")
-async def embeddings(request: web.Request) -> web.Response:
-    """Embedding names (without extension)."""
-    names = await asyncio.to_thread(_models, request, "embeddings")
-    return web.json_response([name.rsplit(".", 1)[0] for name in names])
-
-
-@routes.get("/models")
-async def model_folders(request: web.Request) -> web.Response:
-    """The model folder names."""
-    return web.json_response(sorted(model_kind_folders()))
-
-
-@routes.get("/models/{folder}")
-async def model_files(request: web.Request) -> web.Response:
-    """The model files in one folder."""
-    folder = request.match_info["folder"]
-    if folder not in model_kind_folders():
-        raise ApiError("not_found", f"unknown model folder {folder!r}; see GET /models")
-    return web.json_response(await asyncio.to_thread(_models, request, folder))
 
 
 def _convert(data: bytes, name: str, registry: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from graphflow.interop.comfy_api import owner_of
 from graphflow.server.comfy.records import comfy_origin
+from graphflow.server.comfy.system import feature_flags
 from graphflow.server.events import Event, Message, Preview, Subscriber
 from graphflow.server.keys import HUB, STORE
 from graphflow.server.queue_store import QueueStore
@@ -33,6 +34,21 @@ class _Run:
     previews: bool
     executed: list[str] = field(default_factory=list)
     cached_sent: bool = False
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def progress_state(self, prompt_id: str, node: str, state: str, value: float, most: float) -> tuple[str, Any]:
+        """ComfyUI's `progress_state` after one node's state changed: every node seen so far in this prompt."""
+        self.nodes[node] = {
+            "value": value,
+            "max": most,
+            "state": state,
+            "node_id": node,
+            "prompt_id": prompt_id,
+            "display_node_id": node,
+            "parent_node_id": None,
+            "real_node_id": node,
+        }
+        return "progress_state", {"prompt_id": prompt_id, "nodes": {k: dict(v) for k, v in self.nodes.items()}}
 
 
 def _ms(ts: float) -> int:
@@ -104,17 +120,25 @@ class ComfySubscriber(Subscriber):
         prompt_id = data["prompt_id"]
         node = owner_of(data["node_id"]) if data.get("node_id") else None
         done = ("executing", {"node": None, "display_node": None, "prompt_id": prompt_id})
-        if kind == "node_started":
-            return [("executing", {"node": node, "display_node": node, "prompt_id": prompt_id})]
-        if kind == "progress":
-            return [("progress", {"value": data["value"], "max": data["max"], "prompt_id": prompt_id, "node": node})]
+        if kind == "node_started" and node is not None:
+            return [
+                ("executing", {"node": node, "display_node": node, "prompt_id": prompt_id}),
+                run.progress_state(prompt_id, node, "running", 0, 1),
+            ]
+        if kind == "progress" and node is not None:
+            value, most = data["value"], data["max"]
+            return [
+                ("progress", {"value": value, "max": most, "prompt_id": prompt_id, "node": node}),
+                run.progress_state(prompt_id, node, "running", value, most),
+            ]
         if kind == "node_finished" and node is not None:
             run.executed.append(node)
-            if not data.get("outputs"):
-                return []
-            return [
-                ("executed", {"node": node, "display_node": node, "output": data["outputs"], "prompt_id": prompt_id})
-            ]
+            most = run.nodes.get(node, {}).get("max", 1)
+            out = []
+            if data.get("outputs"):
+                output = {"node": node, "display_node": node, "output": data["outputs"], "prompt_id": prompt_id}
+                out.append(("executed", output))
+            return [*out, run.progress_state(prompt_id, node, "finished", most, most)]
         if kind == "run_finished":
             return [("execution_success", {"prompt_id": prompt_id, "timestamp": _ms(ts)}), done]
         if kind == "run_interrupted":
@@ -156,6 +180,14 @@ class ComfySubscriber(Subscriber):
         return []
 
 
+def _is_feature_flags(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "feature_flags"
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """ComfyUI's event stream for one client id."""
@@ -167,7 +199,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:
-                break  # clients' own messages (feature_flags, ...) need no answer
+                break
+            if message.type == WSMsgType.TEXT and _is_feature_flags(message.data):
+                flags = {"type": "feature_flags", "data": feature_flags(request)}
+                client.outbox.put_nowait(json.dumps(flags))  # other client messages need no answer
     finally:
         await hub.detach(client)
     return ws
