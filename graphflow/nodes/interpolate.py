@@ -23,16 +23,15 @@ from graphflow.api import (
     hookimpl,
     node,
 )
+from graphflow.nodes.sampler import SCHEDULER
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.inversion import invert, reconstruct
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.model import DiffusionModel
-from graphflow.sampling.schedules import SCHEDULER_NAMES
 from graphflow.sampling.slerp import METHODS, frame_positions, interpolate, interpolate_conditioning
 from graphflow.sampling.stepping import SamplingCancelled
 
 METHOD = enum_type("INTERPOLATION", METHODS)
-SCHEDULER = enum_type("SCHEDULER", SCHEDULER_NAMES)
 LATENT_DIMS = (1, 2, 3)  # slerp treats each latent of a batch as one vector
 
 

@@ -2,9 +2,6 @@
 
 from typing import Any
 
-import torch
-from PIL import Image
-
 from graphflow.api import (
     BOOLEAN,
     CONDITIONING,
@@ -23,38 +20,27 @@ from graphflow.api import (
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.model import DiffusionModel
-from graphflow.sampling.preview import preview_image
+from graphflow.sampling.preview import step_preview
 from graphflow.sampling.sample import SamplingCancelled, sample
 from graphflow.sampling.samplers import SAMPLER_NAMES
 from graphflow.sampling.schedules import SCHEDULER_NAMES
 
-SAMPLER = enum_type("SAMPLER", SAMPLER_NAMES)
+SAMPLER_NAME = enum_type("SAMPLER_NAME", SAMPLER_NAMES)
 SCHEDULER = enum_type("SCHEDULER", SCHEDULER_NAMES)
 SEED_MAX = 2**64 - 1
-PREVIEW_MIN_SIDE = 128
 
 
 def _run_sampler(ctx: Context, model: DiffusionModel, latent: Latent, **options: Any) -> Latent:
     """Sample with progress, step previews and cancellation wired to the context."""
 
     def on_step(info: dict[str, Any]) -> None:
-        ctx.progress(info["i"] + 1, info["total"], _preview(info["denoised"], model))
+        ctx.progress(info["i"] + 1, info["total"], step_preview(info["denoised"], model.latent_format))
 
     try:
         samples = sample(model, latent=latent, callback=on_step, cancelled=lambda: ctx.cancelled, **options)
     except SamplingCancelled as exc:
         raise Cancelled(f"cancelled in node {ctx.node_id!r}") from exc
     return Latent(samples, noise_mask=latent.noise_mask, batch_index=latent.batch_index)
-
-
-def _preview(denoised: torch.Tensor, model: DiffusionModel) -> Image.Image | None:
-    if model.latent_format.latent_rgb_factors is None:
-        return None
-    image = preview_image(denoised, model.latent_format)
-    if max(image.size) < PREVIEW_MIN_SIDE:  # tiny latents: enlarge so the editor shows something
-        scale = PREVIEW_MIN_SIDE // max(image.size)
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    return image
 
 
 @node("graphflow.sampling.sample", version="1.0.0", title="Sampler", category="sampling")
@@ -71,7 +57,7 @@ class Sampler:
     seed = Input(INT, default=0, min=0, max=SEED_MAX, widget="seed")
     steps = Input(INT, default=20, min=1, max=10000)
     cfg = Input(FLOAT, default=8.0, min=0.0, max=100.0, step=0.1)
-    sampler_name = Input(SAMPLER, default="euler")
+    sampler_name = Input(SAMPLER_NAME, default="euler")
     scheduler = Input(SCHEDULER, default="normal")
     denoise = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
     result = Output(LATENT)
@@ -118,7 +104,7 @@ class SamplerAdvanced:
     noise_seed = Input(INT, default=0, min=0, max=SEED_MAX, widget="seed")
     steps = Input(INT, default=20, min=1, max=10000)
     cfg = Input(FLOAT, default=8.0, min=0.0, max=100.0, step=0.1)
-    sampler_name = Input(SAMPLER, default="euler")
+    sampler_name = Input(SAMPLER_NAME, default="euler")
     scheduler = Input(SCHEDULER, default="normal")
     start_at_step = Input(INT, default=0, min=0, max=10000)
     end_at_step = Input(INT, default=10000, min=0, max=10000)

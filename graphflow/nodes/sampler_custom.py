@@ -25,11 +25,11 @@ from graphflow.api import (
     hookimpl,
     node,
 )
-from graphflow.nodes.sampler import SAMPLER as SAMPLER_NAME
-from graphflow.nodes.sampler import SCHEDULER, SEED_MAX, _preview
+from graphflow.nodes.sampler import SAMPLER_NAME, SCHEDULER, SEED_MAX
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.latent import Latent
 from graphflow.sampling.model import DiffusionModel
+from graphflow.sampling.preview import step_preview
 from graphflow.sampling.sample import SamplingCancelled, sample_sigmas
 from graphflow.sampling.samplers import SamplerSpec, get_sampler_spec
 from graphflow.sampling.schedules import flip_sigmas, get_sigmas, split_sigmas, turbo_sigmas
@@ -103,7 +103,7 @@ class CustomSampler:
 
 def _progress(ctx: Context, model: DiffusionModel) -> Callable[[dict[str, Any]], None]:
     def on_step(info: dict[str, Any]) -> None:
-        ctx.progress(info["i"] + 1, info["total"], _preview(info["denoised"], model))
+        ctx.progress(info["i"] + 1, info["total"], step_preview(info["denoised"], model.latent_format))
 
     return on_step
 

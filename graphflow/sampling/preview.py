@@ -44,3 +44,14 @@ def fit_latent_rgb_factors(latents: Tensor, images: Tensor) -> tuple[Tensor, Ten
     design = torch.cat([inputs, torch.ones(inputs.shape[0], 1)], dim=1)
     solution = torch.linalg.lstsq(design, target).solution
     return solution[:-1], solution[-1]
+
+
+def step_preview(denoised: Tensor, latent_format: LatentFormat, min_side: int = 128) -> Image.Image | None:
+    """A step's x0 estimate as a picture, tiny latents enlarged to `min_side`; None without RGB factors."""
+    if latent_format.latent_rgb_factors is None:
+        return None
+    image = preview_image(denoised, latent_format)
+    if max(image.size) < min_side:  # tiny latents: enlarge so the editor shows something
+        scale = min_side // max(image.size)
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    return image
