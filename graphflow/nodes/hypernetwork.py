@@ -14,7 +14,7 @@ from graphflow.models.builtin import model_choices, resolve_choice
 from graphflow.models.cache import file_identity
 from graphflow.models.paths import model_folder
 from graphflow.patches.hypernetwork import Hypernetwork, read_hypernetwork
-from graphflow.patches.hypernetwork_hooks import HypernetworkPatch, count_hooked, with_hypernetwork
+from graphflow.patches.hypernetwork_hooks import HypernetworkPatch, count_hooked
 from graphflow.sampling.model import DiffusionModel
 
 KIND = "hypernetworks"
@@ -67,7 +67,7 @@ class LoadHypernetwork:
                 f"hypernetwork {hypernetwork_name!r} has networks for widths {list(hypernetwork.widths)}, but no "
                 "attention layer of this model reads any of them: it was made for another model family"
             )
-        return with_hypernetwork(model, HypernetworkPatch(hypernetwork, strength))
+        return model.with_hooks([HypernetworkPatch(hypernetwork, strength)])
 
 
 @hookimpl

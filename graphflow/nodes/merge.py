@@ -183,8 +183,10 @@ class SaveCheckpoint:
     filename_prefix = Input(STRING, default="checkpoints/graphflow", source="literal")
 
     def run(self, ctx: Context, model: DiffusionModel, clip: TextEncoder, vae: Vae, filename_prefix: str) -> None:
-        if getattr(model, "hypernetworks", ()):
-            ctx.log.warning("hypernetworks are applied while sampling and are not part of the saved checkpoint")
+        if model.hooks:
+            ctx.log.warning(
+                "module hooks (e.g. hypernetworks) act while sampling and are not part of the saved checkpoint"
+            )
         path = ctx.output_file(filename_prefix, ".safetensors")
         try:
             save_checkpoint(path, model, clip, vae, {PNG_KEY: json.dumps(ctx.workflow, separators=(",", ":"))})

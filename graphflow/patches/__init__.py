@@ -1,4 +1,4 @@
-"""Weight patches that travel with MODEL and CLIP values and are applied only while they are used.
+"""Weight patches and module hooks that travel with MODEL and CLIP values and act only while they are used.
 
 A cached model is never changed for good: `applied(module, patches)` adds each patch's delta to its
 weight, backing up only the patched weights, and copies them back when the block ends, so a run
@@ -8,8 +8,9 @@ without the patches is bit-identical to one on a fresh server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -28,6 +29,14 @@ class WeightPatch:
     delta: Callable[[Tensor], Tensor]
     strength: float
     source: str = ""
+
+
+class ModuleHook(Protocol):
+    """A change to how a module computes (e.g. a hypernetwork's forward hooks), installed only for a block."""
+
+    def installed(self, module: torch.nn.Module) -> AbstractContextManager[Any]:
+        """A context in which `module` runs with this hook; leaving it removes every trace."""
+        ...
 
 
 @contextmanager

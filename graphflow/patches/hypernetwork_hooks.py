@@ -5,15 +5,14 @@ in cross-attention, the block width in self-attention), the input x becomes x + 
 projection, as ComfyUI's attn1/attn2 patches and A1111 do. The hooks exist only inside `hooked(...)`; the cached
 U-Net is left with none.
 
-Until MODEL values carry module hooks of their own, a MODEL with hypernetworks is a `HypernetworkModel`: a
-DiffusionModel whose `active_unet()` also installs these hooks.
+A `HypernetworkPatch` is a module hook a MODEL carries (`DiffusionModel.with_hooks`), installed by
+`active_unet()` while the model samples.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,6 @@ from diffusers.models.attention_processor import Attention
 from torch import Tensor
 
 from graphflow.patches.hypernetwork import Hypernetwork
-from graphflow.sampling.model import DiffusionModel
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +29,10 @@ class HypernetworkPatch:
 
     hypernetwork: Hypernetwork
     strength: float
+
+    def installed(self, module: torch.nn.Module) -> AbstractContextManager[torch.nn.Module]:
+        """`module` with this hypernetwork hooked onto its attention key/value projections."""
+        return hooked(module, [self])
 
 
 def _pre_hook(nets: Sequence[tuple[torch.nn.Module, float]]) -> Any:
@@ -75,24 +77,3 @@ def count_hooked(unet: torch.nn.Module, hypernetwork: Hypernetwork) -> int:
         for projection in (module.to_k, module.to_v)
         if projection.in_features in hypernetwork.layers
     )
-
-
-@dataclass(frozen=True, eq=False)
-class HypernetworkModel(DiffusionModel):
-    """A MODEL carrying hypernetworks, hooked in only while it samples."""
-
-    hypernetworks: tuple[HypernetworkPatch, ...] = ()
-
-    @contextmanager
-    def active_unet(self) -> Iterator[Any]:
-        """The UNet with this model's weight patches applied and its hypernetworks hooked in."""
-        with super().active_unet() as unet, hooked(unet, self.hypernetworks):
-            yield unet
-
-
-def with_hypernetwork(model: DiffusionModel, patch: HypernetworkPatch) -> HypernetworkModel:
-    """A copy of `model` that also carries `patch` (after any hypernetworks it has)."""
-    if isinstance(model, HypernetworkModel):
-        return dataclasses.replace(model, hypernetworks=(*model.hypernetworks, patch))
-    values = {field.name: getattr(model, field.name) for field in dataclasses.fields(model)}
-    return HypernetworkModel(**values, hypernetworks=(patch,))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from graphflow.patches import WeightPatch, applied
+from graphflow.patches import ModuleHook, WeightPatch, applied
 
 PredictionType = Literal["epsilon", "v_prediction"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
@@ -196,8 +196,8 @@ class ModelSampling:
 class DiffusionModel:
     """A loaded diffusion model: diffusers UNet2DConditionModel plus how to sample it.
 
-    `patches` (e.g. from LoRAs) are applied to the UNet only while it samples (`active_unet`); the
-    cached UNet itself is never changed.
+    `patches` (e.g. from LoRAs, merges) are applied to the UNet and `hooks` (e.g. hypernetworks) installed
+    only while it samples (`active_unet`); the cached UNet itself is never changed.
     """
 
     unet: Any
@@ -207,15 +207,22 @@ class DiffusionModel:
     device: torch.device
     dtype: torch.dtype
     patches: tuple[WeightPatch, ...] = ()
+    hooks: tuple[ModuleHook, ...] = ()
 
     def with_patches(self, patches: Sequence[WeightPatch]) -> DiffusionModel:
         """A copy that carries `patches` after the ones it already has."""
         return dataclasses.replace(self, patches=(*self.patches, *patches))
 
+    def with_hooks(self, hooks: Sequence[ModuleHook]) -> DiffusionModel:
+        """A copy that carries module `hooks` (e.g. hypernetworks) after the ones it already has."""
+        return dataclasses.replace(self, hooks=(*self.hooks, *hooks))
+
     @contextmanager
     def active_unet(self) -> Iterator[Any]:
-        """The UNet with this model's patches applied, for the length of the block."""
-        with applied(self.unet, self.patches) as unet:
+        """The UNet with this model's patches applied and its hooks installed, for the length of the block."""
+        with applied(self.unet, self.patches) as unet, ExitStack() as stack:
+            for hook in self.hooks:
+                stack.enter_context(hook.installed(unet))
             yield unet
 
 

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from graphflow.models.files import UnsafeCheckpointError
 from graphflow.patches.hypernetwork import HypernetworkFormatError, read_hypernetwork
-from graphflow.patches.hypernetwork_hooks import HypernetworkPatch, count_hooked, hooked, with_hypernetwork
+from graphflow.patches.hypernetwork_hooks import HypernetworkPatch, count_hooked, hooked
 from tests.sampling.helpers import text, tiny_model, tiny_unet
 
 CONTEXT = 12  # the tiny U-Net's text width; its blocks are 8 and 16 wide
@@ -131,9 +131,9 @@ def test_hooks_change_the_keys_and_values_each_attention_reads_exactly_as_folded
 def test_a_model_carries_its_hypernetworks_into_sampling_only(tmp_path):
     hypernetwork = read_hypernetwork(a1111_file(tmp_path / "h.pt", activation="relu"))
     model = tiny_model(cross_attention_dim=CONTEXT)
-    hooked_model = with_hypernetwork(model, HypernetworkPatch(hypernetwork, 1.0))
-    twice = with_hypernetwork(hooked_model.with_patches(()), HypernetworkPatch(hypernetwork, -1.0))
-    assert len(twice.hypernetworks) == 2 and twice.unet is model.unet
+    hooked_model = model.with_hooks([HypernetworkPatch(hypernetwork, 1.0)])
+    twice = hooked_model.with_patches(()).with_hooks([HypernetworkPatch(hypernetwork, -1.0)])
+    assert len(twice.hooks) == 2 and twice.unet is model.unet
     context = text(1, width=CONTEXT).context
     before = _unet_output(model.unet, context)
     with hooked_model.active_unet() as unet:
