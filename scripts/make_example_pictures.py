@@ -115,6 +115,10 @@ def main() -> None:
         panel(Image.open(run(WORKFLOWS / "embedding_sun.json", work))).save(out / "embedding_sun.png")
         hinted = Image.open(run(WORKFLOWS / "controlnet.json", work))
         row([panel(Image.open(INPUTS / "silhouette.png")), panel(hinted)]).save(out / "controlnet.png")
+        for name in ("area_composition", "outpaint"):  # wider than tall: enlarged as they are
+            wide = Image.open(run(WORKFLOWS / f"{name}.json", work)).convert("RGB")
+            wide.resize((wide.width * 2, wide.height * 2), Image.NEAREST).save(out / f"{name}.png")
+        panel(Image.open(run(WORKFLOWS / "merge.json", work))).save(out / "merge.png")  # the picture, not the file
     print(f"pictures written to {out}")
 
 
