@@ -8,12 +8,25 @@ Entries follow the rules in `comfy_nodes` (ComfyUI's INPUT_TYPES order in `input
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 from graphflow.interop.comfy_maps import CONTROL, IMAGE_METHOD, OUTPUT_HIDDEN, NodeMap, ValueMap
 
 _MASKS = "comfy_extras.nodes_mask"
 _IMAGES = "comfy_extras.nodes_images"
 _CUSTOM = "comfy_extras.nodes_custom_sampler"
 _MERGING = "comfy_extras.nodes_model_merging"
+
+# ComfyUI's V3 schemas (comfy_extras) list each hidden input as a one-element list, where nodes.py's V1 classes write a
+# string; /object_info repeats them as they are. (NodeMap.hidden is typed for the V1 strings.)
+_V3_OUTPUT_HIDDEN = cast("Mapping[str, str]", {name: [kind] for name, kind in OUTPUT_HIDDEN.items()})
+_SAVE_TEXT = "Saves the input images to your ComfyUI output directory."  # MaskPreview's V3 description, as SaveImage's
+_STITCH_TEXT = (
+    "Stitches image2 to image1 in the specified direction.\n"
+    "If image2 is not provided, returns image1 unchanged.\n"
+    "Optional spacing can be added between images."
+)
 
 _AREA_INPUTS = ("conditioning", "width", "height", "x", "y", "strength")
 _AREA_WIDGETS = ("width", "height", "x", "y", "strength")
@@ -142,8 +155,7 @@ _CANVAS = (
         widgets=("upscale_method", "megapixels", "resolution_steps"),
         renames={"upscale_method": "method"},
         values={"upscale_method": IMAGE_METHOD},
-        category="image/upscaling",
-        display_name="Scale Image to Total Pixels",
+        category="image/upscaling",  # a V3 node without a display name (nodes.py's display-name entry is unused)
         python_module="comfy_extras.nodes_post_processing",
     ),
     NodeMap(
@@ -152,17 +164,17 @@ _CANVAS = (
         ("image",),
         inputs=("width", "height", "batch_size", "color"),
         widgets=("width", "height", "batch_size", "color"),
-        category="image",
-        display_name="Empty Image",
+        category="image",  # nodes.py gives EmptyImage no display name
     ),
     NodeMap(
         "MaskPreview",
         "graphflow.mask.preview",
         (),
         inputs=("mask",),
-        hidden=OUTPUT_HIDDEN,
+        hidden=_V3_OUTPUT_HIDDEN,
         category="mask",
         display_name="Preview Mask",
+        description=_SAVE_TEXT,
         python_module=_MASKS,
     ),
     NodeMap(
@@ -174,6 +186,7 @@ _CANVAS = (
         widgets=("direction", "match_image_size", "spacing_width", "spacing_color"),
         category="image/transform",
         display_name="Image Stitch",
+        description=_STITCH_TEXT,
         python_module=_IMAGES,
     ),
 )
@@ -280,7 +293,7 @@ _MERGE = (
         inputs=("model", "clip", "vae", "filename_prefix"),
         widgets=("filename_prefix",),
         defaults={"filename_prefix": "checkpoints/ComfyUI"},
-        hidden=OUTPUT_HIDDEN,
+        hidden=_V3_OUTPUT_HIDDEN,
         category="advanced/model_merging",
         display_name="Save Checkpoint",
         python_module=_MERGING,

@@ -79,8 +79,8 @@ def test_each_input_has_comfyuis_type_widget_options_and_default(info, name):
                 assert ours[0] == theirs[0], where
                 if "default" in _options(theirs):
                     assert _options(ours).get("default") == _options(theirs)["default"], f"{where} default"
-            for option in WIDGET_OPTIONS:
-                assert _options(ours).get(option) == _options(theirs).get(option), f"{where} {option}"
+            for option in WIDGET_OPTIONS:  # V3 schemas write false flags out ("multiline": false), V1 leaves them out
+                assert bool(_options(ours).get(option)) == bool(_options(theirs).get(option)), f"{where} {option}"
 
 
 def test_checkpoint_loader_takes_only_its_checkpoint_name_and_offers_graphflows_settings_as_optional(info):
