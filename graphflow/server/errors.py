@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from graphflow.server.queue_store import StorageUnavailable
+
 STATUS = {
     "bad_request": 400,
     "invalid_workflow": 400,
@@ -19,6 +21,7 @@ STATUS = {
     "too_large": 413,
     "unsupported_media_type": 415,
     "bad_workflow_file": 422,
+    "storage_unavailable": 503,
 }
 
 
@@ -44,6 +47,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except StorageUnavailable as exc:
+        return ApiError("storage_unavailable", str(exc)).response()
     except web.HTTPRequestEntityTooLarge:
         return ApiError("too_large", "the request body is too large").response()
     except web.HTTPNotFound:

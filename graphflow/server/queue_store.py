@@ -15,6 +15,10 @@ from graphflow.server.outcome import PromptError, PromptOutcome
 
 FINISHED = ("success", "error", "interrupted", "cancelled")
 
+
+class StorageUnavailable(RuntimeError):
+    """The queue's database cannot be written (gone, read-only, full); the message names the file and why."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
     id TEXT PRIMARY KEY,
