@@ -8,6 +8,7 @@ the process environment, so two servers in one process never see each other's fo
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ ENVIRONMENT = {
     "input_dir": "GRAPHFLOW_INPUT_DIR",
     "device": "GRAPHFLOW_DEVICE",
     "model_cache_bytes": "GRAPHFLOW_MODEL_CACHE_BYTES",
+    "plugin_import_timeout_s": "GRAPHFLOW_PLUGIN_IMPORT_TIMEOUT",
 }
+# The variables that hold numbers: how to read each, and what it must be.
+_NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
+    "model_cache_bytes": (int, "a whole number"),
+    "plugin_import_timeout_s": (float, "a number of seconds"),
+}
+DEFAULT_PLUGIN_IMPORT_TIMEOUT_S = 30.0
 _PATHS = ("models_dir", "input_dir", "output_dir", "temp_dir", "example_inputs_dir")
 
 
@@ -42,6 +50,7 @@ class Settings:
     output_cache_entries: int = 10_000
     output_cache_bytes: int = 4 << 30
     max_image_pixels: int = 8192 * 8192
+    plugin_import_timeout_s: float = DEFAULT_PLUGIN_IMPORT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         for name in _PATHS:
@@ -54,6 +63,9 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"setting {name} must be a whole number >= 0, not {value!r}")
+        timeout = self.plugin_import_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
+            raise ValueError(f"setting plugin_import_timeout_s must be a number of seconds > 0, not {timeout!r}")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
@@ -62,13 +74,18 @@ class Settings:
         values = {name: value for name, value in given.items() if value is not None}
         for name, variable in ENVIRONMENT.items():
             if name not in values and environ.get(variable):
-                raw = environ[variable]
-                try:
-                    values[name] = int(raw) if name == "model_cache_bytes" else raw
-                except ValueError:
-                    raise ValueError(f"{variable}={raw!r} is not a whole number") from None
+                values[name] = (
+                    _read(variable, environ[variable], *_NUMBERS[name]) if name in _NUMBERS else environ[variable]
+                )
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _read(variable: str, raw: str, number: type[int] | type[float], meaning: str) -> int | float:
+    try:
+        return number(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r} is not {meaning}") from None
