@@ -120,6 +120,11 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def keys(self) -> list[Hashable]:
+        """The keys of the cached values, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
     def get_or_load(self, key: Hashable, load: Callable[[], T], size_of: Callable[[Any], int] = estimate_bytes) -> T:
         """The cached value for `key`, or `load()`'s result (then cached, evicting least recently used)."""
         with self._lock:

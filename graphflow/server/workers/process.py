@@ -1,0 +1,218 @@
+"""A worker in a child process: the server never runs node code itself, so a crashing node cannot take it down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from graphflow.context import CancelToken
+from graphflow.server.workers.base import WorkerHandle
+from graphflow.server.workers.protocol import Finished, Job, WorkerLost, WorkerMessage, WorkerSpec
+
+log = logging.getLogger("graphflow.server.workers")
+START_TIMEOUT_S = 300.0
+MEMORY_CHECK_S = 0.2
+OVER_MEMORY_EXIT = 70
+
+
+class ProcessWorker(WorkerHandle):
+    """The server's handle on one worker process: start it, give it jobs one at a time, stop or kill it."""
+
+    kind = "process"
+
+    def __init__(self, spec: WorkerSpec, name: str) -> None:
+        super().__init__(name, spec.settings.device)
+        self.spec = spec
+        self.host = socket.gethostname()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._inbox: asyncio.Queue[tuple[str, Any]] | None = None
+        self._over_memory: int | None = None
+
+    async def start(self) -> None:
+        """Start the process and wait until its plugins and executor are ready."""
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", "graphflow.server.workers.process", str(theirs.fileno())]
+        self._process = await loop.run_in_executor(
+            None, lambda: subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        )
+        theirs.close()
+        self._conn, self._inbox, self.pid = Connection(ours.detach()), asyncio.Queue(), self._process.pid
+        self._conn.send(self.spec)
+        reader = threading.Thread(target=self._read, args=(loop, self._conn, self._inbox), daemon=True)
+        reader.start()
+        try:
+            kind, info = await asyncio.wait_for(self._inbox.get(), START_TIMEOUT_S)
+        except TimeoutError:
+            self.kill()
+            raise WorkerLost(f"did not start within {START_TIMEOUT_S:.0f} s", retry=False) from None
+        if kind != "ready":
+            self.state = "dead"
+            raise self._lost(self._death(), retry=False)
+        self.device = info.get("device", self.device)
+        self.state = "idle"
+        log.info("worker %s started (pid %s)", self.name, self.pid)
+
+    async def run(self, job: Job) -> AsyncIterator[WorkerMessage]:
+        """Run `job`, yielding its events and ending with `Finished`; raises WorkerLost if the process dies."""
+        assert self._conn is not None and self._inbox is not None
+        self._begin(job.prompt_id)
+        try:
+            self._conn.send(("run", job))
+        except OSError:
+            raise self._gone() from None
+        try:
+            while True:
+                kind, message = await self._inbox.get()
+                if kind == "over_memory":
+                    self._over_memory = message
+                    continue
+                if kind != "message":
+                    raise self._gone()
+                self._track(message)
+                yield message
+                if isinstance(message, Finished):
+                    return
+        finally:
+            self._end()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next cancellation check."""
+        self._tell("cancel")
+
+    def kill(self) -> None:
+        """Stop the process now (a node that ignores cancellation, or shutdown)."""
+        self.state = "dead"
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the process to exit, killing it if it does not within `timeout_s`."""
+        self._tell("stop")
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.get_running_loop().run_in_executor(None, self._process.wait, timeout_s)
+        self.kill()
+
+    def _tell(self, kind: str) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send((kind, None))
+
+    def _gone(self) -> WorkerLost:
+        if self._over_memory is not None:
+            cap = self.spec.memory_limit_bytes or 0
+            return self._lost(
+                f"used {_gib(self._over_memory)}, more than its memory cap of {_gib(cap)} (--worker-memory)",
+                retry=False,
+            )
+        return self._lost(self._death())
+
+    def _death(self) -> str:
+        code = None
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._process.wait(1.0)
+        if code is None:
+            return "process stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"process died ({name})"
+        return f"process exited with status {code}"
+
+    @staticmethod
+    def _read(loop: asyncio.AbstractEventLoop, conn: Connection, inbox: asyncio.Queue[tuple[str, Any]]) -> None:
+        while True:
+            try:
+                item = conn.recv()
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(inbox.put_nowait, ("lost", None))
+                return
+            except Exception as exc:  # a message that cannot be unpickled: the worker is of no use any more
+                log.error("could not read a message from a worker: %s", exc)
+                item = ("lost", None)
+            loop.call_soon_threadsafe(inbox.put_nowait, item)
+
+
+def _gib(size: int) -> str:
+    return f"{size / (1 << 30):.2f} GiB"
+
+
+def _child_main(conn: Connection) -> None:
+    """The worker process: build the runner, then run jobs from the server until told to stop."""
+    spec: WorkerSpec = conn.recv()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the server's to handle
+    from graphflow.server.workers.runner import PromptRunner
+
+    send_lock = threading.Lock()
+
+    def send(kind: str, value: Any) -> None:
+        with send_lock:
+            conn.send((kind, value))
+
+    staging = Path(tempfile.mkdtemp(prefix="graphflow-worker-"))
+    try:
+        if spec.memory_limit_bytes:
+            threading.Thread(target=_watch_memory, args=(spec.memory_limit_bytes, send), daemon=True).start()
+        runner = PromptRunner(spec, staging)
+        jobs: queue.Queue[tuple[Job, CancelToken] | None] = queue.Queue()
+        current = [CancelToken()]
+
+        def listen() -> None:
+            while True:
+                try:
+                    kind, value = conn.recv()
+                except (EOFError, OSError):
+                    os._exit(0)  # the server is gone
+                if kind == "run":
+                    current[0] = CancelToken()  # made here, so a cancel right after the job is never lost
+                    jobs.put((value, current[0]))
+                elif kind == "cancel":
+                    current[0].cancel()
+                else:
+                    jobs.put(None)
+                    return
+
+        threading.Thread(target=listen, daemon=True).start()
+        send("ready", {"device": str(runner.settings.device), "pid": os.getpid()})
+        while (item := jobs.get()) is not None:
+            job, token = item
+            send("message", runner.run(job, lambda message: send("message", message), token))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _watch_memory(limit: int, send: Any) -> None:
+    import psutil
+
+    process = psutil.Process()
+    while True:
+        rss = process.memory_info().rss
+        if rss > limit:
+            send("over_memory", rss)
+            time.sleep(0.05)
+            os._exit(OVER_MEMORY_EXIT)
+        time.sleep(MEMORY_CHECK_S)
+
+
+if __name__ == "__main__":
+    _child_main(Connection(int(sys.argv[1])))
