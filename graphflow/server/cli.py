@@ -30,7 +30,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any)")
     parser.add_argument(
         "--token",
-        help=f"require this token on every request (or {TOKEN_ENV}); needed to listen on anything but loopback",
+        help=f"require this token on every request (or {TOKEN_ENV}); needed to listen on anything but loopback, "
+        "where it must have at least 16 characters",
+    )
+    parser.add_argument(
+        "--generate-token", action="store_true", help="print a strong random token to use with --token, and exit"
     )
     parser.add_argument("--output", default="output", metavar="DIR", help="folder for saved files")
     parser.add_argument(
@@ -89,21 +93,24 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; returns the exit status."""
     from graphflow.server.comfy.frontend import FrontendMissing
-    from graphflow.server.security import UnsafeBinding, check_binding
+    from graphflow.server.queue_store import StorageUnavailable
+    from graphflow.server.security import UnsafeBinding, check_binding, generate_token
 
+    if args.generate_token:
+        print(generate_token())
+        return 0
     try:
         config = config_from_args(args)
-    except FrontendMissing as exc:
-        print(f"graphflow: error: {exc}", file=sys.stderr)
-        return 2
-    try:
         check_binding(config.host, config.token)
-    except UnsafeBinding as exc:
+    except (FrontendMissing, UnsafeBinding, ValueError) as exc:
         print(f"graphflow: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(_serve(config))
+    except StorageUnavailable as exc:
+        print(f"graphflow: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"graphflow: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -116,8 +123,8 @@ async def _serve(config: ServerConfig) -> None:
     from graphflow.server.app import create_app
 
     runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=5)
-    await runner.setup()
     try:
+        await runner.setup()  # starts the engine: a storage fault surfaces here, and cleanup still runs
         await web.TCPSite(runner, config.host, config.port).start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

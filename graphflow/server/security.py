@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import secrets
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -13,6 +15,9 @@ from graphflow.server.errors import ApiError
 
 TOKEN_COOKIE = "graphflow_token"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+MIN_TOKEN_LENGTH = 16
+TOKEN_OPTION = "--token"
+REDACTED = "***"
 
 
 class UnsafeBinding(ValueError):
@@ -31,12 +36,46 @@ def is_loopback(host: str) -> bool:
 
 
 def check_binding(host: str, token: str | None) -> None:
-    """Refuse to listen on a non-loopback address without a token."""
-    if not is_loopback(host) and not token:
+    """Refuse a blank token anywhere, and a missing or short one on anything but loopback."""
+    advice = "Make a strong one with `graphflow serve --generate-token`"
+    if token is not None and not token.strip():
+        raise UnsafeBinding(
+            f"the token is blank, which protects nothing. {advice}, or leave the token out on 127.0.0.1"
+        )
+    if is_loopback(host):
+        return
+    if token is None:
         raise UnsafeBinding(
             f"refusing to listen on {host!r} without a token: anyone who can reach it could run workflows "
-            "and read your files. Pass --token T (or set GRAPHFLOW_TOKEN), or use --host 127.0.0.1"
+            f"and read your files. Pass --token T (or set GRAPHFLOW_TOKEN), or use --host 127.0.0.1. {advice}"
         )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise UnsafeBinding(
+            f"refusing to listen on {host!r} with a token shorter than {MIN_TOKEN_LENGTH} characters: "
+            f"off loopback it could be guessed. {advice}"
+        )
+
+
+def generate_token() -> str:
+    """A strong random token (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """`argv` with the token's value shown as ***: `--token T`, `--token=T` and argparse's abbreviations (`--tok T`)."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        option, equals, _ = arg.partition("=")
+        if hide_next:
+            shown.append(REDACTED)
+            hide_next = False
+        elif len(option) > 2 and TOKEN_OPTION.startswith(option):
+            shown.append(f"{option}={REDACTED}" if equals else arg)
+            hide_next = not equals
+        else:
+            shown.append(arg)
+    return shown
 
 
 def _host_name(host_header: str) -> str:

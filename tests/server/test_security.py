@@ -1,10 +1,10 @@
-"""Path traversal on every file route, tokens off loopback, foreign origins and hosts."""
+"""Path traversal on every file route, tokens off loopback (strong, never shown), foreign origins and hosts."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,9 +13,8 @@ import pytest
 from yarl import URL
 
 from graphflow.server import create_app
-from graphflow.server.cli import add_serve_command
 from graphflow.server.paths import PathEscape, confine
-from graphflow.server.security import UnsafeBinding, check_binding
+from graphflow.server.security import UnsafeBinding, check_binding, generate_token, redact_argv
 from tests.server.helpers import workflow
 
 SECRET = "TOP-SECRET-4711"
@@ -211,14 +210,64 @@ async def test_foreign_origins_and_hosts_are_refused(client):
     assert (await (await client.get("/api/history")).json())["total"] == 0
 
 
-def test_listening_off_loopback_without_a_token_is_refused(capsys):
-    with pytest.raises(UnsafeBinding):
-        check_binding("0.0.0.0", None)
-    check_binding("0.0.0.0", "t")
+def test_listening_off_loopback_needs_a_token_of_16_characters_and_a_blank_one_is_refused_anywhere():
+    for host, token, refusal in (
+        ("0.0.0.0", None, "without a token"),
+        ("0.0.0.0", "x", "shorter than 16 characters"),
+        ("192.168.1.20", "fifteen-chars-x", "shorter than 16 characters"),
+        ("0.0.0.0", "", "blank"),
+        ("::", " \t ", "blank"),
+        ("127.0.0.1", "   ", "blank"),
+    ):
+        with pytest.raises(UnsafeBinding, match=refusal) as refused:
+            check_binding(host, token)
+        assert "--generate-token" in str(refused.value)
+    check_binding("0.0.0.0", "sixteen-chars-xx")
     check_binding("::1", None)
-    parser = argparse.ArgumentParser()
-    add_serve_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", "--host", "192.168.1.20", "--port", "0"])
-    os.environ.pop("GRAPHFLOW_TOKEN", None)
-    assert args.handler(args) == 2
-    assert "without a token" in capsys.readouterr().err
+    check_binding("localhost", "short")  # loopback: any non-blank token, or none
+
+
+def test_the_token_is_never_shown_in_a_command_line():
+    argv = [
+        "graphflow",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--token",
+        "T1",
+        "--token=T2",
+        "--tok",
+        "T3",
+        "--t=T4",
+        "--port",
+        "1",
+    ]
+    assert redact_argv(argv) == [
+        "graphflow",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--token",
+        "***",
+        "--token=***",
+        "--tok",
+        "***",
+        "--t=***",
+        "--port",
+        "1",
+    ]
+    assert redact_argv(["graphflow", "serve", "--token"]) == ["graphflow", "serve", "--token"]
+
+
+async def test_system_stats_shows_the_command_line_without_the_token(aiohttp_client, config, monkeypatch):
+    token = generate_token()
+    monkeypatch.setattr(sys, "argv", ["graphflow", "serve", "--host", "0.0.0.0", "--token", token, f"--tok={token}"])
+    monkeypatch.setenv("GRAPHFLOW_TOKEN", token)
+    secured = await aiohttp_client(create_app(replace(config, host="0.0.0.0", token=token)))
+    auth = {"Authorization": f"Bearer {token}"}
+    stats = await secured.get("/system_stats", headers=auth)
+    assert stats.status == 200
+    assert (await stats.json())["system"]["argv"][-3:] == ["--token", "***", "--tok=***"]
+    for path in ("/system_stats", "/api/system_stats", "/api/system"):
+        body = await (await secured.get(path, headers=auth)).text()
+        assert token not in body, path

@@ -14,6 +14,7 @@ from graphflow.server.comfy.frontend import comfyui_frontend_version
 from graphflow.server.errors import ApiError, optional_json_object
 from graphflow.server.keys import CONFIG, DISPATCHER, STARTED
 from graphflow.server.routes_library import system_info
+from graphflow.server.security import redact_argv
 
 routes = web.RouteTableDef()
 log = logging.getLogger("graphflow.server.comfy")
@@ -32,7 +33,7 @@ async def system_stats(request: web.Request) -> web.Response:
         "python_version": sys.version,
         "pytorch_version": info["torch"] or "",
         "embedded_python": False,
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),
     }
     if frontend := comfyui_frontend_version():
         system["comfyui_frontend_version"] = frontend
