@@ -139,7 +139,9 @@ class PromptRunner:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         self.settings = spec.settings.replace(output_dir=folders["output"], temp_dir=folders["temp"])
-        plugins = build_plugins(spec.plugins_dir, entry_points=spec.entry_points)
+        plugins = build_plugins(
+            spec.plugins_dir, entry_points=spec.entry_points, import_timeout_s=spec.settings.plugin_import_timeout_s
+        )
         for problem in plugins.registry.problems:
             log.warning("%s", problem)
         self.registry = plugins.registry
