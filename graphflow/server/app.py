@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,10 +28,15 @@ from graphflow.server.security import make_security_middleware
 
 log = logging.getLogger("graphflow.server")
 SHUTDOWN_WAIT_S = 10.0
+STORAGE_CHECK_S = 2.0
 
 
-def create_app(config: ServerConfig) -> web.Application:
-    """A ready-to-run aiohttp application for `config`; the engine starts with the app."""
+def create_app(config: ServerConfig, *, storage_check_s: float = STORAGE_CHECK_S) -> web.Application:
+    """A ready-to-run aiohttp application for `config`; the engine starts with the app.
+
+    Start-up raises `StorageUnavailable` as it is when the queue database cannot be used; the database file is
+    checked every `storage_check_s` seconds besides on every write.
+    """
     app = web.Application(
         middlewares=[error_middleware, make_security_middleware(config.host, config.token)],
         client_max_size=config.max_upload_bytes + 1024 * 1024,
@@ -38,7 +44,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[FILES] = FileStore(config.settings)
     app[STARTED] = time.time()
-    app.cleanup_ctx.append(_engine)
+    app.cleanup_ctx.append(functools.partial(_engine, storage_check_s=storage_check_s))
     app.on_shutdown.append(_close_websockets)
     own = [r for m in (routes_prompts, routes_files, routes_library, routes_ws) for r in m.routes]
     setup_comfy(app, [r for r in own if isinstance(r, web.RouteDef)])  # graphflow's routes and ComfyUI's
@@ -46,8 +52,11 @@ def create_app(config: ServerConfig) -> web.Application:
     return app
 
 
-async def _engine(app: web.Application) -> AsyncIterator[None]:
+async def _engine(app: web.Application, storage_check_s: float) -> AsyncIterator[None]:
     config = app[CONFIG]
+    store = QueueStore(config.database)  # first: an unusable database stops start-up before anything runs
+    for prompt_id in store.recover():
+        log.warning("prompt %s was running when the server stopped; it is marked interrupted", prompt_id)
     settings = config.settings
     for folder in (settings.output_dir, settings.input_dir, settings.temp_dir, config.user_workflows_dir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,9 +67,6 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     )
     for problem in plugins.registry.problems:
         log.warning("%s", problem)
-    store = QueueStore(config.database)
-    for prompt_id in store.recover():
-        log.warning("prompt %s was running when the server stopped; it is marked interrupted", prompt_id)
     hub = EventHub()
     bridge = HookBridge(loop, hub, config.preview_max_side)
     plugins.manager.register(bridge, name="graphflow.server-events")
@@ -68,17 +74,35 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(store, hub, executor, bridge, pool)
     app[PLUGINS], app[STORE], app[HUB], app[DISPATCHER] = plugins, store, hub, dispatcher
     dispatcher.publish_queue()
-    task = loop.create_task(dispatcher.run_forever(), name="graphflow-dispatcher")
+    tasks = [
+        loop.create_task(dispatcher.run_forever(), name="graphflow-dispatcher"),
+        loop.create_task(_watch_storage(store, dispatcher, storage_check_s), name="graphflow-storage-check"),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     try:
         await asyncio.wait_for(asyncio.to_thread(pool.shutdown, True), SHUTDOWN_WAIT_S)
     except TimeoutError:
         log.warning("the running node did not stop within %.0f s; exiting anyway", SHUTDOWN_WAIT_S)
     plugins.manager.unregister(bridge)
     store.close()
+
+
+async def _watch_storage(store: QueueStore, dispatcher: Dispatcher, interval_s: float) -> None:
+    """Check the database file every `interval_s` (it may have vanished or turned read-only while idle)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        was_usable = store.problem is None
+        try:
+            usable = await asyncio.to_thread(store.check)
+        except Exception:
+            log.exception("checking the queue database %s failed", store.path)
+            continue
+        if usable and not was_usable:
+            dispatcher.notify()
 
 
 async def _close_websockets(app: web.Application) -> None:

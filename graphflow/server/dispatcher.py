@@ -1,8 +1,9 @@
-"""Runs queued prompts one at a time in a single worker thread, recording each outcome."""
+"""Runs queued prompts one at a time in a single worker thread, recording each outcome; storage faults pause it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +16,12 @@ from graphflow.graph import WorkflowInvalid
 from graphflow.server.bridge import HookBridge
 from graphflow.server.events import EventHub
 from graphflow.server.outcome import PromptOutcome
-from graphflow.server.queue_store import PromptRecord, QueueStore
+from graphflow.server.queue_store import PromptRecord, QueueStore, StorageUnavailable
 from graphflow.workflow import WorkflowFileError, parse_workflow
 
 log = logging.getLogger("graphflow.server.dispatcher")
+FIRST_RETRY_S = 0.1
+LAST_RETRY_S = 5.0
 
 
 @dataclass
@@ -60,28 +63,49 @@ class Dispatcher:
         return self.current.record.prompt_id
 
     async def run_forever(self) -> None:
-        """Run prompts until cancelled."""
+        """Run prompts until cancelled; a database that takes no writes, or a bug, pauses it and it tries again."""
+        retry_s = 0.0
         while True:
             self._wake.clear()
-            record = self.store.claim_next()
-            if record is None:
-                await self._wake.wait()
-                continue
-            await self._run(record)
+            try:
+                record = self.store.claim_next()
+                if record is not None:
+                    await self._run(record)
+            except StorageUnavailable as exc:
+                if not retry_s:
+                    log.warning("prompts wait until the database takes writes again: %s", exc)
+                retry_s = _later(retry_s)
+            except Exception:
+                log.exception("the dispatcher failed; it tries again")
+                retry_s = _later(retry_s)
+            else:
+                if retry_s:
+                    log.warning("the dispatcher runs prompts again")
+                    retry_s = 0.0
+                if record is not None:
+                    continue
+            await self._sleep(retry_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait for `notify` (or `seconds`, when not 0)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds or None)
 
     async def _run(self, record: PromptRecord) -> None:
         running = self.current = RunningPrompt(record)
-        self.publish_queue()
-        self.bridge.expect(record.prompt_id, record.number, record.client_id)
-        loop = asyncio.get_running_loop()
         try:
-            outcome = await loop.run_in_executor(self.pool, self._execute, running)
-        except asyncio.CancelledError:
-            running.token.cancel()  # server shutting down; the record stays 'running' and is recovered on restart
-            raise
-        self.store.finish(record.prompt_id, outcome)
+            self.publish_queue()
+            self.bridge.expect(record.prompt_id, record.number, record.client_id)
+            loop = asyncio.get_running_loop()
+            try:
+                outcome = await loop.run_in_executor(self.pool, self._execute, running)
+            except asyncio.CancelledError:
+                running.token.cancel()  # server shutting down; the record stays 'running' and is recovered on restart
+                raise
+            self.store.finish(record.prompt_id, outcome)  # held in memory while the database takes no writes
+        finally:
+            self.current = None
         self._announce(record, outcome, time.time() - (record.started_at or time.time()))
-        self.current = None
         self.publish_queue()
 
     def _execute(self, running: RunningPrompt) -> PromptOutcome:
@@ -115,3 +139,8 @@ class Dispatcher:
             if issues is not None:
                 data["issues"] = issues
         self.hub.publish(kind, data)
+
+
+def _later(retry_s: float) -> float:
+    """The next wait before trying again: doubling from FIRST_RETRY_S up to LAST_RETRY_S."""
+    return min(max(retry_s * 2, FIRST_RETRY_S), LAST_RETRY_S)

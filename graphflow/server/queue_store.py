@@ -1,23 +1,27 @@
-"""The queue and history in SQLite (WAL): prompts survive restarts, a crashed run is marked interrupted."""
+"""The queue and history in SQLite (WAL): prompts survive restarts and storage faults; a crashed run is interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphflow.server.database_file import DatabaseFile, StorageUnavailable, fault_reason, write_transaction
 from graphflow.server.outcome import PromptError, PromptOutcome
 
+__all__ = ["FINISHED", "PromptRecord", "QueueStore", "StorageUnavailable"]
+
+log = logging.getLogger("graphflow.server.storage")
+
 FINISHED = ("success", "error", "interrupted", "cancelled")
-
-
-class StorageUnavailable(RuntimeError):
-    """The queue's database cannot be written (gone, read-only, full); the message names the file and why."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -103,7 +107,7 @@ def _loads(text: str | None, default: Any) -> Any:
     return json.loads(text) if text else default
 
 
-def _record(row: sqlite3.Row) -> PromptRecord:
+def _record(row: sqlite3.Row | dict[str, Any]) -> PromptRecord:
     return PromptRecord(
         prompt_id=row["id"],
         number=row["number"],
@@ -124,28 +128,112 @@ def _record(row: sqlite3.Row) -> PromptRecord:
 
 
 _QUEUE_ORDER = "ORDER BY priority DESC, sort_key ASC"
+_FINISH = (
+    "UPDATE prompts SET status = :status, finished_at = :finished_at, outputs = :outputs, executed = :executed, "
+    "cached = :cached, error = :error WHERE id = :id"
+)
 
 
 class QueueStore:
-    """Prompts in SQLite; every method is one short transaction, safe to call from any thread."""
+    """Prompts in SQLite; every method is one short transaction, safe to call from any thread.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+    Every write first checks the database file (`DatabaseFile.problem`): a deleted file is written again from
+    the open connection; while the file takes no writes, writes raise `StorageUnavailable` and reads answer from
+    the open connection. A prompt that finishes meanwhile keeps its result in memory until the file takes
+    writes again (`check`, called on a timer by the app, or the next write).
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
+        self._file = DatabaseFile(path, _SCHEMA, busy_timeout_s)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-        self._db.executescript(_SCHEMA)
+        self._problem: str | None = None
+        self._unsaved: dict[str, dict[str, Any]] = {}  # prompt id -> the finished columns not yet written
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._file.path
+
+    @property
+    def problem(self) -> str | None:
+        """Why the database took no writes at the last look, or None."""
+        return self._problem
+
+    def check(self) -> bool:
+        """Look at the database file now (writing it again or saving held results when possible); True if usable."""
+        with self._lock:
+            return self._usable()
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (after a last try to save results held in memory)."""
         with self._lock:
-            self._db.close()
+            if self._unsaved and not self._usable():
+                log.error(
+                    "the results of prompts %s could not be written to %s (%s); they show as interrupted next time",
+                    ", ".join(self._unsaved),
+                    self.path,
+                    self._problem,
+                )
+            self._file.close()
 
-    def _tx(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _usable(self) -> bool:
+        problem = self._file.problem()
+        if problem is None and (self._problem is not None or self._unsaved):
+            problem = self._attempt(self._save_unsaved)
+        self._set_problem(problem)
+        return problem is None
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem == self._problem:
+            return
+        if problem is not None:
+            log.warning("%s; nothing is accepted until it takes writes again", StorageUnavailable(self.path, problem))
+        else:
+            log.warning("the queue database %s takes writes again", self.path)
+        self._problem = problem
+
+    def _attempt(self, write: Callable[[], None]) -> str | None:
+        try:
+            write()
+        except (sqlite3.Error, OSError) as exc:
+            if (reason := fault_reason(exc)) is None:
+                raise
+            return reason
+        return None
+
+    def _save_unsaved(self) -> None:
+        self._file.probe()
+        if not self._unsaved:
+            return
+        with write_transaction(self._file.connection) as db:
+            db.executemany(_FINISH, [{**columns, "id": prompt_id} for prompt_id, columns in self._unsaved.items()])
+        log.warning("results held in memory are written to the database: prompts %s", ", ".join(self._unsaved))
+        self._unsaved.clear()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on a usable database, or `StorageUnavailable`."""
         with self._lock:
-            return self._db.execute(sql, params)
+            if not self._usable():
+                assert self._problem is not None
+                raise StorageUnavailable(self.path, self._problem)
+            try:
+                with write_transaction(self._file.connection) as db:
+                    yield db
+            except (sqlite3.Error, OSError) as exc:
+                if (reason := fault_reason(exc)) is None:
+                    raise
+                self._set_problem(reason)
+                raise StorageUnavailable(self.path, reason) from exc
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._file.connection.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                if (reason := fault_reason(exc)) is None:
+                    raise
+                raise StorageUnavailable(self.path, reason) from exc
 
     def recover(self) -> list[str]:
         """Mark prompts left running by a previous process as interrupted; returns their ids."""
@@ -154,14 +242,12 @@ class QueueStore:
                 "server_restart", "the server stopped while this prompt was running; re-queue it to run again"
             ).to_dict()
         )
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            ids = [r["id"] for r in self._db.execute("SELECT id FROM prompts WHERE status = 'running'")]
-            self._db.execute(
+        with self._transaction() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM prompts WHERE status = 'running'")]
+            db.execute(
                 "UPDATE prompts SET status = 'interrupted', finished_at = ?, error = ? WHERE status = 'running'",
                 (time.time(), error),
             )
-            self._db.execute("COMMIT")
         return ids
 
     def add(
@@ -177,119 +263,113 @@ class QueueStore:
     ) -> PromptRecord:
         """Queue a prompt and return its record (`prompt_id` chosen by the client, or a new one)."""
         prompt_id = prompt_id or uuid.uuid4().hex
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                # numbers are never reused, even after history is deleted
-                number = self._db.execute(
-                    "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_number'), 0), "
-                    "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1"
+        with self._transaction() as db:
+            # numbers are never reused, even after history is deleted
+            number = db.execute(
+                "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_number'), 0), "
+                "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1"
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_number', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (number,),
+            )
+            if front:
+                lowest = db.execute(
+                    "SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' AND priority = ?", (priority,)
                 ).fetchone()[0]
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('last_number', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (number,),
-                )
-                if front:
-                    lowest = self._db.execute(
-                        "SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' AND priority = ?", (priority,)
-                    ).fetchone()[0]
-                    sort_key = (lowest if lowest is not None else number) - 1
-                else:
-                    sort_key = number
-                self._db.execute(
-                    "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
-                    "submitted_at, requeued_from) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                    (
-                        prompt_id,
-                        number,
-                        priority,
-                        sort_key,
-                        client_id,
-                        json.dumps(workflow),
-                        json.dumps(targets) if targets is not None else None,
-                        time.time(),
-                        requeued_from,
-                    ),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                sort_key = (lowest if lowest is not None else number) - 1
+            else:
+                sort_key = number
+            db.execute(
+                "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
+                "submitted_at, requeued_from) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (
+                    prompt_id,
+                    number,
+                    priority,
+                    sort_key,
+                    client_id,
+                    json.dumps(workflow),
+                    json.dumps(targets) if targets is not None else None,
+                    time.time(),
+                    requeued_from,
+                ),
+            )
         record = self.get(prompt_id)
         assert record is not None
         return record
 
     def claim_next(self) -> PromptRecord | None:
         """Mark the first pending prompt running and return it (None when the queue is empty)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute(f"SELECT id FROM prompts WHERE status = 'pending' {_QUEUE_ORDER} LIMIT 1").fetchone()
+        with self._transaction() as db:
+            row = db.execute(f"SELECT id FROM prompts WHERE status = 'pending' {_QUEUE_ORDER} LIMIT 1").fetchone()
             if row is not None:
-                self._db.execute(
+                db.execute(
                     "UPDATE prompts SET status = 'running', started_at = ? WHERE id = ?", (time.time(), row["id"])
                 )
-            self._db.execute("COMMIT")
         return self.get(row["id"]) if row is not None else None
 
     def finish(self, prompt_id: str, outcome: PromptOutcome) -> None:
-        """Record how a running prompt ended."""
-        error = json.dumps(outcome.error.to_dict()) if outcome.error is not None else None
-        self._tx(
-            "UPDATE prompts SET status = ?, finished_at = ?, outputs = ?, executed = ?, cached = ?, error = ? "
-            "WHERE id = ?",
-            (
-                outcome.status,
-                time.time(),
-                json.dumps(outcome.outputs, default=str),
-                json.dumps(outcome.executed),
-                json.dumps(outcome.cached),
-                error,
-                prompt_id,
-            ),
-        )
+        """Record how a running prompt ended; while the database takes no writes the result waits in memory."""
+        columns = {
+            "status": outcome.status,
+            "finished_at": time.time(),
+            "outputs": json.dumps(outcome.outputs, default=str),
+            "executed": json.dumps(outcome.executed),
+            "cached": json.dumps(outcome.cached),
+            "error": json.dumps(outcome.error.to_dict()) if outcome.error is not None else None,
+        }
+        try:
+            with self._transaction() as db:
+                db.execute(_FINISH, {**columns, "id": prompt_id})
+        except StorageUnavailable as exc:
+            with self._lock:
+                self._unsaved[prompt_id] = columns
+            log.warning("prompt %s ended while %s; its result is kept in memory until then", prompt_id, exc)
 
     def cancel_pending(self, prompt_id: str | None = None) -> list[str]:
         """Cancel one pending prompt (or all when `prompt_id` is None); returns the ids cancelled."""
         where, params = ("status = 'pending' AND id = ?", (prompt_id,)) if prompt_id else ("status = 'pending'", ())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            ids = [r["id"] for r in self._db.execute(f"SELECT id FROM prompts WHERE {where}", params)]
-            self._db.execute(
+        with self._transaction() as db:
+            ids = [r["id"] for r in db.execute(f"SELECT id FROM prompts WHERE {where}", params)]
+            db.execute(
                 f"UPDATE prompts SET status = 'cancelled', finished_at = ? WHERE {where}", (time.time(), *params)
             )
-            self._db.execute("COMMIT")
         return ids
 
     def get(self, prompt_id: str) -> PromptRecord | None:
-        """One prompt by id."""
-        row = self._tx("SELECT * FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
-        return _record(row) if row is not None else None
+        """One prompt by id (with its result when that waits in memory)."""
+        rows = self._rows("SELECT * FROM prompts WHERE id = ?", (prompt_id,))
+        if not rows:
+            return None
+        unsaved = self._unsaved.get(prompt_id)
+        return _record({**dict(rows[0]), **unsaved} if unsaved else rows[0])
 
     def pending(self) -> list[PromptRecord]:
         """Pending prompts in run order."""
-        return [_record(r) for r in self._tx(f"SELECT * FROM prompts WHERE status = 'pending' {_QUEUE_ORDER}")]
+        return [_record(r) for r in self._rows(f"SELECT * FROM prompts WHERE status = 'pending' {_QUEUE_ORDER}")]
 
     def pending_count(self) -> int:
         """How many prompts wait."""
-        return self._tx("SELECT COUNT(*) FROM prompts WHERE status = 'pending'").fetchone()[0]
+        return self._rows("SELECT COUNT(*) FROM prompts WHERE status = 'pending'")[0][0]
 
     def position(self, record: PromptRecord) -> int:
         """How many pending prompts run before `record`."""
-        return self._tx(
+        return self._rows(
             "SELECT COUNT(*) FROM prompts WHERE status = 'pending' AND "
             "(priority > ? OR (priority = ? AND sort_key < (SELECT sort_key FROM prompts WHERE id = ?)))",
             (record.priority, record.priority, record.prompt_id),
-        ).fetchone()[0]
+        )[0][0]
 
     def history(self, offset: int = 0, limit: int = 50) -> tuple[list[PromptRecord], int]:
         """Finished prompts, newest first, and how many there are."""
         marks = ",".join("?" * len(FINISHED))
-        rows = self._tx(
+        rows = self._rows(
             f"SELECT * FROM prompts WHERE status IN ({marks}) ORDER BY finished_at DESC, number DESC LIMIT ? OFFSET ?",
             (*FINISHED, limit, offset),
-        ).fetchall()
-        total = self._tx(f"SELECT COUNT(*) FROM prompts WHERE status IN ({marks})", FINISHED).fetchone()[0]
+        )
+        total = self._rows(f"SELECT COUNT(*) FROM prompts WHERE status IN ({marks})", FINISHED)[0][0]
         return [_record(r) for r in rows], total
 
     def by_status(
@@ -313,16 +393,19 @@ class QueueStore:
             params = (*params, f"$.meta.{meta[0]}", meta[1])
         key = "COALESCE(finished_at - started_at, 0)" if by_duration else "submitted_at"
         direction = "DESC" if newest else "ASC"
-        rows = self._tx(
+        rows = self._rows(
             f"SELECT * FROM prompts WHERE {where} ORDER BY {key} {direction}, number {direction} LIMIT ? OFFSET ?",
             (*params, limit, offset),
-        ).fetchall()
-        total = self._tx(f"SELECT COUNT(*) FROM prompts WHERE {where}", params).fetchone()[0]
+        )
+        total = self._rows(f"SELECT COUNT(*) FROM prompts WHERE {where}", params)[0][0]
         return [_record(r) for r in rows], total
 
     def delete_finished(self, prompt_id: str | None = None) -> int:
         """Delete one finished prompt (or all when `prompt_id` is None); returns how many went."""
         marks = ",".join("?" * len(FINISHED))
-        if prompt_id is None:
-            return self._tx(f"DELETE FROM prompts WHERE status IN ({marks})", FINISHED).rowcount
-        return self._tx(f"DELETE FROM prompts WHERE status IN ({marks}) AND id = ?", (*FINISHED, prompt_id)).rowcount
+        with self._transaction() as db:
+            if prompt_id is None:
+                return db.execute(f"DELETE FROM prompts WHERE status IN ({marks})", FINISHED).rowcount
+            return db.execute(
+                f"DELETE FROM prompts WHERE status IN ({marks}) AND id = ?", (*FINISHED, prompt_id)
+            ).rowcount
