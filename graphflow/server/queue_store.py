@@ -165,9 +165,9 @@ class QueueStore:
             return self._usable()
 
     def close(self) -> None:
-        """Close the database (after a last try to save results held in memory)."""
+        """Close the database, after a last check (a file deleted since the last one is written again first)."""
         with self._lock:
-            if self._unsaved and not self._usable():
+            if not self._usable() and self._unsaved:
                 log.error(
                     "the results of prompts %s could not be written to %s (%s); they show as interrupted next time",
                     ", ".join(self._unsaved),

@@ -122,6 +122,18 @@ async def test_a_deleted_database_is_written_again_from_the_open_connection(
     assert await history_statuses(client) == {p: "success" for p in (done, held, queued, after)}
 
 
+@pytest.mark.parametrize("check_s", [3600])
+async def test_a_database_deleted_just_before_the_server_stops_is_written_again_at_close(
+    check_s, client, aiohttp_client, config
+):
+    done = (await submit(client, workflow(label="done", steps=1)))["prompt_id"]
+    await wait_finished(client, done)
+    config.database.unlink()
+
+    client = await restarted(client, aiohttp_client, config)
+    assert await history_statuses(client) == {done: "success"}
+
+
 FAULTS = {
     "read-only file": (lambda db, locks: locks.lock(db), lambda db, locks: locks.unlock(db), "is read-only"),
     "deleted, folder unwritable": (
