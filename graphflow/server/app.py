@@ -63,7 +63,10 @@ async def _engine(app: web.Application, storage_check_s: float) -> AsyncIterator
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphflow-worker")
     plugins = await loop.run_in_executor(
-        pool, lambda: build_plugins(config.plugins_dir, entry_points=config.entry_points)
+        pool,
+        lambda: build_plugins(
+            config.plugins_dir, entry_points=config.entry_points, import_timeout_s=settings.plugin_import_timeout_s
+        ),
     )
     for problem in plugins.registry.problems:
         log.warning("%s", problem)
