@@ -207,6 +207,8 @@ def _declared_input(where: str, name: str, declared: Input) -> Input:
         source = "link"
     if not declared.type.literal and declared.has_default and declared.default is not None:
         raise DeclarationError(f"{at}: a {declared.type} input cannot have a default value")
+    if any(bound is not None and bound != bound for bound in (declared.min, declared.max)):
+        raise DeclarationError(f"{at}: min and max must be numbers, not NaN")
     if declared.min is not None and declared.max is not None and declared.min > declared.max:
         raise DeclarationError(f"{at}: min {declared.min} is above max {declared.max}")
     if declared.step is not None and declared.step <= 0:

@@ -16,9 +16,11 @@ from graphflow.cache import ModelCache, OutputCache
 from graphflow.context import Cancelled, CancelToken, Context
 from graphflow.declaration import NodeSpec
 from graphflow.graph import PlannedNode, plan
+from graphflow.problems import shown
 from graphflow.registry import Registry
 from graphflow.runs import NodeExecutionError, NodeOutputError, RunInfo, RunResult
 from graphflow.settings import Settings
+from graphflow.types import number_problem
 from graphflow.workflow import Workflow
 
 log = logging.getLogger("graphflow.executor")
@@ -192,8 +194,10 @@ def collect_outputs(spec: NodeSpec, returned: Any) -> dict[str, Any]:
     for name, value in values.items():
         declared = spec.outputs[name].type
         if not declared.accepts_value(value):
+            problem = number_problem(value) if declared.literal else None
+            detail = f" ({problem})" if problem else ""
             raise NodeOutputError(
-                f"output {name!r} must be a {declared}, but run() gave {type(value).__name__} {_short(repr(value))}"
+                f"output {name!r} must be {declared}, but run() gave {type(value).__name__} {shown(value)}{detail}"
             )
     return values
 

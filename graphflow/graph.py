@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,10 +10,13 @@ from typing import Any
 import networkx as nx
 
 from graphflow.declaration import Input, NodeSpec
+from graphflow.problems import ValidationIssue, clipped, shown, summarise
 from graphflow.registry import Registry
 from graphflow.settings import Settings
 from graphflow.types import can_feed, coerce_literal
 from graphflow.workflow import NodeEntry, Workflow
+
+__all__ = ["KINDS", "Plan", "PlannedNode", "ValidationIssue", "WorkflowInvalid", "plan", "validate"]
 
 KINDS = (
     "unknown_node_type",
@@ -33,32 +37,13 @@ KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class ValidationIssue:
-    """One problem found before running: where (node, input), what kind, and a sentence."""
-
-    node_id: str | None
-    input: str | None
-    kind: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape the editor and the API report."""
-        return {"node_id": self.node_id, "input": self.input, "kind": self.kind, "message": self.message}
-
-    def __str__(self) -> str:
-        where = f"node {self.node_id!r}" if self.node_id is not None else "workflow"
-        if self.input is not None:
-            where += f", input {self.input!r}"
-        return f"{where}: {self.message} [{self.kind}]"
-
-
 class WorkflowInvalid(ValueError):
-    """Raised when a workflow cannot run; carries every issue found."""
+    """Raised when a workflow cannot run; carries every issue found (the message summarises them)."""
 
     def __init__(self, issues: list[ValidationIssue]) -> None:
         self.issues = issues
-        super().__init__("workflow is invalid:\n" + "\n".join(f"  - {i}" for i in issues))
+        count = f"{len(issues):,} problem{'s' if len(issues) != 1 else ''}"
+        super().__init__(f"workflow is invalid ({count}):\n" + "\n".join(f"  - {line}" for line in summarise(issues)))
 
 
 @dataclass(frozen=True)
@@ -139,32 +124,49 @@ class _Checker:
     ) -> tuple[NodeSpec, dict[str, Any], dict[str, tuple[str, str]]] | None:
         spec = self.registry.get(entry.type)
         if spec is None:
-            self.add(node_id, None, "unknown_node_type", self.registry.explain_unknown(entry.type, entry.plugin))
-            return None
-        inputs = dict(entry.inputs)
-        links = {name: {"node": link.node, "output": link.output} for name, link in entry.links.items()}
-        file_major = _major(entry.version)
-        if file_major is None or file_major > spec.major:
             self.add(
                 node_id,
                 None,
-                "version_mismatch",
-                f"saved with {entry.type} version {entry.version}, but the installed one is {spec.version}; "
-                "install a newer plugin",
+                "unknown_node_type",
+                clipped(self.registry.explain_unknown(entry.type, entry.plugin), 500),
             )
+            return None
+        inputs = dict(entry.inputs)
+        links = {name: (link.node, link.output) for name, link in entry.links.items()}
+        saved = f"saved with {entry.type} version {shown(entry.version, 30)}"
+        file_major = _major(entry.version)
+        if file_major is None:
+            self.add(node_id, None, "version_mismatch", f"{saved}, which is not a version like 1.0.0")
+            return None
+        if file_major > spec.major:
+            message = f"{saved}, but the installed one is {spec.version}; install a newer plugin"
+            self.add(node_id, None, "version_mismatch", message)
             return None
         if file_major < spec.major:
             if spec.upgrade is None:
-                self.add(
-                    node_id,
-                    None,
-                    "version_mismatch",
-                    f"saved with {entry.type} version {entry.version}, and version {spec.version} cannot upgrade it",
-                )
+                self.add(node_id, None, "version_mismatch", f"{saved}, and version {spec.version} cannot upgrade it")
                 return None
-            inputs, links = spec.upgrade(entry.version, inputs, links)
+            upgraded = self._upgrade(node_id, spec, entry.version, inputs, links)
+            if upgraded is None:
+                return None
+            inputs, links = upgraded
         self.specs[node_id] = spec
-        return spec, inputs, {name: (link["node"], link["output"]) for name, link in links.items()}
+        return spec, inputs, links
+
+    def _upgrade(
+        self, node_id: str, spec: NodeSpec, version: str, inputs: dict[str, Any], links: dict[str, tuple[str, str]]
+    ) -> tuple[dict[str, Any], dict[str, tuple[str, str]]] | None:
+        """The node's own upgrade of an older version's inputs and links (its failure is reported, never raised)."""
+        assert spec.upgrade is not None
+        try:
+            new_inputs, new_links = spec.upgrade(
+                version, inputs, {name: {"node": src, "output": out} for name, (src, out) in links.items()}
+            )
+            return dict(new_inputs), {str(k): (str(v["node"]), str(v["output"])) for k, v in new_links.items()}
+        except Exception as exc:  # the plugin's code: whatever it raises is its node's problem
+            message = f"upgrading from version {shown(version, 30)} failed: {_failure(exc)}"
+            self.add(node_id, None, "version_mismatch", message)
+            return None
 
     def _check_node(
         self, node_id: str, spec: NodeSpec, inputs: dict[str, Any], links: dict[str, tuple[str, str]]
@@ -172,9 +174,9 @@ class _Checker:
         before = len(self.issues)
         literals: dict[str, Any] = {}
         for name in inputs.keys() - spec.inputs.keys():
-            self.add(node_id, name, "unknown_input", f"{spec.type_id} has no input {name!r}{_known(spec.inputs)}")
+            self.add(node_id, name, "unknown_input", f"{spec.type_id} has no input {shown(name)}{_known(spec.inputs)}")
         for name in links.keys() - spec.inputs.keys():
-            self.add(node_id, name, "unknown_input", f"{spec.type_id} has no input {name!r}{_known(spec.inputs)}")
+            self.add(node_id, name, "unknown_input", f"{spec.type_id} has no input {shown(name)}{_known(spec.inputs)}")
         for name, field_ in spec.inputs.items():
             if name in inputs and name in links:
                 self.add(node_id, name, "duplicate_input", "given both a literal value and a link; keep one")
@@ -200,7 +202,7 @@ class _Checker:
             self.add(node_id, name, "invalid_literal", "this input must be typed in, not linked")
             return
         if src not in self.workflow.nodes:
-            self.add(node_id, name, "missing_node", f"linked to node {src!r}, which is not in the workflow")
+            self.add(node_id, name, "missing_node", f"linked to node {shown(src)}, which is not in the workflow")
             return
         src_spec = self.specs.get(src)
         if src_spec is None:
@@ -211,14 +213,14 @@ class _Checker:
                 node_id,
                 name,
                 "unknown_output",
-                f"node {src!r} ({src_spec.type_id}) has no output {output!r}{_known(src_spec.outputs)}",
+                f"node {shown(src)} ({src_spec.type_id}) has no output {shown(output)}{_known(src_spec.outputs)}",
             )
         elif not can_feed(out.type, field_.type):
             self.add(
                 node_id,
                 name,
                 "type_mismatch",
-                f"expects {field_.type} but node {src!r} output {output!r} gives {out.type}",
+                f"expects {field_.type} but node {shown(src)} output {shown(output)} gives {out.type}",
             )
 
     def _check_literal(self, node_id: str, field_: Input, value: Any) -> Any:
@@ -228,23 +230,29 @@ class _Checker:
             return _BAD
         if value is None and field_.optional:
             return None
-        if not vtype.accepts_literal(value):
-            self.add(node_id, name, "invalid_literal", f"expects {vtype}, got {type(value).__name__} {value!r}")
+        problem = vtype.literal_problem(value)
+        if problem is not None:
+            self.add(node_id, name, "invalid_literal", problem)
             return _BAD
         if (field_.min is not None and value < field_.min) or (field_.max is not None and value > field_.max):
             self.add(
                 node_id,
                 name,
                 "out_of_bounds",
-                f"{value!r} is outside [{_fmt(field_.min, '-inf')}, {_fmt(field_.max, 'inf')}]",
+                f"{shown(value)} is outside [{_fmt(field_.min, '-inf')}, {_fmt(field_.max, 'inf')}]",
             )
             return _BAD
-        choices = field_.current_choices(self.settings)
+        try:
+            choices = field_.current_choices(self.settings)
+            hint = field_.choices_hint(self.settings) if choices is not None and value not in choices else None
+        except Exception as exc:  # the plugin's choice function: its failure is this input's problem
+            self.add(node_id, name, "invalid_value", f"the choices could not be listed: {_failure(exc)}")
+            return _BAD
         if choices is not None and value not in choices:
-            shown = ", ".join(repr(c) for c in choices[:20]) + (" ..." if len(choices) > 20 else "")
-            hint = field_.choices_hint(self.settings)
-            where = f"; {hint}" if hint else ""
-            self.add(node_id, name, "not_in_choices", f"{value!r} is not one of: {shown or '(none available)'}{where}")
+            listed = ", ".join(shown(c) for c in choices[:20]) + (" ..." if len(choices) > 20 else "")
+            where = f"; {clipped(hint)}" if hint else ""
+            message = f"{shown(value)} is not one of: {listed or '(none available)'}{where}"
+            self.add(node_id, name, "not_in_choices", message)
             return _BAD
         value = coerce_literal(vtype, value)
         problem = self._checked(field_, value)
@@ -258,24 +266,24 @@ class _Checker:
         if field_.check is None:
             return None
         try:
-            return field_.check(self.settings, value)
+            problem = field_.check(self.settings, value)
         except Exception as exc:
-            return f"the value could not be checked: {type(exc).__name__}: {exc}"
+            return f"the value could not be checked: {_failure(exc)}"
+        return None if problem is None else clipped(str(problem), 500)
 
     def _report_cycles(self, graph: nx.DiGraph) -> None:
         for component in nx.strongly_connected_components(graph):
             if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
                 continue
             cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component))]
-            path = " -> ".join(repr(n) for n in cycle + cycle[:1])
-            self.add(cycle[0], None, "cycle", f"nodes form a cycle: {path}")
+            self.add(cycle[0], None, "cycle", _cycle_message(cycle))
 
     def _targets(self, targets: Iterable[str] | None) -> list[str]:
         if targets is not None:
             wanted = list(targets)
             for target in wanted:
                 if target not in self.workflow.nodes:
-                    self.add(target, None, "unknown_target", f"requested node {target!r} is not in the workflow")
+                    self.add(target, None, "unknown_target", f"requested node {shown(target)} is not in the workflow")
             return [t for t in wanted if t in self.nodes]
         outputs = [nid for nid, spec in self.specs.items() if spec.is_output]
         if not outputs:
@@ -288,9 +296,26 @@ class _Checker:
 _BAD: Any = object()
 
 
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,8})(\.[0-9A-Za-z.+-]*)?", re.ASCII)
+_CYCLE_SHOWN = 5
+
+
 def _major(version: str) -> int | None:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    """The major part of a version like 1.2.3 (ASCII digits only: "²" is no digit here), else None."""
+    match = _VERSION.fullmatch(version)
+    return int(match.group(1)) if match else None
+
+
+def _cycle_message(cycle: list[str]) -> str:
+    """The cycle named by its first few nodes and its length."""
+    shown_nodes = " -> ".join(shown(n, 40) for n in cycle[:_CYCLE_SHOWN])
+    if len(cycle) <= _CYCLE_SHOWN:
+        return f"nodes form a cycle: {shown_nodes} -> {shown(cycle[0], 40)}"
+    return f"nodes form a cycle of {len(cycle):,} nodes: {shown_nodes} -> ... -> {shown(cycle[0], 40)}"
+
+
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {clipped(str(exc), 160)}"
 
 
 def _known(names: dict[str, Any]) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graphflow.problems import shown
 from graphflow.settings import Settings
 
+LISTED = 20  # names shown when an image is not found
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
@@ -43,12 +45,26 @@ def list_input_images(settings: Settings) -> list[str]:
 
 def resolve_input_image(settings: Settings, name: str) -> Path:
     """The file of input image `name`: the input folder first, then the example inputs."""
+    found = _find(settings, name)
+    if found is not None:
+        return found
+    names = list_input_images(settings)
+    shown_names = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED:,} more" if len(names) > LISTED else "")
+    raise InputNotFoundError(
+        f"no image {shown(name)} in the input folder {settings.input_dir.resolve()}; it has: {shown_names or 'nothing'}"
+    )
+
+
+def _find(settings: Settings, name: str) -> Path | None:
     relative = Path(name)
-    if name and not relative.is_absolute() and ".." not in relative.parts:
-        for folder in input_folders(settings):
-            root = folder.resolve()
+    if not name or relative.is_absolute() or ".." in relative.parts:
+        return None
+    for folder in input_folders(settings):
+        root = folder.resolve()
+        try:
             path = (root / relative).resolve()
             if path.is_relative_to(root) and path.is_file():
                 return path
-    shown = ", ".join(list_input_images(settings)) or "nothing"
-    raise InputNotFoundError(f"no image {name!r} in the input folder {settings.input_dir.resolve()}; it has: {shown}")
+        except (OSError, ValueError):  # a NUL byte, a lone surrogate, a name too long for the file system
+            return None
+    return None

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from graphflow.problems import shown
+
+WHOLE_MIN, WHOLE_MAX = -(2**63), 2**64 - 1  # signed 64-bit below zero, unsigned above (seeds)
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,13 @@ class ValueType:
 
     def accepts_literal(self, value: Any) -> bool:
         """Whether a plain value from a workflow file is of this type."""
-        if not self.literal:
-            return False
-        if isinstance(value, bool) and bool not in self.python_types:
-            return False  # JSON true must not pass as 1
-        return isinstance(value, self.python_types)
+        return self.literal and self.literal_problem(value) is None
+
+    def literal_problem(self, value: Any) -> str | None:
+        """Why a plain value is not of this (literal) type, as a sentence; None when it is."""
+        if not isinstance(value, self.python_types) or (isinstance(value, bool) and bool not in self.python_types):
+            return f"expects {self}, got {type(value).__name__} {shown(value)}"  # JSON true must not pass as 1
+        return number_problem(value)
 
     def value_class(self) -> type | None:
         """The class every value of this type is an instance of, when the type says (None: anything)."""
@@ -47,6 +54,15 @@ class ValueType:
             return self.accepts_literal(value)
         cls = self.value_class()
         return cls is None or isinstance(value, cls)
+
+
+def number_problem(value: Any) -> str | None:
+    """Why a number is no value on an edge: NaN and infinities are not, and whole numbers fit in 64 bits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{shown(value)} is not a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and not WHOLE_MIN <= value <= WHOLE_MAX:
+        return f"{shown(value)} is too large: whole numbers must fit in 64 bits"
+    return None
 
 
 _CLASSES: dict[str, type] = {}

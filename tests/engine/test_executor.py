@@ -185,7 +185,7 @@ def register_nodes(register):
     [
         ("ret.named", {"x": 1.0, "y": 2.0}),
         ("ret.positional", "a node with several outputs returns a dict or a NamedTuple naming them: x, y"),
-        ("ret.strings", "output 'count' must be a INT, but run() gave tuple ('a', 'b', 'c')"),
+        ("ret.strings", "output 'count' must be INT, but run() gave tuple ('a', 'b', 'c')"),
     ],
 )
 def test_outputs_come_back_by_name_and_of_their_declared_type(plugin_dir, tmp_path, node_type, outcome):
