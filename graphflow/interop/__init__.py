@@ -13,7 +13,7 @@ from graphflow.interop.comfy_api import ComfyExportError, ComfyImportError, expo
 from graphflow.interop.comfy_ui import layout_for, ui_to_api
 from graphflow.interop.png import png_workflow
 from graphflow.registry import Registry
-from graphflow.workflow import FORMAT, Workflow, WorkflowFileError, parse_workflow, read_workflow_data
+from graphflow.workflow import FORMAT, Workflow, WorkflowFileError, parse_workflow, read_png_text, read_workflow_data
 
 __all__ = [
     "ComfyExportError",
@@ -69,13 +69,6 @@ def load_any(path: str | Path, registry: Registry | None = None) -> Workflow:
     """Read a workflow file (.json or a PNG carrying one) in graphflow's or ComfyUI's formats."""
     path = Path(path)
     if path.suffix.lower() == ".png" and path.is_file():
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as image:
-                text = dict(getattr(image, "text", {}) or {})
-        except (UnidentifiedImageError, OSError) as exc:
-            raise WorkflowFileError(f"{path}: not a readable PNG ({exc})") from None
-        data, layout_from = png_workflow(text, str(path))
+        data, layout_from = png_workflow(read_png_text(path, str(path)), str(path))
         return to_workflow(data, registry=registry, source=str(path), layout_from=layout_from)
     return to_workflow(read_workflow_data(path), registry=registry, source=str(path))

@@ -6,12 +6,17 @@ sent; the origin (format, class type of each node) is recorded in the workflow's
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from graphflow.interop.comfy_nodes import LOAD_IMAGE_MASK, NODE_MAPS, SUPPORTED, NodeMap, ValueMapError, by_target
+from graphflow.problems import ValidationIssue, clipped, shown, summarise
 from graphflow.registry import Registry
-from graphflow.workflow import Workflow, WorkflowFileError
+from graphflow.workflow import Workflow, WorkflowFileError, check_nesting, format_issue
 
 META_KEY = "comfyui"
 HELPER_SEPARATOR = ":"
@@ -19,21 +24,38 @@ HELPER_ROLES = frozenset({"image"})  # `ID:image` is the Load Image helper of Lo
 
 
 class ComfyImportError(WorkflowFileError):
-    """A ComfyUI file cannot be converted; the message lists every problem at once."""
+    """A ComfyUI file cannot be converted; `issues` holds every problem at once, the message summarises them.
+
+    `unsupported` maps each ComfyUI node type graphflow has no counterpart for to the nodes that use it.
+    """
 
     def __init__(
         self,
         message: str,
         unsupported: dict[str, list[str]] | None = None,
-        problems: list[tuple[str | None, str]] | None = None,
+        issues: Sequence[ValidationIssue] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, issues)
         self.unsupported = unsupported or {}
-        self.problems = problems or []
+
+
+def import_error(source: str, issues: Sequence[ValidationIssue]) -> ComfyImportError:
+    """One error for every problem found in a ComfyUI file: one as a sentence, several summarised."""
+    if len(issues) == 1:
+        return ComfyImportError(f"{source}: {issues[0]}", issues=issues)
+    return ComfyImportError(f"{source}: {len(issues):,} problems: " + "; ".join(summarise(issues)), issues=issues)
 
 
 class ComfyExportError(ValueError):
     """A graphflow workflow uses node types that have no ComfyUI counterpart in the mapping table."""
+
+
+def check_import_nesting(data: Any, source: str) -> None:
+    """`check_nesting` for a ComfyUI file: data no JSON text could hold safely is a ComfyImportError."""
+    try:
+        check_nesting(data, source)
+    except WorkflowFileError as exc:
+        raise ComfyImportError(str(exc), issues=exc.issues) from None
 
 
 def is_link(value: Any) -> bool:
@@ -47,27 +69,57 @@ def is_link(value: Any) -> bool:
     )
 
 
+def output_index(value: int | float) -> int | None:
+    """A link's output index as a whole number (2.0 is 2), or None for NaN, infinities and fractions."""
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)
+
+
+SHOWN_TYPES, SHOWN_IDS = 20, 10
+
+
 def unsupported_message(unsupported: dict[str, list[str]], source: str) -> str:
-    """One sentence naming every unsupported ComfyUI node type and the nodes that use it."""
+    """One sentence naming the unsupported ComfyUI node types (the first twenty) and the nodes that use them."""
     names = "; ".join(
-        f"{cls} (node{'s' if len(ids) > 1 else ''} {', '.join(ids)})" for cls, ids in sorted(unsupported.items())
+        f"{clipped(cls, 60)} (node{'s' if len(ids) > 1 else ''} {_some(ids)})"
+        for cls, ids in sorted(unsupported.items())[:SHOWN_TYPES]
     )
+    if len(unsupported) > SHOWN_TYPES:
+        names += f"; and {len(unsupported) - SHOWN_TYPES:,} more types"
     return (
         f"{source}: graphflow has no counterpart for these ComfyUI node types: {names}. "
         "Replace them with supported nodes, or install a graphflow plugin that provides them"
     )
 
 
+def _some(ids: list[str]) -> str:
+    listed = ", ".join(clipped(i, 30) for i in ids[:SHOWN_IDS])
+    return listed if len(ids) <= SHOWN_IDS else f"{listed} and {len(ids) - SHOWN_IDS:,} more"
+
+
+def unsupported_error(unsupported: dict[str, list[str]], source: str) -> ComfyImportError:
+    """The error for a file that uses node types graphflow has no counterpart for."""
+    issues = [
+        ValidationIssue(node_id, None, "unknown_node_type", f"graphflow has no counterpart for ComfyUI's {shown(cls)}")
+        for cls, ids in unsupported.items()
+        for node_id in ids
+    ]
+    return ComfyImportError(unsupported_message(unsupported, source), unsupported=unsupported, issues=issues)
+
+
 def _check_shape(prompt: Any, source: str) -> dict[str, dict[str, Any]]:
     if not isinstance(prompt, dict) or not prompt:
         raise ComfyImportError(f"{source}: a ComfyUI prompt is a non-empty JSON object of nodes keyed by id")
-    problems: list[tuple[str | None, str]] = [
-        (str(node_id), "has no 'class_type'")
-        for node_id, node in prompt.items()
-        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str)
-    ]
-    if problems:
-        raise ComfyImportError(f"{source}: " + "; ".join(f"node {i} {m}" for i, m in problems), problems=problems)
+    check_import_nesting(prompt, source)
+    issues = []
+    for node_id, node in prompt.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
+            issues.append(ValidationIssue(str(node_id), None, "invalid_node", "has no 'class_type'"))
+        elif not isinstance(node.get("inputs", {}), dict | None):
+            issues.append(ValidationIssue(str(node_id), None, "invalid_node", "'inputs' must be an object by name"))
+    if issues:
+        raise import_error(source, issues)
     return prompt
 
 
@@ -80,7 +132,7 @@ class _Importer:
         self.outputs: dict[str, tuple[str, ...]] = {}
         self.helpers: dict[str, str] = {}
         self.dropped: dict[str, dict[str, Any]] = defaultdict(dict)
-        self.problems: list[tuple[str | None, str]] = []
+        self.issues: list[ValidationIssue] = []
 
     def run(self) -> dict[str, Any]:
         for node_id, node in self.prompt.items():
@@ -90,22 +142,19 @@ class _Importer:
                 self._node(node_id, node, NODE_MAPS[node["class_type"]])
         for node_id, node in self.prompt.items():
             self._links(node_id, node)
-        if self.problems:
-            raise ComfyImportError(
-                f"{self.source}: " + "; ".join(f"node {n}: {m}" if n else m for n, m in self.problems),
-                problems=self.problems,
-            )
+        if self.issues:
+            raise import_error(self.source, self.issues)
         return self.nodes
+
+    def problem(self, node_id: str, input_: str | None, kind: str, message: str) -> None:
+        self.issues.append(ValidationIssue(node_id, input_, kind, message))
 
     def _accepts(self, type_id: str, name: str) -> bool:
         spec = self.registry.get(type_id) if self.registry is not None else None
         return spec is None or name in spec.inputs
 
     def _node(self, node_id: str, node: dict[str, Any], mapping: NodeMap) -> None:
-        entry: dict[str, Any] = {"type": mapping.target, "inputs": {}, "links": {}}
-        title = (node.get("_meta") or {}).get("title")
-        if isinstance(title, str) and title:
-            entry["title"] = title
+        entry: dict[str, Any] = {"type": mapping.target, "inputs": {}, "links": {}, **_title(node)}
         for name, value in (node.get("inputs") or {}).items():
             if is_link(value):
                 continue
@@ -119,7 +168,7 @@ class _Importer:
                 try:
                     value = mapping.values[name].to_graphflow(value)
                 except ValueMapError as exc:
-                    self.problems.append((node_id, f"{mapping.comfy} input {name!r}: {exc}"))
+                    self.problem(node_id, name, "not_in_choices", f"{mapping.comfy} input {shown(name)}: {exc}")
                     continue
             entry["inputs"][ours] = value
         for name, value in mapping.defaults.items():  # graphflow-only inputs a ComfyUI prompt leaves out
@@ -132,10 +181,10 @@ class _Importer:
     def _load_image_mask(self, node_id: str, node: dict[str, Any]) -> None:
         inputs = node.get("inputs") or {}
         channel = inputs.get("channel", "alpha")
-        title = (node.get("_meta") or {}).get("title")
+        title = _title(node)
         loader = {"type": "graphflow.image.load", "inputs": {"image": inputs.get("image")}, "links": {}}
         if channel == "alpha":  # graphflow's Load Image mask is 1 - alpha, like ComfyUI's alpha channel
-            self.nodes[node_id] = {**loader, **({"title": title} if title else {})}
+            self.nodes[node_id] = {**loader, **title}
             self.outputs[node_id] = ("mask",)
             return
         helper = f"{node_id}{HELPER_SEPARATOR}image"
@@ -145,7 +194,7 @@ class _Importer:
             "type": "graphflow.mask.from_image",
             "inputs": {"channel": channel},
             "links": {"image": {"node": helper, "output": "pixels"}},
-            **({"title": title} if title else {}),
+            **title,
         }
         self.outputs[node_id] = ("mask",)
 
@@ -154,19 +203,21 @@ class _Importer:
         for name, value in (node.get("inputs") or {}).items():
             if not is_link(value):
                 continue
-            source, index = value[0], int(value[1])
+            source, index = value[0], output_index(value[1])
+            if index is None:
+                self.problem(node_id, name, "invalid_link", f"links to output {shown(value[1])}, not a whole number")
+                continue
             if source not in self.outputs:
-                self.problems.append((node_id, f"input {name!r} links to node {source!r}, which is not in the prompt"))
+                message = f"links to node {shown(source)}, which is not in the prompt"
+                self.problem(node_id, name, "missing_node", message)
                 continue
             names = self.outputs[source]
             if not 0 <= index < len(names):
-                self.problems.append(
-                    (
-                        node_id,
-                        f"input {name!r} links to output {index} of node {source!r} "
-                        f"({self.prompt[source]['class_type']}), which has {len(names)} output(s)",
-                    )
+                message = (
+                    f"links to output {shown(index)} of node {shown(source)} "
+                    f"({self.prompt[source]['class_type']}), which has {len(names)} output(s)"
                 )
+                self.problem(node_id, name, "unknown_output", message)
                 continue
             ours = mapping.graphflow_input(name) if mapping else name
             self.nodes[node_id]["links"][ours] = {"node": source, "output": names[index]}
@@ -191,7 +242,7 @@ def import_api(
         if node["class_type"] not in SUPPORTED:
             unsupported[node["class_type"]].append(str(node_id))
     if unsupported:
-        raise ComfyImportError(unsupported_message(unsupported, source), unsupported=dict(unsupported))
+        raise unsupported_error(dict(unsupported), source)
     importer = _Importer({str(k): v for k, v in prompt.items()}, registry, source)
     nodes = importer.run()
     meta = {"format": "api", **(origin or {}), "class_types": {str(k): v["class_type"] for k, v in prompt.items()}}
@@ -200,7 +251,17 @@ def import_api(
     if importer.dropped:
         meta["dropped"] = dict(importer.dropped)
     data = {"format": "graphflow.workflow", "version": 1, "nodes": nodes, "ui": ui or {}, "meta": {META_KEY: meta}}
-    return Workflow.model_validate(data)
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise import_error(source, [format_issue(e["loc"], e["msg"]) for e in exc.errors()]) from None
+
+
+def _title(node: dict[str, Any]) -> dict[str, str]:
+    """The node's title from its `_meta`, when it has a usable one."""
+    meta = node.get("_meta")
+    title = meta.get("title") if isinstance(meta, dict) else None
+    return {"title": title} if isinstance(title, str) and title else {}
 
 
 def owner_of(node_id: str) -> str:

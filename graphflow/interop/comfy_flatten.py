@@ -8,15 +8,19 @@ in node order. Either way the inner nodes get ComfyUI's compound ids (`OUTER:INN
 frontend sends them to a server), links through the boundary are rewired to the nodes on both sides,
 and widget values set on the outer node are handed to the inner widgets they stand for.
 
-The result is plain UI-format data (links as version-1 objects, ids as strings) for `comfy_ui`.
+The result is plain UI-format data for `comfy_ui`: links as version-1 objects with whole-number slots,
+ids as strings, each node's slots a list of objects and its widget values a list or an object. What cannot
+be read so is a `FlattenError` naming the node or link at fault.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from graphflow.interop.comfy_nodes import SUPPORTED, widget_names
+from graphflow.problems import shown
 
 SUBGRAPH_INPUT, SUBGRAPH_OUTPUT = "-10", "-20"
 GROUP_PREFIXES = ("workflow>", "workflow/")
@@ -28,7 +32,12 @@ Link = dict[str, Any]  # {"id", "origin_id", "origin_slot", "target_id", "target
 
 
 class FlattenError(ValueError):
-    """A subgraph or group node that cannot be expanded (e.g. one that contains itself)."""
+    """A node, link, subgraph or group node that cannot be read or expanded (e.g. a subgraph that contains
+    itself); `node_id` names the node at fault when there is one."""
+
+    def __init__(self, message: str, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.node_id = node_id
 
 
 def flatten(data: dict[str, Any]) -> dict[str, Any]:
@@ -42,10 +51,40 @@ def flatten(data: dict[str, Any]) -> dict[str, Any]:
     raise FlattenError("subgraphs or group nodes nest too deeply (does a subgraph contain itself?)")
 
 
+def _items(value: Any, what: str, node_id: str | None = None) -> list[Any]:
+    """A list the format stores (absent or null: empty); anything else is a FlattenError."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FlattenError(f"{what} must be a list, not {type(value).__name__}", node_id)
+    return value
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    """An object the format stores (absent or null: empty); anything else is a FlattenError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FlattenError(f"{what} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _slot(value: Any, what: str, node_id: str | None = None) -> int:
+    """A slot (or node) index as the format stores it: a whole number >= 0 (null: 0)."""
+    if value is None:
+        return 0
+    integral = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if integral or (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FlattenError(f"{what} must be a whole number >= 0, not {shown(value)}", node_id)
+    return value
+
+
 def _links_of(raw: Any, scope: str) -> dict[str, Link]:
     """Links keyed by string id; v0.4 6-tuples and v1 objects alike; `scope` prefixes ids of inner graphs."""
     links: dict[str, Link] = {}
-    for link in raw or []:
+    for link in _items(raw, "'links'"):
         if isinstance(link, list) and len(link) >= 5:
             lid, origin, origin_slot, target, target_slot = link[:5]
             kind = link[5] if len(link) > 5 else "*"
@@ -58,24 +97,37 @@ def _links_of(raw: Any, scope: str) -> dict[str, Link]:
         links[key] = {
             "id": key,
             "origin_id": str(origin),
-            "origin_slot": int(origin_slot or 0),
+            "origin_slot": _slot(origin_slot, f"link {shown(lid)}: origin_slot"),
             "target_id": str(target),
-            "target_slot": int(target_slot or 0),
+            "target_slot": _slot(target_slot, f"link {shown(lid)}: target_slot"),
             "type": kind,
         }
     return links
 
 
+def _node_copy(node: dict[str, Any], node_id: str) -> dict[str, Any]:
+    """A copy of a node with id `node_id` whose slots are lists of objects (others become {}, keeping
+    positions) and whose widget values are a list or an object; values only graphflow sets are dropped."""
+    node = copy.deepcopy(node)
+    node["id"] = node_id
+    node.pop(WIDGET_OVERRIDES, None)
+    for key in ("inputs", "outputs"):
+        node[key] = [slot if isinstance(slot, dict) else {} for slot in _items(node.get(key), f"'{key}'", node_id)]
+    values = node.get("widgets_values")
+    if values is not None and not isinstance(values, list | dict):
+        raise FlattenError(f"'widgets_values' must be a list or an object, not {type(values).__name__}", node_id)
+    return node
+
+
 def _nodes_of(raw: Any, node_scope: str, link_scope: str) -> dict[str, dict[str, Any]]:
     """Copies of nodes keyed by (scoped) string id, their input links re-keyed like `_links_of`."""
     nodes: dict[str, dict[str, Any]] = {}
-    for node in raw or []:
+    for node in _items(raw, "'nodes'"):
         if not isinstance(node, dict) or "id" not in node:
             continue
-        node = copy.deepcopy(node)
-        node["id"] = f"{node_scope}{node['id']}"
-        for slot in node.get("inputs") or []:
-            if isinstance(slot, dict) and slot.get("link") is not None:
+        node = _node_copy(node, f"{node_scope}{node['id']}")
+        for slot in node["inputs"]:
+            if slot.get("link") is not None:
                 slot["link"] = f"{link_scope}{slot['link']}"
         nodes[node["id"]] = node
     return nodes
@@ -87,8 +139,9 @@ def _subgraph_definitions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     pending = [data]
     while pending:
         holder = pending.pop()
-        for definition in (holder.get("definitions") or {}).get("subgraphs") or []:
-            if isinstance(definition, dict) and definition.get("id") and definition["id"] not in found:
+        subgraphs = _mapping(holder.get("definitions"), "'definitions'").get("subgraphs")
+        for definition in _items(subgraphs, "'definitions.subgraphs'"):
+            if isinstance(definition, dict) and definition.get("id") and str(definition["id"]) not in found:
                 found[str(definition["id"])] = definition
                 pending.append(definition)
     return found
@@ -107,7 +160,7 @@ class _Flat:
         self.nodes = _nodes_of(data.get("nodes"), "", "")
         self.links = _links_of(data.get("links"), "")
         self.subgraphs = _subgraph_definitions(data)
-        self.groups = (data.get("extra") or {}).get("groupNodes") or {}
+        self.groups = _mapping(_mapping(data.get("extra"), "'extra'").get("groupNodes"), "'extra.groupNodes'")
 
     def next_expandable(self) -> str | None:
         for node_id, node in self.nodes.items():
@@ -128,7 +181,11 @@ class _Flat:
         if kind in self.subgraphs:
             inner_nodes, feeds, outputs = self._subgraph(outer, self.subgraphs[kind])
         else:
-            inner_nodes, feeds, outputs = self._group(outer, self.groups[group_name(kind)])
+            name = group_name(kind) or ""
+            definition = self.groups[name]
+            if not isinstance(definition, dict):
+                raise FlattenError(f"group node {shown(name)} has no definition object", node_id)
+            inner_nodes, feeds, outputs = self._group(outer, definition)
         _place(outer, inner_nodes)
         self.nodes.update(inner_nodes)
         for link_id, link in list(self.links.items()):
@@ -146,8 +203,8 @@ class _Flat:
 
     def _outer_link(self, outer: dict[str, Any], slot: int) -> Link | None:
         """The link feeding input `slot` of the outer node, if any."""
-        inputs = outer.get("inputs") or []
-        link_id = inputs[slot].get("link") if slot < len(inputs) and isinstance(inputs[slot], dict) else None
+        inputs = outer["inputs"]
+        link_id = inputs[slot].get("link") if slot < len(inputs) else None
         return self.links.get(link_id) if link_id is not None else None
 
     def _subgraph(
@@ -164,7 +221,7 @@ class _Flat:
         for link_id, link in links.items():
             origin: tuple[str, int] | None = (prefix + link["origin_id"], link["origin_slot"])
             if link["origin_id"] == SUBGRAPH_INPUT:
-                index = int(link["origin_slot"])
+                index: int = link["origin_slot"]
                 outer_slot = slots.get(index, index)
                 fed = self._outer_link(outer, outer_slot)
                 origin = (fed["origin_id"], fed["origin_slot"]) if fed else None
@@ -189,36 +246,35 @@ class _Flat:
         outer: dict[str, Any], outer_slot: int, values: dict[str, Any], target: dict[str, Any] | None, link: Link
     ) -> None:
         """A subgraph input left unlinked outside but shown as a widget there: its value goes to the inner widget."""
-        inputs = outer.get("inputs") or []
+        inputs = outer["inputs"]
         name = inputs[outer_slot].get("name") if outer_slot < len(inputs) else None
-        if target is None or name not in values:
+        if target is None or not isinstance(name, str) or name not in values:
             return
-        target_inputs = target.get("inputs") or []
+        target_inputs = target["inputs"]
         slot = target_inputs[link["target_slot"]] if link["target_slot"] < len(target_inputs) else {}
-        widget = (slot.get("widget") or {}).get("name") or slot.get("name")
-        if widget:
+        widget = slot.get("widget")
+        widget = (widget.get("name") if isinstance(widget, dict) else None) or slot.get("name")
+        if isinstance(widget, str) and widget:
             target.setdefault(WIDGET_OVERRIDES, {})[widget] = values[name]
 
     def _group(
         self, outer: dict[str, Any], definition: dict[str, Any]
     ) -> tuple[dict[str, dict[str, Any]], list[Link], dict[int, tuple[str, int]]]:
-        raw_nodes = [n for n in definition.get("nodes") or [] if isinstance(n, dict)]
         prefix, scope = f"{outer['id']}:", f"{outer['id']}/"
-        nodes: dict[str, dict[str, Any]] = {}
-        for index, raw in enumerate(raw_nodes):
-            node = copy.deepcopy(raw)
-            node["id"] = f"{prefix}{index}"
-            for slot in node.get("inputs") or []:
-                if isinstance(slot, dict):
-                    slot["link"] = None
-            nodes[node["id"]] = node
+        inner = [n for n in _items(definition.get("nodes"), "group 'nodes'", outer["id"]) if isinstance(n, dict)]
+        raw_nodes = [_node_copy(node, f"{prefix}{index}") for index, node in enumerate(inner)]
+        for node in raw_nodes:
+            for slot in node["inputs"]:
+                slot["link"] = None
+        nodes = {node["id"]: node for node in raw_nodes}
         linked_to: dict[tuple[int, int], Link] = {}
         linked_from: set[tuple[int, int]] = set()
         feeds: list[Link] = []
-        for number, raw_link in enumerate(definition.get("links") or []):
+        for number, raw_link in enumerate(_items(definition.get("links"), "group 'links'")):
             if not isinstance(raw_link, list) or len(raw_link) < 4 or raw_link[0] is None:
                 continue
-            source, source_slot, target, target_slot = (int(v) for v in raw_link[:4])
+            where = f"group link {number}"
+            source, source_slot, target, target_slot = (_slot(v, where, outer["id"]) for v in raw_link[:4])
             link: Link = {
                 "id": f"{scope}{number}",
                 "origin_id": f"{prefix}{source}",
@@ -231,7 +287,11 @@ class _Flat:
             linked_from.add((source, source_slot))
             feeds.append(link)
             _set_link(nodes.get(link["target_id"]), target_slot, link["id"])
-        external = {(int(e[0]), int(e[1])) for e in definition.get("external") or [] if isinstance(e, list)}
+        external = {
+            (_slot(e[0], "group 'external'", outer["id"]), _slot(e[1], "group 'external'", outer["id"]))
+            for e in _items(definition.get("external"), "group 'external'")
+            if isinstance(e, list) and len(e) >= 2
+        }
         for outer_slot, (index, slot) in enumerate(_group_inputs(raw_nodes, linked_to)):
             fed = self._outer_link(outer, outer_slot)
             if fed is not None:
@@ -253,8 +313,8 @@ class _Flat:
 
 def _subgraph_slots(outer: dict[str, Any], definition: dict[str, Any]) -> dict[int, int]:
     """Subgraph input index -> the outer node's input slot of the same name (else the same index)."""
-    names = [str(i.get("name")) for i in definition.get("inputs") or [] if isinstance(i, dict)]
-    outer_names = [str(i.get("name")) for i in outer.get("inputs") or [] if isinstance(i, dict)]
+    names = [str(i.get("name")) for i in _items(definition.get("inputs"), "subgraph 'inputs'") if isinstance(i, dict)]
+    outer_names = [str(i.get("name")) for i in outer["inputs"]]
     return {i: outer_names.index(name) for i, name in enumerate(names) if name in outer_names}
 
 
@@ -263,7 +323,7 @@ def _outer_widget_values(outer: dict[str, Any]) -> dict[str, Any]:
     values = outer.get("widgets_values")
     if isinstance(values, dict):
         return dict(values)
-    names = [str(i.get("name")) for i in outer.get("inputs") or [] if isinstance(i, dict) and i.get("widget")]
+    names = [str(i.get("name")) for i in outer["inputs"] if i.get("widget")]
     if not isinstance(values, list) or len(values) != len(names):
         return {}
     return dict(zip(names, values, strict=True))
@@ -271,7 +331,8 @@ def _outer_widget_values(outer: dict[str, Any]) -> dict[str, Any]:
 
 def _proxy_widgets(outer: dict[str, Any], nodes: dict[str, dict[str, Any]], prefix: str) -> None:
     """Inner widgets promoted onto the outer node (`properties.proxyWidgets`) take the outer node's values."""
-    proxies = (outer.get("properties") or {}).get("proxyWidgets")
+    properties = outer.get("properties")
+    proxies = properties.get("proxyWidgets") if isinstance(properties, dict) else None
     values = outer.get("widgets_values")
     if not isinstance(proxies, list) or not isinstance(values, list) or len(proxies) != len(values):
         return
@@ -286,8 +347,8 @@ def _group_inputs(nodes: list[dict[str, Any]], linked_to: dict[tuple[int, int], 
     plain: list[tuple[int, int]] = []
     converted: list[tuple[int, int]] = []
     for index, node in enumerate(nodes):
-        for slot, spec in enumerate(node.get("inputs") or []):
-            if (index, slot) in linked_to or not isinstance(spec, dict):
+        for slot, spec in enumerate(node["inputs"]):
+            if (index, slot) in linked_to or not spec:
                 continue
             (converted if spec.get("widget") else plain).append((index, slot))
     return plain + converted
@@ -300,7 +361,7 @@ def _group_outputs(
     return [
         (index, slot)
         for index, node in enumerate(nodes)
-        for slot in range(len(node.get("outputs") or []))
+        for slot in range(len(node["outputs"]))
         if (index, slot) not in linked_from or (index, slot) in external
     ]
 
@@ -311,7 +372,7 @@ def _group_widgets(
     """The outer node's widgets_values, node by node in ComfyUI's widget order, when they fit exactly;
     otherwise each inner node keeps the values stored with the group."""
     values = outer.get("widgets_values")
-    if not isinstance(values, list) or any(n.get("type") not in SUPPORTED for n in raw_nodes):
+    if not isinstance(values, list) or any(str(n.get("type")) not in SUPPORTED for n in raw_nodes):
         return
     counts = [len(widget_names(str(n["type"]))) for n in raw_nodes]
     if sum(counts) != len(values):
@@ -323,28 +384,37 @@ def _group_widgets(
 
 
 def _set_link(node: dict[str, Any] | None, slot: int, link_id: str) -> None:
-    inputs = (node or {}).get("inputs") or []
-    if slot < len(inputs) and isinstance(inputs[slot], dict):
+    inputs = node["inputs"] if node is not None else []
+    if slot < len(inputs):
         inputs[slot]["link"] = link_id
 
 
 def _unlink(node: dict[str, Any] | None, link_id: str) -> None:
-    for slot in (node or {}).get("inputs") or []:
-        if isinstance(slot, dict) and slot.get("link") == link_id:
+    for slot in node["inputs"] if node is not None else []:
+        if slot.get("link") == link_id:
             slot["link"] = None
+
+
+def _xy(value: Any) -> tuple[float, float] | None:
+    """A position as the format stores it ([x, y], or {"0": x, "1": y} in very old files), when both are numbers."""
+    if isinstance(value, dict):
+        value = [value.get("0", 0), value.get("1", 0)]
+    if isinstance(value, list) and len(value) >= 2 and all(_finite(v) for v in value[:2]):
+        return value[0], value[1]
+    return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _place(outer: dict[str, Any], inner: dict[str, dict[str, Any]]) -> None:
     """Inner nodes laid out where the outer node was, keeping their arrangement."""
-    pos = outer.get("pos")
-    if isinstance(pos, dict):
-        pos = [pos.get("0", 0), pos.get("1", 0)]
-    if not isinstance(pos, list) or len(pos) < 2:
+    pos = _xy(outer.get("pos"))
+    placed = {node_id: xy for node_id, n in inner.items() if (xy := _xy(n.get("pos"))) is not None}
+    if pos is None or not placed:
         return
-    placed = [n for n in inner.values() if isinstance(n.get("pos"), list) and len(n["pos"]) >= 2]
-    if not placed:
-        return
-    left = min(n["pos"][0] for n in placed)
-    top = min(n["pos"][1] for n in placed)
-    for node in placed:
-        node["pos"] = [pos[0] + node["pos"][0] - left, pos[1] + node["pos"][1] - top]
+    left = min(x for x, _ in placed.values())
+    top = min(y for _, y in placed.values())
+    for node_id, (x, y) in placed.items():
+        inner[node_id]["pos"] = [pos[0] + x - left, pos[1] + y - top]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from graphflow.interop.comfy_api import ComfyImportError, unsupported_message
+from graphflow.interop.comfy_api import ComfyImportError, check_import_nesting, import_error, unsupported_error
 from graphflow.interop.comfy_flatten import WIDGET_OVERRIDES, FlattenError, flatten
 from graphflow.interop.comfy_nodes import (
     CONTROL,
@@ -22,6 +22,7 @@ from graphflow.interop.comfy_nodes import (
     VIRTUAL_NODES,
     widget_names,
 )
+from graphflow.problems import ValidationIssue
 
 MUTED, BYPASSED = 2, 4
 MAX_HOPS = 256
@@ -47,7 +48,7 @@ def name_widgets(class_type: str, values: Any) -> dict[str, Any]:
     names = widget_names(class_type)
     if isinstance(values, dict):
         return {k: v for k, v in values.items() if k in names and k not in UI_ONLY}
-    values = list(values or [])
+    values = values if isinstance(values, list) else []
     ui_only = sum(name in UI_ONLY for name in names)
     spare = len(values) - (len(names) - ui_only)  # how many UI-only slots the list has room for
     skip_all = spare >= ui_only
@@ -86,17 +87,13 @@ class _Graph:
             if node is None or node.get("mode") == MUTED:
                 return None
             if node.get("type") == "PrimitiveNode":
-                values = node.get("widgets_values") or []
+                values = _widget_values(node)
                 return ("value", values[0]) if values else None
             if node.get("type") == "Reroute":
                 link_id = _input_link(node, 0)
             elif node.get("mode") == BYPASSED:
                 link_id = next(
-                    (
-                        i.get("link")
-                        for i in node.get("inputs") or []
-                        if i.get("type") == kind and i.get("link") is not None
-                    ),
+                    (i.get("link") for i in node["inputs"] if i.get("type") == kind and i.get("link") is not None),
                     None,
                 )
             else:
@@ -108,20 +105,29 @@ class _Graph:
         return [
             (i, n)
             for i, n in self.nodes.items()
-            if n.get("type") not in VIRTUAL_NODES and n.get("mode") not in (MUTED, BYPASSED)
+            if str(n.get("type")) not in VIRTUAL_NODES and n.get("mode") not in (MUTED, BYPASSED)
         ]
 
 
 def _input_link(node: dict[str, Any], index: int) -> Any:
-    inputs = node.get("inputs") or []
+    inputs = node["inputs"]
     return inputs[index].get("link") if index < len(inputs) else None
 
 
-def _flat_graph(data: dict[str, Any], source: str) -> tuple[dict[str, Any], _Graph]:
+def _widget_values(node: dict[str, Any]) -> list[Any]:
+    """A flattened node's widget values in order (an object's values when stored by name)."""
+    values = node.get("widgets_values")
+    return list(values.values()) if isinstance(values, dict) else values or []
+
+
+def _flat_graph(data: Any, source: str) -> tuple[dict[str, Any], _Graph]:
+    if not isinstance(data, dict):
+        raise ComfyImportError(f"{source}: a ComfyUI workflow is a JSON object, not {type(data).__name__}")
+    check_import_nesting(data, source)
     try:
         flat = flatten(data)
     except FlattenError as error:
-        raise ComfyImportError(f"{source}: {error}") from None
+        raise import_error(source, [ValidationIssue(error.node_id, None, "invalid_node", str(error))]) from None
     return flat, _Graph(flat, source)
 
 
@@ -133,17 +139,24 @@ def ui_to_api(data: dict[str, Any], source: str = "ComfyUI workflow") -> tuple[d
         if str(node.get("type")) not in SUPPORTED:
             unsupported[str(node.get("type"))].append(node_id)
     if unsupported:
-        raise ComfyImportError(unsupported_message(unsupported, source), unsupported=dict(unsupported))
+        raise unsupported_error(dict(unsupported), source)
     prompt: dict[str, Any] = {}
+    issues: list[ValidationIssue] = []
     for node_id, node in graph.active():
-        kind = node["type"]
+        kind = str(node["type"])
         inputs = name_widgets(kind, node.get("widgets_values"))
         inputs.update(node.get(WIDGET_OVERRIDES) or {})
-        for slot in node.get("inputs") or []:
+        for number, slot in enumerate(node["inputs"]):
             resolved = graph.resolve(slot.get("link"))
-            if resolved is not None:
-                inputs[slot.get("name")] = resolved[1]
+            if resolved is None:
+                continue
+            if isinstance(slot.get("name"), str):
+                inputs[slot["name"]] = resolved[1]
+            else:
+                issues.append(ValidationIssue(node_id, None, "invalid_link", f"linked input slot {number} has no name"))
         prompt[node_id] = {"inputs": inputs, "class_type": kind, "_meta": {"title": node.get("title") or kind}}
+    if issues:
+        raise import_error(source, issues)
     return prompt, layout(flat, graph)
 
 
@@ -154,16 +167,14 @@ def layout_for(data: Any, prompt: dict[str, Any]) -> dict[str, Any]:
     The workflow may hold more (notes, reroutes, frontend-only or unknown node types): only the layout is
     taken from it, so it never decides whether the prompt can run.
     """
-    if not isinstance(data, dict):
-        return {}
     try:
         flat, graph = _flat_graph(data, "workflow")
-        types = {node_id: node.get("type") for node_id, node in graph.active()}
-        if any(types.get(str(k)) != (v or {}).get("class_type") for k, v in prompt.items()):
-            return {}
-        return layout(flat, graph)
-    except (ComfyImportError, ValueError, TypeError, KeyError, AttributeError, IndexError):
+    except ComfyImportError:
         return {}  # a workflow chunk that cannot be read lends no layout
+    types = {node_id: node.get("type") for node_id, node in graph.active()}
+    if any(not isinstance(v, dict) or types.get(str(k)) != v.get("class_type") for k, v in prompt.items()):
+        return {}
+    return layout(flat, graph)
 
 
 def layout(data: dict[str, Any], graph: _Graph) -> dict[str, Any]:
@@ -178,13 +189,13 @@ def layout(data: dict[str, Any], graph: _Graph) -> dict[str, Any]:
             place["pos"] = [pos[0], pos[1]]
         if isinstance(size, list) and len(size) >= 2:
             place["size"] = [size[0], size[1]]
-        if place and node.get("type") not in VIRTUAL_NODES:
+        if place and str(node.get("type")) not in VIRTUAL_NODES:
             nodes[node_id] = place
     ui: dict[str, Any] = {"nodes": nodes}
     if data.get("groups"):
         ui["groups"] = data["groups"]
     notes = [
-        {"text": (n.get("widgets_values") or [""])[0], "pos": n.get("pos")}
+        {"text": (_widget_values(n) or [""])[0], "pos": n.get("pos")}
         for n in graph.nodes.values()
         if n.get("type") in ("Note", "MarkdownNote")
     ]

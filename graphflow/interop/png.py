@@ -8,19 +8,18 @@ picture whose executed graph graphflow can run. A PNG with only a `workflow` chu
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from graphflow.workflow import PNG_KEY, WorkflowFileError
+from graphflow.workflow import PNG_KEY, UNREADABLE, WorkflowFileError, loads_json
 
 PROMPT_KEY, WORKFLOW_KEY = "prompt", "workflow"
 
 
 def _chunk(text: dict[str, str], key: str, source: str) -> Any:
-    try:
-        return json.loads(text[key])
-    except (json.JSONDecodeError, TypeError):
-        raise WorkflowFileError(f"{source}: its {key!r} text chunk is not valid JSON") from None
+    where = f"{source}: its {key!r} text chunk"
+    if not isinstance(text[key], str):
+        raise WorkflowFileError(f"{where}: not text", kind=UNREADABLE)
+    return loads_json(text[key], where)
 
 
 def _is_prompt(data: Any) -> bool:
@@ -42,4 +41,4 @@ def png_workflow(text: dict[str, str], source: str = "image") -> tuple[Any, Any]
         return workflow, None
     if prompt is not None:
         raise WorkflowFileError(f"{source}: its 'prompt' text chunk is not a ComfyUI API-format prompt")
-    raise WorkflowFileError(f"{source}: this PNG carries no workflow")
+    raise WorkflowFileError(f"{source}: this PNG carries no workflow", kind=UNREADABLE)
