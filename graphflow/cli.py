@@ -1,4 +1,8 @@
-"""`graphflow run|validate|nodes|schema`: the command line."""
+"""`graphflow run|validate|nodes|schema`: the command line.
+
+Exit status: 0 done, 1 a run (or anything else) failed, 2 an invalid workflow, file or command line,
+130 interrupted. Problems are printed, never a traceback unless `--debug` is given.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from graphflow.graph import WorkflowInvalid, validate
 from graphflow.hookspecs import hookimpl
 from graphflow.interop import load_any
 from graphflow.plugins import PLUGINS_ENV, Plugins, build_plugins
+from graphflow.problems import ValidationIssue, shown, summarise
 from graphflow.registry import Registry
 from graphflow.resources import ExampleNotFoundError, example_workflow, list_examples
 from graphflow.runs import RunInfo
@@ -27,26 +33,48 @@ class UsageError(Exception):
     """A mistake on the command line, reported as one line."""
 
 
+INVALID, FAILED, INTERRUPTED = 2, 1, 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `graphflow` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return INVALID
     try:
         return args.handler(args)
-    except (UsageError, WorkflowFileError, ExampleNotFoundError) as exc:
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every way out ends here: a status and a clear line, the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        return _report(exc, getattr(args, "workflow", None) or getattr(args, "file", None) or "graphflow")
+
+
+def _report(exc: BaseException, source: str) -> int:
+    """Say what went wrong in a line (or a short list of a file's problems) and give the exit status."""
+    if isinstance(exc, WorkflowFileError) and len(exc.issues) > 1:
+        _print_issues(exc.issues, source)
+        return INVALID
+    if isinstance(exc, UsageError | WorkflowFileError | ExampleNotFoundError):
         print(f"graphflow: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        return INVALID
+    if isinstance(exc, KeyboardInterrupt):
         print("graphflow: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    if isinstance(exc, OSError):
+        print(f"graphflow: error: {exc}", file=sys.stderr)
+        return FAILED
+    print(f"graphflow: error: unexpected {type(exc).__name__}: {exc} (run with --debug to see where)", file=sys.stderr)
+    return FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphflow", description="Node-based workflows for diffusion images.")
     parser.add_argument("--plugins", metavar="DIR", help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a workflow (.json, or a .png that carries one; graphflow or ComfyUI format)")
@@ -86,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
     schema.set_defaults(handler=_cmd_schema)
+
+    for command in (run, check, nodes, imports, examples, schema):  # also after the command: `run x --debug`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     from graphflow.server.cli import add_serve_command
 
@@ -142,13 +173,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = executor.run(workflow)
     except WorkflowInvalid as exc:
         _print_issues(exc.issues, args.workflow)
-        return 1
+        return INVALID
     if result.status == "error":
         print(f"graphflow: {result.error}", file=sys.stderr)
-        return 1
+        if args.debug and result.error is not None:
+            traceback.print_exception(result.error)
+        return FAILED
     if result.status == "cancelled":
         print("graphflow: run cancelled", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     for ui in result.ui.values():
         for items in ui.values():
             for item in items:
@@ -160,15 +193,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     settings = Settings.from_environment(models_dir=args.models, input_dir=args.input)
     plugins = _load_plugins(args)
-    workflow = load_any(_workflow_path(args.workflow), plugins.registry)
-    issues = validate(workflow, plugins.registry, settings)
+    try:
+        workflow = load_any(_workflow_path(args.workflow), plugins.registry)
+    except WorkflowFileError as exc:
+        if not args.json:
+            raise
+        issues = exc.issues
+    else:
+        issues = validate(workflow, plugins.registry, settings)
     if args.json:
         print(json.dumps([i.to_dict() for i in issues], indent=2))
     elif issues:
         _print_issues(issues, args.workflow)
     else:
         print(f"{args.workflow}: valid ({len(workflow.nodes)} nodes)")
-    return 1 if issues else 0
+    return INVALID if issues else 0
 
 
 def _cmd_nodes(args: argparse.Namespace) -> int:
@@ -237,16 +276,17 @@ def _parse_value(raw: str, type_name: str | None) -> Any:
         return raw  # text and enumerations are taken as written
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a number past Python's digit limit, nested too deeply
         if type_name is None:
             return raw
-        raise UsageError(f"{raw!r} is not a valid {type_name}") from None
+        raise UsageError(f"{shown(raw)} is not a valid {type_name}") from None
 
 
-def _print_issues(issues: list, source: str) -> None:
-    print(f"{source}: {len(issues)} problem{'s' if len(issues) != 1 else ''}", file=sys.stderr)
-    for issue in issues:
-        print(f"  - {issue}", file=sys.stderr)
+def _print_issues(issues: list[ValidationIssue], source: str) -> None:
+    """Every problem (summarised past twenty: `validate --json` lists them all)."""
+    print(f"{source}: {len(issues):,} problem{'s' if len(issues) != 1 else ''}", file=sys.stderr)
+    for line in summarise(issues):
+        print(f"  - {line}", file=sys.stderr)
 
 
 class _ConsoleReporter:

@@ -86,14 +86,14 @@ def test_validate_lists_every_problem_with_node_and_input(tmp_path, capsys):
     broken["nodes"]["blur"] = {"type": "acme.blur"}
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
-    assert main(["validate", str(path)]) == 1
+    assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "4 problems" in err
     assert "node 'width', input 'value': expects INT, got str 'wide' [invalid_literal]" in err
     assert "node 'scaled', input 'operation'" in err and "[not_in_choices]" in err
     assert "node 'as_text', input 'value'" in err and "[unknown_output]" in err
     assert "node 'blur': unknown node type 'acme.blur'" in err
-    assert main(["validate", str(path), "--json"]) == 1
+    assert main(["validate", str(path), "--json"]) == 2
     assert len(json.loads(capsys.readouterr().out)) == 4
 
 
