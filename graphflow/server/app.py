@@ -8,14 +8,18 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
-from graphflow.server import routes_files, routes_library, routes_prompts, routes_static, routes_ws
-from graphflow.server.bridge import HookBridge
+from graphflow.server import (
+    routes_files,
+    routes_library,
+    routes_prompts,
+    routes_static,
+    routes_workers,
+    routes_ws,
+)
 from graphflow.server.comfy import setup_comfy
 from graphflow.server.config import ServerConfig
 from graphflow.server.dispatcher import Dispatcher
@@ -25,6 +29,8 @@ from graphflow.server.files import FileStore
 from graphflow.server.keys import CONFIG, DISPATCHER, FILES, HUB, PLUGINS, STARTED, STORE
 from graphflow.server.queue_store import QueueStore
 from graphflow.server.security import make_security_middleware
+from graphflow.server.workers.factory import make_pool
+from graphflow.server.workers.publish import OutputPublisher
 
 log = logging.getLogger("graphflow.server")
 SHUTDOWN_WAIT_S = 10.0
@@ -46,7 +52,7 @@ def create_app(config: ServerConfig, *, storage_check_s: float = STORAGE_CHECK_S
     app[STARTED] = time.time()
     app.cleanup_ctx.append(functools.partial(_engine, storage_check_s=storage_check_s))
     app.on_shutdown.append(_close_websockets)
-    own = [r for m in (routes_prompts, routes_files, routes_library, routes_ws) for r in m.routes]
+    own = [r for m in (routes_prompts, routes_files, routes_library, routes_workers, routes_ws) for r in m.routes]
     setup_comfy(app, [r for r in own if isinstance(r, web.RouteDef)])  # graphflow's routes and ComfyUI's
     app.add_routes(routes_static.routes)  # last: its catch-all must not hide the others
     return app
@@ -55,26 +61,34 @@ def create_app(config: ServerConfig, *, storage_check_s: float = STORAGE_CHECK_S
 async def _engine(app: web.Application, storage_check_s: float) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = QueueStore(config.database)  # first: an unusable database stops start-up before anything runs
-    for prompt_id in store.recover():
-        log.warning("prompt %s was running when the server stopped; it is marked interrupted", prompt_id)
+    requeued, failed = store.recover()
+    for prompt_id in requeued:
+        log.warning("prompt %s was running when the server stopped; it is queued again in its place", prompt_id)
+    for prompt_id in failed:
+        log.warning("prompt %s was running when the server stopped, too many times; it failed", prompt_id)
     settings = config.settings
     for folder in (settings.output_dir, settings.input_dir, settings.temp_dir, config.user_workflows_dir):
         folder.mkdir(parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphflow-worker")
-    plugins = await loop.run_in_executor(
-        pool,
+    plugins = await loop.run_in_executor(  # the catalogue and validation; nodes run only in the workers
+        None,
         lambda: build_plugins(
             config.plugins_dir, entry_points=config.entry_points, import_timeout_s=settings.plugin_import_timeout_s
         ),
     )
     for problem in plugins.registry.problems:
         log.warning("%s", problem)
+    workers = await loop.run_in_executor(None, make_pool, config)
+    workers.start()
     hub = EventHub()
-    bridge = HookBridge(loop, hub, config.preview_max_side)
-    plugins.manager.register(bridge, name="graphflow.server-events")
-    executor = Executor(plugins.registry, plugins.hooks, settings)
-    dispatcher = Dispatcher(store, hub, executor, bridge, pool)
+    dispatcher = Dispatcher(
+        store,
+        hub,
+        workers,
+        OutputPublisher(settings),
+        plugins.registry,
+        interrupt_grace_s=config.interrupt_grace_s,
+    )
     app[PLUGINS], app[STORE], app[HUB], app[DISPATCHER] = plugins, store, hub, dispatcher
     dispatcher.publish_queue()
     tasks = [
@@ -86,11 +100,11 @@ async def _engine(app: web.Application, storage_check_s: float) -> AsyncIterator
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await dispatcher.close()
     try:
-        await asyncio.wait_for(asyncio.to_thread(pool.shutdown, True), SHUTDOWN_WAIT_S)
+        await asyncio.wait_for(workers.close(), SHUTDOWN_WAIT_S)
     except TimeoutError:
-        log.warning("the running node did not stop within %.0f s; exiting anyway", SHUTDOWN_WAIT_S)
-    plugins.manager.unregister(bridge)
+        log.warning("the workers did not stop within %.0f s; exiting anyway", SHUTDOWN_WAIT_S)
     store.close()
 
 

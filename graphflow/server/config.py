@@ -20,7 +20,8 @@ class ServerConfig:
     `settings` are the folders, device and limits every run of this server uses; nothing is read from
     or written to the process environment, so two servers in one process stay apart. `frontend` picks the
     page served at `/`: graphflow's editor (`web_dir`) or ComfyUI's own (`comfyui_dir`, by default the
-    installed `comfyui-frontend-package`).
+    installed `comfyui-frontend-package`). Nodes run in `workers` worker processes, or on Ray when `ray` is
+    "local", "auto" or a cluster address.
     """
 
     settings: Settings = field(default_factory=Settings)
@@ -37,12 +38,19 @@ class ServerConfig:
     preview_max_side: int = 512
     frontend: str = "graphflow"
     comfyui_dir: Path | None = None
+    workers: int = 1
+    ray: str | None = None
+    worker_cpus: float = 1.0
+    worker_memory_bytes: int | None = None
+    interrupt_grace_s: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("user_dir", "db_path", "plugins_dir", "web_dir", "examples_dir", "comfyui_dir"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, Path(value))
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
         if self.frontend not in FRONTENDS:
             raise ValueError(f"unknown frontend {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         if self.frontend == "comfyui" and self.comfyui_dir is None:

@@ -120,8 +120,8 @@ class EventHub:
 
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
-        self.running: RunState | None = None
-        self.queue_status: dict[str, Any] = {"pending_count": 0, "running": None}
+        self.runs: dict[str, RunState] = {}  # by prompt id, oldest first (one per busy worker)
+        self.queue_status: dict[str, Any] = {"pending_count": 0, "running": None, "running_ids": []}
         self._seq = itertools.count(1)
 
     def attach(self, subscriber: Subscriber) -> Subscriber:
@@ -144,6 +144,7 @@ class EventHub:
             "watch": subscriber.watch,
             "queue": dict(self.queue_status),
             "running": self.running.to_dict() if self.running else None,
+            "runs": [run.to_dict() for run in self.runs.values()],
         }
         self._deliver(subscriber, self._event("state", data))
 
@@ -151,9 +152,14 @@ class EventHub:
         """Send an `error` reply to one subscriber."""
         self._deliver(subscriber, self._event("error", {"message": message}))
 
-    def set_queue(self, pending_count: int, running: str | None) -> None:
-        """Publish a `queue` event to everyone when the queue changed."""
-        status = {"pending_count": pending_count, "running": running}
+    @property
+    def running(self) -> RunState | None:
+        """The oldest running prompt's state."""
+        return next(iter(self.runs.values()), None)
+
+    def set_queue(self, pending_count: int, running: list[str]) -> None:
+        """Publish a `queue` event to everyone when the queue changed (`running`: prompt ids, oldest first)."""
+        status = {"pending_count": pending_count, "running": running[0] if running else None, "running_ids": running}
         if status == self.queue_status:
             return
         self.queue_status = status
@@ -164,9 +170,10 @@ class EventHub:
     def publish(self, kind: str, data: dict[str, Any], ts: float | None = None) -> None:
         """Update the run state from a run event, then send it to every subscriber that watches the run."""
         self._track(kind, data)
-        owner = self.running.client_id if self.running else data.get("client_id")
-        if kind in FINAL_EVENTS:
-            self.running = None
+        run = self.runs.get(data.get("prompt_id", ""))
+        owner = run.client_id if run else data.get("client_id")
+        if kind in FINAL_EVENTS or kind == "run_retrying":
+            self.runs.pop(data.get("prompt_id", ""), None)
         event = self._event(kind, data, ts)
         for subscriber in list(self.subscribers):
             if subscriber.wants(owner):
@@ -174,9 +181,10 @@ class EventHub:
 
     def preview(self, header: dict[str, Any], image: bytes) -> None:
         """Send a preview to the watchers of the running prompt that are keeping up."""
-        if self.running is None or self.running.prompt_id != header["prompt_id"]:
+        run = self.runs.get(header["prompt_id"])
+        if run is None:
             return
-        owner = self.running.client_id
+        owner = run.client_id
         preview = Preview({**header, "seq": next(self._seq)}, image)
         for subscriber in list(self.subscribers):
             if subscriber.wants(owner) and subscriber.outbox.qsize() <= PREVIEW_BACKLOG:
@@ -186,10 +194,12 @@ class EventHub:
 
     def _track(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "run_started":
-            self.running = RunState(data["prompt_id"], data["number"], data["client_id"], list(data["nodes"]))
+            self.runs[data["prompt_id"]] = RunState(
+                data["prompt_id"], data["number"], data["client_id"], list(data["nodes"])
+            )
             return
-        run = self.running
-        if run is None or run.prompt_id != data.get("prompt_id"):
+        run = self.runs.get(data.get("prompt_id", ""))
+        if run is None:
             return
         if kind == "nodes_cached":
             run.cached = list(data["nodes"])

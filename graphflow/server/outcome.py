@@ -9,7 +9,7 @@ from graphflow.graph import WorkflowInvalid
 from graphflow.runs import NodeExecutionError, RunResult
 
 PromptStatus = Literal["success", "error", "interrupted"]
-ErrorKind = Literal["node_error", "invalid_workflow", "internal", "interrupted", "server_restart"]
+ErrorKind = Literal["node_error", "invalid_workflow", "internal", "interrupted", "server_restart", "worker_lost"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,13 @@ class PromptOutcome:
         )
 
     @classmethod
-    def failed(cls, kind: ErrorKind, message: str) -> PromptOutcome:
-        """A prompt that failed before any node ran."""
-        return cls("error", error=PromptError(kind, message))
+    def failed(
+        cls, kind: ErrorKind, message: str, node_id: str | None = None, node_type: str | None = None
+    ) -> PromptOutcome:
+        """A prompt that failed outside its nodes' own code (before any ran, or with its worker)."""
+        return cls("error", error=PromptError(kind, message, node_id, node_type))
+
+    @classmethod
+    def stopped(cls, message: str, node_id: str | None = None, node_type: str | None = None) -> PromptOutcome:
+        """A prompt interrupted by the user whose worker had to be stopped."""
+        return cls("interrupted", error=PromptError("interrupted", message, node_id, node_type))

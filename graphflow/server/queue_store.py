@@ -40,12 +40,17 @@ CREATE TABLE IF NOT EXISTS prompts (
     executed TEXT,
     cached TEXT,
     error TEXT,
-    requeued_from TEXT
+    requeued_from TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    parent TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS prompts_queue ON prompts (status, priority DESC, sort_key);
 CREATE INDEX IF NOT EXISTS prompts_history ON prompts (finished_at);
 """
+# Columns added after the first release, with their definitions, for databases made before them.
+_ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "parent": "TEXT"}
+MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -67,6 +72,8 @@ class PromptRecord:
     cached: list[str]
     error: dict[str, Any] | None
     requeued_from: str | None
+    attempts: int = 0
+    parent: str | None = None
 
     def to_dict(self, workflow: bool = False) -> dict[str, Any]:
         """The documented PromptRecord JSON (with the workflow only when asked)."""
@@ -80,6 +87,8 @@ class PromptRecord:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "requeued_from": self.requeued_from,
+            "attempts": self.attempts,
+            "parent": self.parent,
             "outputs": self.outputs,
             "executed": self.executed,
             "cached": self.cached,
@@ -124,6 +133,8 @@ def _record(row: sqlite3.Row | dict[str, Any]) -> PromptRecord:
         cached=_loads(row["cached"], []),
         error=_loads(row["error"], None),
         requeued_from=row["requeued_from"],
+        attempts=row["attempts"],
+        parent=row["parent"],
     )
 
 
@@ -145,6 +156,7 @@ class QueueStore:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self._file = DatabaseFile(path, _SCHEMA, busy_timeout_s)
+        _add_missing_columns(self._file.connection)
         self._lock = threading.Lock()
         self._problem: str | None = None
         self._unsaved: dict[str, dict[str, Any]] = {}  # prompt id -> the finished columns not yet written
@@ -235,20 +247,35 @@ class QueueStore:
                     raise
                 raise StorageUnavailable(self.path, reason) from exc
 
-    def recover(self) -> list[str]:
-        """Mark prompts left running by a previous process as interrupted; returns their ids."""
+    def recover(self) -> tuple[list[str], list[str]]:
+        """Prompts left running by a previous process go back to pending in their place, unless they have had
+        MAX_ATTEMPTS already (those fail with `worker_lost`); returns (re-queued ids, failed ids)."""
         error = json.dumps(
             PromptError(
-                "server_restart", "the server stopped while this prompt was running; re-queue it to run again"
+                "worker_lost", f"the server stopped while this prompt was running, {MAX_ATTEMPTS} times"
             ).to_dict()
         )
         with self._transaction() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM prompts WHERE status = 'running'")]
-            db.execute(
-                "UPDATE prompts SET status = 'interrupted', finished_at = ?, error = ? WHERE status = 'running'",
-                (time.time(), error),
+            rows = db.execute("SELECT id, attempts FROM prompts WHERE status = 'running'").fetchall()
+            failed = [r["id"] for r in rows if r["attempts"] >= MAX_ATTEMPTS]
+            requeued = [r["id"] for r in rows if r["attempts"] < MAX_ATTEMPTS]
+            db.executemany(
+                "UPDATE prompts SET status = 'error', finished_at = ?, error = ? WHERE id = ?",
+                [(time.time(), error, prompt_id) for prompt_id in failed],
             )
-        return ids
+            db.executemany(
+                "UPDATE prompts SET status = 'pending', started_at = NULL WHERE id = ?", [(i,) for i in requeued]
+            )
+        return requeued, failed
+
+    def requeue(self, prompt_id: str) -> PromptRecord | None:
+        """Put a running prompt back to pending in its place (its worker was lost); returns it, or None."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE prompts SET status = 'pending', started_at = NULL WHERE id = ? AND status = 'running'",
+                (prompt_id,),
+            )
+        return self.get(prompt_id)
 
     def add(
         self,
@@ -260,6 +287,7 @@ class QueueStore:
         targets: list[str] | None = None,
         requeued_from: str | None = None,
         prompt_id: str | None = None,
+        parent: str | None = None,
     ) -> PromptRecord:
         """Queue a prompt and return its record (`prompt_id` chosen by the client, or a new one)."""
         prompt_id = prompt_id or uuid.uuid4().hex
@@ -283,7 +311,7 @@ class QueueStore:
                 sort_key = number
             db.execute(
                 "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
-                "submitted_at, requeued_from) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                "submitted_at, requeued_from, parent) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
                 (
                     prompt_id,
                     number,
@@ -294,6 +322,7 @@ class QueueStore:
                     json.dumps(targets) if targets is not None else None,
                     time.time(),
                     requeued_from,
+                    parent,
                 ),
             )
         record = self.get(prompt_id)
@@ -306,7 +335,8 @@ class QueueStore:
             row = db.execute(f"SELECT id FROM prompts WHERE status = 'pending' {_QUEUE_ORDER} LIMIT 1").fetchone()
             if row is not None:
                 db.execute(
-                    "UPDATE prompts SET status = 'running', started_at = ? WHERE id = ?", (time.time(), row["id"])
+                    "UPDATE prompts SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ?",
+                    (time.time(), row["id"]),
                 )
         return self.get(row["id"]) if row is not None else None
 
@@ -409,3 +439,11 @@ class QueueStore:
             return db.execute(
                 f"DELETE FROM prompts WHERE status IN ({marks}) AND id = ?", (*FINISHED, prompt_id)
             ).rowcount
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made by an earlier graphflow up to the current columns."""
+    present = {row["name"] for row in db.execute("PRAGMA table_info(prompts)")}
+    for name, definition in _ADDED_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE prompts ADD COLUMN {name} {definition}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from graphflow.server import ServerConfig, create_app
+from graphflow.server.keys import DISPATCHER
 from tests.running import settings_under
 from tests.server.helpers import SERVER_PLUGIN
 
@@ -27,8 +28,10 @@ def config(tmp_path: Path, plugin_dir) -> ServerConfig:
 
 @pytest.fixture
 async def client(aiohttp_client, config):
-    """A test client for a real server on loopback."""
-    return await aiohttp_client(create_app(config))
+    """A test client for a real server on loopback, once its worker has started."""
+    test_client = await aiohttp_client(create_app(config))
+    await test_client.app[DISPATCHER].workers.ready()
+    return test_client
 
 
 @pytest.fixture

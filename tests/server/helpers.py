@@ -9,14 +9,39 @@ from typing import Any
 
 SERVER_PLUGIN = '''
 """Nodes for the server tests: progress with previews, a gate to hold a run, a failure."""
-import threading
 import time
+from pathlib import Path
 
 from PIL import Image
 
 from graphflow.api import BOOLEAN, FLOAT, INT, STRING, Context, Input, Output, hookimpl, node
 
-GATE = threading.Event()
+
+class FileGate:
+    """An event the test (in the server's process) and the node (in a worker process) both see: a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def set(self):
+        self.path.touch()
+
+    def clear(self):
+        self.path.unlink(missing_ok=True)
+
+    def is_set(self):
+        return self.path.exists()
+
+    def wait(self, timeout):
+        deadline = time.monotonic() + timeout
+        while not self.path.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+
+GATE = FileGate(Path(__file__).with_name("gate.open"))
 
 
 @node("test.slow", version="1.0.0", category="test", output=True, cacheable=False)

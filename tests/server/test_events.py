@@ -17,8 +17,9 @@ async def test_first_message_is_the_state_of_an_idle_server(client):
     assert state["data"] == {
         "client_id": "viewer",
         "watch": "all",
-        "queue": {"pending_count": 0, "running": None},
+        "queue": {"pending_count": 0, "running": None, "running_ids": []},
         "running": None,
+        "runs": [],
     }
 
 
@@ -113,7 +114,7 @@ async def test_events_keep_flowing_and_a_reconnecting_client_gets_the_running_st
         assert (await client.get("/api/queue")).status == 200
     async with client.ws_connect("/api/ws") as again:
         state = json.loads((await again.receive()).data)["data"]
-        assert state["queue"] == {"pending_count": 1, "running": held["prompt_id"]}
+        assert state["queue"] == {"pending_count": 1, "running": held["prompt_id"], "running_ids": [held["prompt_id"]]}
         running = state["running"]
         assert running["prompt_id"] == held["prompt_id"] and running["node_id"] == "slow"
         assert running["progress"] == {"node_id": "slow", "value": 1, "max": 4}

@@ -1,4 +1,4 @@
-"""A real server process killed with SIGKILL mid-run loses no queued prompt and runs none twice."""
+"""A real server process killed with SIGKILL mid-run loses no prompt: the one running runs again, once."""
 
 from __future__ import annotations
 
@@ -87,16 +87,14 @@ def test_kill_9_mid_run_then_restart_runs_every_queued_prompt_exactly_once(tmp_p
     try:
         wait_for(lambda: call(base, "GET", "/api/queue") == {"running": None, "pending": []})
         records = {i: call(base, "GET", f"/api/prompt/{i}") for i in ids}
-        interrupted = [r for r in records.values() if r["status"] == "interrupted"]
-        assert len(interrupted) == 1 and interrupted[0]["error"]["kind"] == "server_restart"
-        assert interrupted[0]["workflow"]["nodes"]["slow"]["inputs"]["label"] == in_flight
-        assert Counter(r["status"] for r in records.values()) == {"success": 19, "interrupted": 1}
-        again = call(base, "POST", f"/api/prompt/{interrupted[0]['prompt_id']}/requeue")
-        wait_for(lambda: call(base, "GET", f"/api/prompt/{again['prompt_id']}")["status"] == "success")
+        assert Counter(r["status"] for r in records.values()) == {"success": 20}
+        retried = [r for r in records.values() if r["attempts"] == 2]
+        assert len(retried) == 1 and retried[0]["workflow"]["nodes"]["slow"]["inputs"]["label"] == in_flight
+        assert all(r["attempts"] == 1 for r in records.values() if r is not retried[0])
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     done = Counter(x.split()[1] for x in lines() if x.startswith("done"))
-    assert done == Counter({f"p{i:02d}": 1 for i in range(20)})
-    outputs = sorted(p.name for p in (tmp_path / "output").iterdir())
-    assert len(outputs) == len(set(outputs)) >= 20
+    assert set(done) == {f"p{i:02d}" for i in range(20)}
+    assert all(count == 1 for label, count in done.items() if label != in_flight)  # only the retried one ran again
+    assert len(list((tmp_path / "output").iterdir())) == 20  # the killed attempt left no file behind

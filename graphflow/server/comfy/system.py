@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 from typing import Any
@@ -66,21 +65,6 @@ async def features(request: web.Request) -> web.Response:
     return web.json_response(feature_flags(request))
 
 
-def _free(executor: Any, unload_models: bool, free_memory: bool) -> None:
-    if unload_models:
-        executor.models.clear()
-    if free_memory:
-        executor.cache.clear()
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    log.info("freed memory (unload_models=%s, free_memory=%s)", unload_models, free_memory)
-
-
 @routes.post("/free")
 async def free(request: web.Request) -> web.Response:
     """{"unload_models": bool, "free_memory": bool}: drop cached models / outputs once the running prompt is done."""
@@ -88,6 +72,6 @@ async def free(request: web.Request) -> web.Response:
     flags = {name: body.get(name, False) for name in ("unload_models", "free_memory")}
     if not all(isinstance(value, bool) for value in flags.values()):
         raise ApiError("bad_request", "'unload_models' and 'free_memory' must be true or false")
-    dispatcher = request.app[DISPATCHER]
-    dispatcher.pool.submit(_free, dispatcher.executor, flags["unload_models"], flags["free_memory"])
+    for worker in request.app[DISPATCHER].workers.workers:
+        worker.free(flags["unload_models"], flags["free_memory"])
     return web.Response(status=200)

@@ -26,6 +26,7 @@ class Worker(Protocol):
     async def start(self) -> None: ...
     def run(self, job: Job) -> AsyncIterator[WorkerMessage]: ...
     def cancel(self) -> None: ...
+    def free(self, unload_models: bool, free_memory: bool) -> None: ...
     def kill(self) -> None: ...
     async def stop(self, timeout_s: float = 5.0) -> None: ...
     def describe(self) -> dict[str, Any]: ...
@@ -46,6 +47,12 @@ class WorkerPool:
         """Start every worker in the background (the server answers meanwhile)."""
         for _ in range(self.size):
             self._launch()
+
+    async def ready(self) -> None:
+        """Wait until no worker is starting any more."""
+        while any(w.state == "starting" for w in self.workers):
+            self.changed.clear()
+            await self.changed.wait()
 
     def idle(self) -> list[Worker]:
         """The workers ready for a job now."""
@@ -93,4 +100,5 @@ class WorkerPool:
             self.changed.set()
             return
         worker.state = "dead"
+        self.changed.set()
         log.error("worker %s could not be started; the queue waits for a worker", worker.name)

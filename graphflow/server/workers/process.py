@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.context
 import os
 import queue
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from graphflow.context import CancelToken
+from graphflow.plugins import builtin_modules
 from graphflow.server.workers.base import WorkerHandle
 from graphflow.server.workers.protocol import Finished, Job, WorkerLost, WorkerMessage, WorkerSpec
 
@@ -35,9 +36,10 @@ class ProcessWorker(WorkerHandle):
 
     kind = "process"
 
-    def __init__(self, spec: WorkerSpec, name: str) -> None:
-        super().__init__(name, spec.settings.device)
+    def __init__(self, spec: WorkerSpec, name: str, gpu: int | None = None) -> None:
+        super().__init__(name, spec.settings.device if gpu is None else f"cuda:{gpu}")
         self.spec = spec
+        self.gpu = gpu
         self.host = socket.gethostname()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -47,13 +49,12 @@ class ProcessWorker(WorkerHandle):
     async def start(self) -> None:
         """Start the process and wait until its plugins and executor are ready."""
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", "graphflow.server.workers.process", str(theirs.fileno())]
-        self._process = await loop.run_in_executor(
-            None, lambda: subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        )
+        context = _context()
+        ours, theirs = context.Pipe(duplex=True)
+        self._process = context.Process(target=_child_main, args=(theirs, self.gpu), name=self.name, daemon=True)
+        await loop.run_in_executor(None, self._process.start)
         theirs.close()
-        self._conn, self._inbox, self.pid = Connection(ours.detach()), asyncio.Queue(), self._process.pid
+        self._conn, self._inbox, self.pid = ours, asyncio.Queue(), self._process.pid
         self._conn.send(self.spec)
         reader = threading.Thread(target=self._read, args=(loop, self._conn, self._inbox), daemon=True)
         reader.start()
@@ -65,7 +66,8 @@ class ProcessWorker(WorkerHandle):
         if kind != "ready":
             self.state = "dead"
             raise self._lost(self._death(), retry=False)
-        self.device = info.get("device", self.device)
+        if self.gpu is None:
+            self.device = info.get("device", self.device)
         self.state = "idle"
         log.info("worker %s started (pid %s)", self.name, self.pid)
 
@@ -96,24 +98,27 @@ class ProcessWorker(WorkerHandle):
         """Ask the running job to stop at its next cancellation check."""
         self._tell("cancel")
 
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached models and/or outputs once the running job (if any) is done."""
+        self._tell("free", (unload_models, free_memory))
+
     def kill(self) -> None:
         """Stop the process now (a node that ignores cancellation, or shutdown)."""
         self.state = "dead"
-        if self._process is not None and self._process.poll() is None:
+        if self._process is not None and self._process.exitcode is None:
             self._process.kill()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the process to exit, killing it if it does not within `timeout_s`."""
         self._tell("stop")
         if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.get_running_loop().run_in_executor(None, self._process.wait, timeout_s)
+            await asyncio.get_running_loop().run_in_executor(None, self._process.join, timeout_s)
         self.kill()
 
-    def _tell(self, kind: str) -> None:
+    def _tell(self, kind: str, value: Any = None) -> None:
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send((kind, None))
+                self._conn.send((kind, value))
 
     def _gone(self) -> WorkerLost:
         if self._over_memory is not None:
@@ -127,8 +132,8 @@ class ProcessWorker(WorkerHandle):
     def _death(self) -> str:
         code = None
         if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = self._process.wait(1.0)
+            self._process.join(1.0)
+            code = self._process.exitcode
         if code is None:
             return "process stopped answering"
         if code < 0:
@@ -145,20 +150,36 @@ class ProcessWorker(WorkerHandle):
             try:
                 item = conn.recv()
             except (EOFError, OSError):
-                loop.call_soon_threadsafe(inbox.put_nowait, ("lost", None))
-                return
+                item = ("lost", None)
             except Exception as exc:  # a message that cannot be unpickled: the worker is of no use any more
                 log.error("could not read a message from a worker: %s", exc)
                 item = ("lost", None)
-            loop.call_soon_threadsafe(inbox.put_nowait, item)
+            try:
+                loop.call_soon_threadsafe(inbox.put_nowait, item)
+            except RuntimeError:  # the server's loop has closed (shutdown)
+                return
+            if item[0] == "lost":
+                return
 
 
 def _gib(size: int) -> str:
     return f"{size / (1 << 30):.2f} GiB"
 
 
-def _child_main(conn: Connection) -> None:
+def _context() -> multiprocessing.context.SpawnContext | multiprocessing.context.ForkServerContext:
+    """Workers fork from a server process that has imported the built-in nodes once (spawn where there is no
+    fork server), so a new worker is ready in a fraction of a second instead of importing torch again."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["graphflow.server.workers.runner", *builtin_modules()])
+    return context
+
+
+def _child_main(conn: Connection, gpu: int | None) -> None:
     """The worker process: build the runner, then run jobs from the server until told to stop."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before anything initialises CUDA
     spec: WorkerSpec = conn.recv()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the server's to handle
     from graphflow.server.workers.runner import PromptRunner
@@ -174,7 +195,7 @@ def _child_main(conn: Connection) -> None:
         if spec.memory_limit_bytes:
             threading.Thread(target=_watch_memory, args=(spec.memory_limit_bytes, send), daemon=True).start()
         runner = PromptRunner(spec, staging)
-        jobs: queue.Queue[tuple[Job, CancelToken] | None] = queue.Queue()
+        jobs: queue.Queue[tuple[Job, CancelToken] | tuple[bool, bool] | None] = queue.Queue()
         current = [CancelToken()]
 
         def listen() -> None:
@@ -188,6 +209,8 @@ def _child_main(conn: Connection) -> None:
                     jobs.put((value, current[0]))
                 elif kind == "cancel":
                     current[0].cancel()
+                elif kind == "free":
+                    jobs.put(value)
                 else:
                     jobs.put(None)
                     return
@@ -195,8 +218,11 @@ def _child_main(conn: Connection) -> None:
         threading.Thread(target=listen, daemon=True).start()
         send("ready", {"device": str(runner.settings.device), "pid": os.getpid()})
         while (item := jobs.get()) is not None:
-            job, token = item
-            send("message", runner.run(job, lambda message: send("message", message), token))
+            if isinstance(item[0], Job):
+                job, token = item
+                send("message", runner.run(job, lambda message: send("message", message), token))
+            else:
+                runner.free(*item)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -212,7 +238,3 @@ def _watch_memory(limit: int, send: Any) -> None:
             time.sleep(0.05)
             os._exit(OVER_MEMORY_EXIT)
         time.sleep(MEMORY_CHECK_S)
-
-
-if __name__ == "__main__":
-    _child_main(Connection(int(sys.argv[1])))

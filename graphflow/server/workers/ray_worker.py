@@ -55,6 +55,10 @@ class WorkerActor:
         """Cancel the running job at its next cancellation check."""
         self.token.cancel()
 
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached models and/or outputs."""
+        self.runner.free(unload_models, free_memory)
+
     def close(self) -> None:
         """Remove the actor's own folders."""
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -112,6 +116,11 @@ class RayWorker(WorkerHandle):
         """Cancel the running job at its next cancellation check."""
         if self._actor is not None:
             self._actor.cancel.remote()
+
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached models and/or outputs on the actor."""
+        if self._actor is not None:
+            self._actor.free.remote(unload_models, free_memory)
 
     def kill(self) -> None:
         """End the actor now."""

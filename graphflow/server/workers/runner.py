@@ -7,6 +7,7 @@ folder, so workers may live on other machines.
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import time
@@ -169,6 +170,20 @@ class PromptRunner:
             for ref in model_refs(job.workflow, self.registry):
                 self._held[ref] = self._held.get(ref, frozenset()) | loaded
         return Finished(outcome, self.held, tuple(self.events.take_files(outcome.outputs)))
+
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached models and/or cached outputs (ComfyUI's /free), between jobs."""
+        if unload_models:
+            self.executor.models.clear()
+            self._held.clear()
+        if free_memory:
+            self.executor.cache.clear()
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        log.info("freed memory (unload_models=%s, free_memory=%s)", unload_models, free_memory)
 
     def _outcome(self, job: Job, cancel: CancelToken) -> PromptOutcome:
         try:
