@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphflow.problems import shown
+
 # UI-only widgets that take a slot in `widgets_values` but never reach the server.
 CONTROL = "<control_after_generate>"
 UPLOAD = "<upload>"
@@ -31,10 +33,10 @@ class ValueMap:
 
     def to_graphflow(self, value: Any) -> Any:
         """The graphflow value of a ComfyUI value."""
-        if value in self.forward:
+        if not isinstance(value, list | dict) and value in self.forward:  # JSON's lists and objects: no hash
             return self.forward[value]
         if self.strict:
-            raise ValueMapError(f"{value!r} is not one of: {', '.join(map(str, self.forward))}")
+            raise ValueMapError(f"{shown(value)} is not one of: {', '.join(map(str, self.forward))}")
         return value
 
     def to_comfy(self, value: Any) -> Any:

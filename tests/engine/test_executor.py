@@ -173,9 +173,16 @@ class Strings:
         return "a", "b", "c"
 
 
+@node("ret.nan", version="1.0.0", output=True)
+class NotANumber:
+    x = Output(FLOAT)
+    def run(self, ctx):
+        return float("nan")
+
+
 @hookimpl
 def register_nodes(register):
-    for cls in (Named, Positional, Strings):
+    for cls in (Named, Positional, Strings, NotANumber):
         register(cls)
 """
 
@@ -186,6 +193,7 @@ def register_nodes(register):
         ("ret.named", {"x": 1.0, "y": 2.0}),
         ("ret.positional", "a node with several outputs returns a dict or a NamedTuple naming them: x, y"),
         ("ret.strings", "output 'count' must be INT, but run() gave tuple ('a', 'b', 'c')"),
+        ("ret.nan", "output 'x' must be FLOAT, but run() gave float nan (nan is not a finite number)"),
     ],
 )
 def test_outputs_come_back_by_name_and_of_their_declared_type(plugin_dir, tmp_path, node_type, outcome):
@@ -197,6 +205,17 @@ def test_outputs_come_back_by_name_and_of_their_declared_type(plugin_dir, tmp_pa
         assert result.status == "success" and result.outputs["n"] == outcome
     else:
         assert result.status == "error" and outcome in str(result.error) and "node 'n'" in str(result.error)
+
+
+def test_a_node_returning_three_strings_for_one_int_output_fails_with_an_output_error_naming_both(plugin_dir, tmp_path):
+    from graphflow.plugins import build_plugins
+    from graphflow.runs import NodeExecutionError, NodeOutputError
+
+    plugins = build_plugins(plugin_dir("returns", RETURNS), entry_points=False)
+    result = executor_for(plugins, tmp_path).run(wf({"n": {"type": "ret.strings"}}))
+    assert result.status == "error" and isinstance(result.error, NodeExecutionError)
+    assert result.error.node_id == "n" and isinstance(result.error.cause, NodeOutputError)
+    assert str(result.error.cause) == "output 'count' must be INT, but run() gave tuple ('a', 'b', 'c')"
 
 
 class Recorder:
