@@ -73,9 +73,12 @@ class ServerThread:
         return f"http://127.0.0.1:{self.port}/"
 
     def __enter__(self) -> ServerThread:
+        from graphflow.server.keys import DISPATCHER
+
         self.thread.start()
         if not self.ready.wait(60):
             raise RuntimeError("the graphflow test server did not start within 60 s")
+        asyncio.run_coroutine_threadsafe(self.app[DISPATCHER].workers.ready(), self.loop).result(300)
         return self
 
     def __exit__(self, *exc: object) -> None:

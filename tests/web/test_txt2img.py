@@ -4,21 +4,19 @@ model, watch the sampler's progress and step previews, and find the picture in t
 from __future__ import annotations
 
 import io
+import json
 import re
-import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from graphflow.api import hookimpl
 from graphflow.models.builtin import builtin_checkpoints
-from graphflow.server.keys import PLUGINS
 
 CHECKPOINT = "tiny-sd1.safetensors"
 PROMPT = "a small blue square in a green field"
@@ -72,31 +70,38 @@ def build_txt2img(editor) -> dict[str, str]:
 
 
 class StepGate:
-    """A run observer (a real hook plugin) that holds a node at one step until released, so that the page can
-    be looked at in the middle of sampling however fast the tiny model is."""
+    """Holds a node at one step until released (through the webtest plugin's `on_progress` hook, in the
+    worker), so that the page can be looked at in the middle of sampling however fast the tiny model is."""
 
-    def __init__(self, node_id: str, step: int) -> None:
-        self.node_id, self.step = node_id, step
-        self.reached, self.release = threading.Event(), threading.Event()
+    def __init__(self, folder: Path, node_id: str, step: int) -> None:
+        self.folder = folder
+        for name in ("reached", "release"):
+            (folder / name).unlink(missing_ok=True)
+        (folder / "pause.json").write_text(json.dumps({"node_id": node_id, "step": step}))
 
-    @hookimpl(trylast=True)  # after the server has sent this step's progress and preview
-    def on_progress(self, run: Any, node_id: str, step: int, total: int, preview: Any) -> None:
-        if node_id == self.node_id and step == self.step:
-            self.reached.set()
-            self.release.wait(20)
+    def reached(self, timeout: float) -> bool:
+        """Wait until the node is held; False if it was not within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (self.folder / "reached").exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def release(self) -> None:
+        """Let the node go on, and hold nothing any more."""
+        (self.folder / "pause.json").unlink(missing_ok=True)
+        (self.folder / "release").touch()
 
 
 @contextmanager
 def paused_at(server, node_id: str, step: int) -> Iterator[StepGate]:
     """Hold `node_id` at `step` of the next run while the block runs; it always goes on afterwards."""
-    manager = server.app[PLUGINS].manager
-    gate = StepGate(node_id, step)
-    manager.register(gate)
+    gate = StepGate(server.config.plugins_dir, node_id, step)
     try:
         yield gate
     finally:
-        gate.release.set()
-        manager.unregister(gate)
+        gate.release()
 
 
 def png_parameters(url: str) -> str:
@@ -153,7 +158,7 @@ def test_txt2img_built_from_an_empty_canvas_shows_progress_previews_and_the_imag
     editor.watch_progress(sampler)
     with paused_at(server, sampler, PAUSE_STEP) as gate:
         page.keyboard.press("Control+Enter")
-        assert gate.reached.wait(20), "the sampler did not reach the paused step"
+        assert gate.reached(20), "the sampler did not reach the paused step"
         check_sampler_mid_run(editor, page, sampler, save)
         screenshot("txt2img-sampling")
 

@@ -1,6 +1,8 @@
 """Nodes used only by the browser tests: a slow node with step previews, an image saver, a required input."""
 
+import json
 import time
+from pathlib import Path
 
 from PIL import Image
 
@@ -51,3 +53,20 @@ class NeedsValue:
 def register_nodes(register):
     for cls in (SlowSteps, SaveTestImage, NeedsValue):
         register(cls)
+
+
+PAUSE = Path(__file__).with_name("pause.json")  # {"node_id", "step"}: written by a test to hold a run there
+
+
+@hookimpl(trylast=True)  # after the worker has sent this step's progress and preview
+def on_progress(run, node_id, step, total, preview):
+    """Hold `node_id` at `step` while PAUSE asks for it: say so in `reached`, go on when `release` appears."""
+    if not PAUSE.exists():
+        return
+    wanted = json.loads(PAUSE.read_text())
+    if (node_id, step) != (wanted["node_id"], wanted["step"]):
+        return
+    PAUSE.with_name("reached").touch()
+    deadline = time.monotonic() + 20
+    while not PAUSE.with_name("release").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
