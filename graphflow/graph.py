@@ -133,10 +133,11 @@ class _Checker:
             return None
         inputs = dict(entry.inputs)
         links = {name: (link.node, link.output) for name, link in entry.links.items()}
-        saved = f"saved with {entry.type} version {shown(entry.version, 30)}"
+        saved = f"saved with {entry.type} version {clipped(entry.version, 30)}"
         file_major = _major(entry.version)
         if file_major is None:
-            self.add(node_id, None, "version_mismatch", f"{saved}, which is not a version like 1.0.0")
+            message = f"saved with {entry.type} version {shown(entry.version, 30)}, which is not a version like 1.0.0"
+            self.add(node_id, None, "version_mismatch", message)
             return None
         if file_major > spec.major:
             message = f"{saved}, but the installed one is {spec.version}; install a newer plugin"
