@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class Dispatcher:
         self.interrupt_grace_s = interrupt_grace_s
         self.running: dict[str, RunningPrompt] = {}
         self.routing = Routing()
+        self.listeners: list[Callable[[PromptRecord, PromptOutcome], None]] = []  # told when a prompt ends
         self._wake = asyncio.Event()
 
     @property
@@ -233,6 +235,11 @@ class Dispatcher:
         self.store.finish(record.prompt_id, outcome)  # held in memory while the database takes no writes
         self.publisher.forget_prompt(record.prompt_id)
         self._announce(record, outcome, time.time() - (record.started_at or time.time()))
+        for listener in self.listeners:
+            try:
+                listener(record, outcome)
+            except Exception:  # a listener's bug must not stop the queue
+                log.exception("a listener failed on the end of prompt %s", record.prompt_id)
 
     def _announce(self, record: PromptRecord, outcome: PromptOutcome, seconds: float) -> None:
         data: dict[str, Any] = {"prompt_id": record.prompt_id}

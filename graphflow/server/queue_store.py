@@ -376,6 +376,10 @@ class QueueStore:
         unsaved = self._unsaved.get(prompt_id)
         return _record({**dict(rows[0]), **unsaved} if unsaved else rows[0])
 
+    def children(self, parent: str) -> list[PromptRecord]:
+        """The prompts a fan-out made of `parent`, in the order they were queued."""
+        return [_record(r) for r in self._rows("SELECT * FROM prompts WHERE parent = ? ORDER BY number", (parent,))]
+
     def pending(self) -> list[PromptRecord]:
         """Pending prompts in run order."""
         return [_record(r) for r in self._rows(f"SELECT * FROM prompts WHERE status = 'pending' {_QUEUE_ORDER}")]
