@@ -122,7 +122,7 @@ class _Run:
             outputs = collect_outputs(node.spec, node.spec.cls().run(ctx, **inputs))
         except Cancelled:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a node calling sys.exit() fails itself, not its process
             error = NodeExecutionError(node.node_id, node.spec.type_id, _describe_inputs(node, inputs), exc)
             error.__cause__ = exc
             self._emit("on_node_error", run=self.info, node_id=node.node_id, error=error)
@@ -210,10 +210,6 @@ def _fingerprint(node: PlannedNode, settings: Settings) -> Any:
         return f"unavailable: {exc}"
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _describe_inputs(node: PlannedNode, inputs: dict[str, Any]) -> dict[str, str]:
     described = {}
     for name, value in inputs.items():
@@ -221,5 +217,5 @@ def _describe_inputs(node: PlannedNode, inputs: dict[str, Any]) -> dict[str, str
             src, out = node.links[name]
             described[name] = f"<{node.spec.inputs[name].type} from {src!r}.{out}>"
         else:
-            described[name] = _short(repr(value))
+            described[name] = shown(value)
     return described
