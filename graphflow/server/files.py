@@ -6,8 +6,10 @@ paths are confined the same way and images are checked the same way whatever the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -125,28 +127,37 @@ class FileStore:
     def save_mask_onto(self, upload: Upload, original: FileRef) -> FileRef:
         """ComfyUI's mask upload: the painted image's alpha becomes the alpha of `original`, saved under the
         upload's name."""
-        source = self.path_of(original.type, original.subfolder, original.filename)
-        with self.open_image(upload.data) as painted, self.open_image(source.read_bytes()) as picture:
+        with self.open_image(upload.data) as painted:
             alpha = painted.getchannel("A") if "A" in painted.getbands() else painted.convert("L")
+        source = self.path_of(original.type, original.subfolder, original.filename)
+        with self.open_image(source.read_bytes()) as picture:
             merged = picture.convert("RGBA")
             merged.putalpha(alpha.resize(merged.size))
         return self._write(upload, upload.filename, _png(merged))
 
     def open_image(self, data: bytes) -> Image.Image:
         """A decoded image within the pixel limit, or a clear 413/415."""
-        limit = self.settings.max_image_pixels
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                if probe.width * probe.height > limit:
-                    raise ApiError(
-                        "too_large", f"the image is {probe.width}x{probe.height}, above the {limit} pixel limit"
-                    )
+        with _pillow_refusals():
+            with self._sized(data) as probe:
                 probe.verify()
-            image = Image.open(io.BytesIO(data))
+            image = self._sized(data)
             image.load()
             return image
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-            raise ApiError("unsupported_media_type", f"the upload is not an image Pillow can read ({exc})") from None
+
+    def png_text(self, data: bytes, name: str) -> dict[str, str]:
+        """The text chunks of an uploaded image (where a PNG carries its workflow), or a clear 413/415."""
+        with _pillow_refusals(name), self._sized(data) as image:
+            return dict(getattr(image, "text", {}) or {})
+
+    def _sized(self, data: bytes) -> Image.Image:
+        """The image opened (its header read) once its size is within the pixel limit; the one check every
+        upload route goes through."""
+        limit = self.settings.max_image_pixels
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > limit:
+            image.close()
+            raise ApiError("too_large", f"the image is {image.width}x{image.height}, above the {limit} pixel limit")
+        return image
 
     def _write(self, upload: Upload, name: str, data: bytes) -> FileRef:
         self.check_target(upload)
@@ -161,6 +172,17 @@ class FileStore:
                 "bad_request", f"cannot save {name!r} in subfolder {upload.subfolder!r}: a file is in the way"
             ) from None
         return FileRef(path.name, relative_name(root, folder) if upload.subfolder else "", "input")
+
+
+@contextlib.contextmanager
+def _pillow_refusals(name: str = "the upload") -> Iterator[None]:
+    """Pillow's refusals as clear answers: too many pixels is 413, anything it cannot read 415."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        raise ApiError("too_large", f"{name} has too many pixels ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ApiError("unsupported_media_type", f"{name} is not an image Pillow can read ({exc})") from None
 
 
 def _png(image: Image.Image) -> bytes:

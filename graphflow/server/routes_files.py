@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+from collections.abc import Iterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from graphflow.server.errors import ApiError, json_object
-from graphflow.server.files import FileRef, Upload
+from graphflow.server.errors import ApiError, parse_json
+from graphflow.server.files import KINDS, FileRef, Upload
 from graphflow.server.keys import CONFIG, FILES
 
 routes = web.RouteTableDef()
@@ -39,32 +41,56 @@ async def list_files(request: web.Request) -> web.Response:
     return web.json_response({"type": kind, "files": await asyncio.to_thread(request.app[FILES].listing, kind)})
 
 
+@contextlib.contextmanager
+def multipart_errors() -> Iterator[None]:
+    """aiohttp's complaints about a malformed multipart body as a clear 400."""
+    try:
+        yield
+    except (HttpProcessingError, ValueError, LookupError, AssertionError) as exc:
+        raise ApiError("bad_request", f"the multipart body is malformed ({type(exc).__name__}: {exc})") from None
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("too_large", f"the upload is larger than {limit // (1024 * 1024)} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_upload(request: web.Request, default_name: str = "") -> tuple[Upload, dict[str, str]]:
-    """The multipart upload: the file in field 'image' (size-limited) and the other fields as text."""
+    """The multipart upload: the file in field 'image' and the other fields as text (all size-limited)."""
     if not request.content_type.startswith("multipart/"):
         raise ApiError("bad_request", "send the image as multipart/form-data with a field named 'image'")
     limit = request.app[CONFIG].max_upload_bytes
     name, data, fields = "", b"", {}
-    async for part in await request.multipart():
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "image":
-            name = part.filename or default_name
-            chunks, size = [], 0
-            while chunk := await part.read_chunk(1 << 16):
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError("too_large", f"the upload is larger than {limit // (1024 * 1024)} MiB")
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        elif part.name:
-            fields[part.name] = (await part.text()).strip()
+    with multipart_errors():
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "image":
+                name, data = part.filename or default_name, await _read_part(part, limit)
+            elif part.name:
+                content = await _read_part(part, limit)
+                fields[part.name] = content.decode(part.get_charset("utf-8")).strip()
     if not data:
         raise ApiError("bad_request", "no file in the multipart field 'image'")
     overwrite = fields.get("overwrite", "").lower() in ("1", "true", "yes")
     upload = Upload(name, data, fields.get("subfolder", ""), overwrite)
     request.app[FILES].check_target(upload)
     return upload, fields
+
+
+async def read_form_file(request: web.Request, field: str) -> tuple[str, bytes]:
+    """The name and bytes of the file in multipart field `field`, or a clear 400."""
+    with multipart_errors():
+        form = await request.post()
+    upload = form.get(field)
+    if not isinstance(upload, web.FileField):
+        raise ApiError("bad_request", f"no file in the multipart field {field!r}")
+    return upload.filename or "upload", await asyncio.to_thread(upload.file.read)
 
 
 def saved_answer(saved: FileRef) -> web.Response:
@@ -76,13 +102,15 @@ def original_ref(fields: dict[str, str]) -> FileRef | None:
     """ComfyUI's `original_ref` field (the image a painted mask belongs to), or None when not sent."""
     if "original_ref" not in fields:
         return None
-    try:
-        ref = json_object(json.loads(fields["original_ref"]), "original_ref")
-    except ValueError:
-        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type}") from None
-    kind, subfolder, filename = ref.get("type", "input"), ref.get("subfolder", ""), ref.get("filename", "")
-    if kind not in ("input", "output", "temp") or not isinstance(subfolder, str) or not isinstance(filename, str):
-        raise ApiError("bad_request", "original_ref must be JSON {filename, subfolder, type} with text values")
+    shape = "original_ref must be JSON {filename, subfolder, type} with text values"
+    ref = parse_json(fields["original_ref"], "original_ref")
+    if not isinstance(ref, dict):
+        raise ApiError("bad_request", shape)
+    kind, subfolder, filename = ref.get("type", "input"), ref.get("subfolder", ""), ref.get("filename")
+    if kind not in KINDS:
+        raise ApiError("bad_request", f"original_ref's type must be one of: {', '.join(KINDS)}")
+    if not isinstance(subfolder, str) or not isinstance(filename, str) or not filename:
+        raise ApiError("bad_request", shape)
     return FileRef(filename, subfolder, kind)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import platform
@@ -15,10 +14,11 @@ from aiohttp import web
 
 from graphflow.interop import to_workflow
 from graphflow.server.config import ServerConfig
-from graphflow.server.errors import ApiError, json_object, read_json
-from graphflow.server.files import confined
-from graphflow.server.keys import CONFIG, PLUGINS, STARTED
+from graphflow.server.errors import ApiError, json_object, parse_json, read_json
+from graphflow.server.files import FileStore, confined
+from graphflow.server.keys import CONFIG, FILES, PLUGINS, STARTED
 from graphflow.server.paths import PathEscape, confine, relative_name
+from graphflow.server.routes_files import read_form_file
 from graphflow.workflow import PNG_KEY, WorkflowFileError
 
 routes = web.RouteTableDef()
@@ -90,17 +90,17 @@ def _normalised(data: Any, source: str) -> dict[str, Any]:
         raise ApiError("bad_workflow_file", str(exc)) from None
 
 
+def _load(path: Path, name: str) -> dict[str, Any]:
+    return _normalised(parse_json(path.read_bytes(), name, "bad_workflow_file"), name)
+
+
 @routes.get("/api/workflows/{source}/{name:.+}")
 async def load_workflow(request: web.Request) -> web.Response:
     """One workflow file, migrated to the current format."""
     source, name, path = _workflow_path(request)
     if not path.is_file():
         raise ApiError("not_found", f"no workflow {name!r} in the {source} folder")
-    try:
-        data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError("bad_workflow_file", f"{name}: not valid JSON ({exc})") from None
-    return web.json_response(_normalised(data, name))
+    return web.json_response(await asyncio.to_thread(_load, path, name))
 
 
 @routes.put("/api/workflows/{source}/{name:.+}")
@@ -109,7 +109,7 @@ async def save_workflow(request: web.Request) -> web.Response:
     if request.match_info["source"] == "repo":
         raise ApiError("read_only", "the repository's workflows folder is read-only; save to 'user'")
     source, name, path = _workflow_path(request)
-    workflow = _normalised(json_object(await read_json(request), "workflow"), name)
+    workflow = await asyncio.to_thread(_normalised, json_object(await read_json(request), "workflow"), name)
     if path.exists() and request.query.get("overwrite", "true").lower() in ("0", "false", "no"):
         raise ApiError("conflict", f"workflow {name!r} already exists; save with ?overwrite=true to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,20 +129,11 @@ async def delete_workflow(request: web.Request) -> web.Response:
     return web.json_response({"deleted": name})
 
 
-def _png_workflow(data: bytes) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            text = dict(getattr(image, "text", {}) or {})
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ApiError("unsupported_media_type", f"not a readable PNG ({exc})") from None
+def _png_workflow(files: FileStore, data: bytes, name: str) -> Any:
+    text = files.png_text(data, name)
     if PNG_KEY not in text:
-        raise ApiError("bad_workflow_file", "this image carries no graphflow workflow")
-    try:
-        return json.loads(text[PNG_KEY])
-    except ValueError:
-        raise ApiError("bad_workflow_file", "the workflow text in this image is not valid JSON") from None
+        raise ApiError("bad_workflow_file", f"{name} carries no graphflow workflow")
+    return parse_json(text[PNG_KEY], f"the workflow text in {name}", "bad_workflow_file")
 
 
 @routes.post("/api/workflows/extract")
@@ -150,12 +141,9 @@ async def extract_workflow(request: web.Request) -> web.Response:
     """The workflow embedded in an uploaded PNG."""
     if not request.content_type.startswith("multipart/"):
         raise ApiError("bad_request", "send the PNG as multipart/form-data with a field named 'file'")
-    form = await request.post()
-    upload = form.get("file")
-    if not isinstance(upload, web.FileField):
-        raise ApiError("bad_request", "no file in the multipart field 'file'")
-    data = await asyncio.to_thread(upload.file.read)
-    return web.json_response(_normalised(await asyncio.to_thread(_png_workflow, data), upload.filename or "image"))
+    name, data = await read_form_file(request, "file")
+    workflow = await asyncio.to_thread(_png_workflow, request.app[FILES], data, name)
+    return web.json_response(await asyncio.to_thread(_normalised, workflow, name))
 
 
 def model_kind_folders() -> dict[str, str]:

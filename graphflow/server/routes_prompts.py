@@ -8,23 +8,27 @@ from typing import Any
 from aiohttp import web
 
 from graphflow.graph import validate
-from graphflow.server.errors import ApiError, json_object, read_json
+from graphflow.server.errors import ApiError, int_query, json_object, optional_json_object, read_json
 from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STORE
 from graphflow.server.queue_store import PromptRecord
-from graphflow.workflow import WorkflowFileError, parse_workflow
+from graphflow.workflow import Workflow, WorkflowFileError, parse_workflow
 
 routes = web.RouteTableDef()
 MAX_HISTORY_PAGE = 500
+PRIORITIES = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
 
 
-def workflow_issues(request: web.Request, data: Any, targets: list[str] | None) -> list[dict[str, Any]]:
-    """Every problem of a workflow as Issue dicts; a file that is not a workflow is one `bad_workflow_file` issue."""
+def checked_workflow(
+    request: web.Request, data: Any, targets: list[str] | None
+) -> tuple[Workflow | None, list[dict[str, Any]]]:
+    """The parsed workflow and every problem of it as Issue dicts; a file that is not a workflow is one
+    `bad_workflow_file` issue. Slow on big workflows: call it off the event loop."""
     try:
         workflow = parse_workflow(data)
     except WorkflowFileError as exc:
-        return [{"node_id": None, "input": None, "kind": "bad_workflow_file", "message": str(exc)}]
+        return None, [{"node_id": None, "input": None, "kind": "bad_workflow_file", "message": str(exc)}]
     registry, settings = request.app[PLUGINS].registry, request.app[CONFIG].settings
-    return [issue.to_dict() for issue in validate(workflow, registry, settings, targets)]
+    return workflow, [issue.to_dict() for issue in validate(workflow, registry, settings, targets)]
 
 
 def _targets(body: dict[str, Any]) -> list[str] | None:
@@ -34,16 +38,18 @@ def _targets(body: dict[str, Any]) -> list[str] | None:
     return targets
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError("bad_request", f"query parameter {name!r} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError("bad_request", f"query parameter {name!r} must be between {low} and {high}")
+def _priority(body: dict[str, Any]) -> int:
+    priority = body.get("priority", 0)
+    low, high = PRIORITIES
+    if not isinstance(priority, int) or isinstance(priority, bool) or not low <= priority <= high:
+        raise ApiError("bad_request", f"'priority' must be an integer between {low} and {high}")
+    return priority
+
+
+def _text_or_null(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError("bad_request", f"{name!r} must be text")
     return value
 
 
@@ -59,29 +65,27 @@ def _record_or_404(request: web.Request) -> PromptRecord:
 async def validate_workflow(request: web.Request) -> web.Response:
     """Check a workflow and return every issue."""
     body = json_object(await read_json(request))
-    issues = await asyncio.to_thread(workflow_issues, request, body.get("workflow"), _targets(body))
+    _, issues = await asyncio.to_thread(checked_workflow, request, body.get("workflow"), _targets(body))
     return web.json_response({"valid": not issues, "issues": issues})
+
+
+def _stored(workflow: Workflow) -> dict[str, Any]:
+    return workflow.model_dump(mode="json", exclude_none=True)
 
 
 @routes.post("/api/prompt")
 async def submit(request: web.Request) -> web.Response:
     """Validate a workflow and queue it."""
     body = json_object(await read_json(request))
-    targets = _targets(body)
-    priority = body.get("priority", 0)
-    client_id = body.get("client_id")
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ApiError("bad_request", "'priority' must be an integer")
-    if client_id is not None and not isinstance(client_id, str):
-        raise ApiError("bad_request", "'client_id' must be text")
-    issues = await asyncio.to_thread(workflow_issues, request, body.get("workflow"), targets)
-    if issues:
+    targets, priority, client_id = _targets(body), _priority(body), _text_or_null(body, "client_id")
+    workflow, issues = await asyncio.to_thread(checked_workflow, request, body.get("workflow"), targets)
+    if issues or workflow is None:
         raise ApiError(
             "invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued", issues=issues
         )
-    workflow = parse_workflow(body["workflow"]).model_dump(mode="json", exclude_none=True)
+    stored = await asyncio.to_thread(_stored, workflow)
     store = request.app[STORE]
-    record = store.add(workflow, client_id=client_id, priority=priority, front=bool(body.get("front")), targets=targets)
+    record = store.add(stored, client_id=client_id, priority=priority, front=bool(body.get("front")), targets=targets)
     request.app[DISPATCHER].notify()
     return web.json_response(
         {"prompt_id": record.prompt_id, "number": record.number, "position": store.position(record)}
@@ -124,8 +128,8 @@ async def cancel_all(request: web.Request) -> web.Response:
 @routes.post("/api/interrupt")
 async def interrupt(request: web.Request) -> web.Response:
     """Stop the running prompt at its next cancellation check."""
-    body = json_object(await read_json(request)) if request.can_read_body else {}
-    prompt_id = body.get("prompt_id")
+    body = await optional_json_object(request)
+    prompt_id = _text_or_null(body, "prompt_id")
     return web.json_response({"interrupted": request.app[DISPATCHER].interrupt(prompt_id)})
 
 
@@ -156,8 +160,8 @@ async def requeue(request: web.Request) -> web.Response:
 @routes.get("/api/history")
 async def history(request: web.Request) -> web.Response:
     """Finished prompts, newest first, a page at a time."""
-    offset = _int_query(request, "offset", 0, 0, 2**31)
-    limit = _int_query(request, "limit", 50, 1, MAX_HISTORY_PAGE)
+    offset = int_query(request, "offset", 0, 0, 2**31)
+    limit = int_query(request, "limit", 50, 1, MAX_HISTORY_PAGE)
     items, total = request.app[STORE].history(offset, limit)
     return web.json_response({"items": [r.to_dict() for r in items], "total": total, "offset": offset, "limit": limit})
 

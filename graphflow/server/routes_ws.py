@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from aiohttp import WSMsgType, web
 
-from graphflow.server.errors import ApiError
+from graphflow.server.errors import ApiError, parse_json
 from graphflow.server.events import EventHub, Subscriber, Watch
 from graphflow.server.keys import HUB
 
@@ -17,15 +16,18 @@ SCOPES: dict[str, Watch] = {"all": "all", "mine": "mine"}
 
 def _handle(hub: EventHub, client: Subscriber, text: str) -> None:
     try:
-        message = json.loads(text)
-        kind = message["type"]
-    except (ValueError, KeyError, TypeError):
-        hub.send_error(client, "messages must be JSON objects with a 'type'")
+        message = parse_json(text, "the message")
+    except ApiError as exc:
+        hub.send_error(client, exc.message)
         return
+    if not isinstance(message, dict) or "type" not in message or not isinstance(message.get("data") or {}, dict):
+        hub.send_error(client, "messages must be JSON objects with a 'type' (and a 'data' object, if any)")
+        return
+    kind, data = message.get("type"), message.get("data") or {}
     if kind == "get_state":
         hub.send_state(client)
     elif kind == "watch":
-        scope = SCOPES.get(str((message.get("data") or {}).get("scope")))
+        scope = SCOPES.get(str(data.get("scope")))
         if scope is None:
             hub.send_error(client, f"watch scope must be one of: {', '.join(SCOPES)}")
             return

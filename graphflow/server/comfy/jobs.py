@@ -9,7 +9,7 @@ from aiohttp import web
 
 from graphflow.interop.comfy_api import META_KEY, owner_of
 from graphflow.server.comfy.records import api_prompt, comfy_origin, history_entry
-from graphflow.server.errors import ApiError, json_object, read_json
+from graphflow.server.errors import ApiError, int_query, json_object, read_json
 from graphflow.server.keys import DISPATCHER, STORE
 from graphflow.server.queue_store import FINISHED, PromptRecord
 
@@ -71,11 +71,16 @@ def _error(record: PromptRecord) -> dict[str, Any] | None:
     }
 
 
+def _member(data: Any, key: str) -> Any:
+    """`data[key]` when `data` is a JSON object holding it (a client's extra_data may hold anything), else {}."""
+    return (data.get(key) or {}) if isinstance(data, dict) else {}
+
+
 def job(record: PromptRecord, detail: bool = False) -> dict[str, Any]:
     """One prompt as ComfyUI's job (with outputs, status messages and the prompt when `detail`)."""
     origin = comfy_origin(record)
     extra = origin.get("extra_data") or {}
-    workflow = (extra.get("extra_pnginfo") or {}).get("workflow") or {}
+    workflow = _member(_member(extra, "extra_pnginfo"), "workflow")
     outputs = {owner_of(node): ui for node, ui in record.outputs.items()}
     count, previewable, preview = outputs_summary(outputs)
     out: dict[str, Any] = {
@@ -100,16 +105,6 @@ def job(record: PromptRecord, detail: bool = False) -> dict[str, Any]:
     return out
 
 
-def _int(request: web.Request, name: str, default: int, high: int) -> int:
-    try:
-        value = int(request.query.get(name, default))
-    except ValueError:
-        raise ApiError("bad_request", f"query parameter {name!r} must be an integer") from None
-    if not 0 <= value <= high:
-        raise ApiError("bad_request", f"query parameter {name!r} must be between 0 and {high}")
-    return value
-
-
 def _statuses(request: web.Request) -> tuple[str, ...]:
     asked = [s.strip() for s in request.query.get("status", ",".join(STORED)).split(",") if s.strip()]
     unknown = [s for s in asked if s not in STORED]
@@ -124,7 +119,7 @@ async def jobs(request: web.Request) -> web.Response:
     sort_by, order = request.query.get("sort_by", "created_at"), request.query.get("sort_order", "desc")
     if sort_by not in ("created_at", "execution_duration") or order not in ("asc", "desc"):
         raise ApiError("bad_request", "sort_by must be created_at or execution_duration; sort_order asc or desc")
-    offset, limit = _int(request, "offset", 0, 2**31), _int(request, "limit", 200, MAX_LIMIT)
+    offset, limit = int_query(request, "offset", 0, 0, 2**31), int_query(request, "limit", 200, 0, MAX_LIMIT)
     workflow_id = request.query.get("workflow_id")
     meta = (f"{META_KEY}.extra_data.extra_pnginfo.workflow.id", workflow_id) if workflow_id else None
     records, total = request.app[STORE].by_status(

@@ -83,7 +83,7 @@ def safetensors_metadata(path: Path) -> dict[str, Any] | None:
             return None
         try:
             header = json.loads(handle.read(size))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     return metadata if isinstance(metadata, dict) else None

@@ -14,13 +14,13 @@ and path belong to both (after `/api/`), one handler answers and chooses per req
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from graphflow.server.errors import ApiError, read_json
 from graphflow.server.keys import CONFIG
 
 Rule = Callable[[web.Request], Awaitable[bool]]
@@ -30,8 +30,8 @@ API = "/api"
 async def comfy_prompt_body(request: web.Request) -> bool:
     """Whether a prompt submission is ComfyUI's: a JSON object with `prompt` and no `workflow`."""
     try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
+        body = await read_json(request)
+    except ApiError:
         return False  # graphflow's handler answers with its clear JSON error
     return isinstance(body, dict) and "prompt" in body and "workflow" not in body
 

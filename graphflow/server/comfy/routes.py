@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import uuid
 from typing import Any
 
@@ -14,62 +12,76 @@ from graphflow.graph import validate
 from graphflow.interop import png_workflow, to_workflow
 from graphflow.interop.comfy_api import META_KEY, ComfyImportError, import_api
 from graphflow.interop.comfy_schema import invalid_prompt, object_info, prompt_errors
+from graphflow.registry import Registry
 from graphflow.server.comfy.records import HISTORY_STATUS, history_entry, queue_item
-from graphflow.server.errors import ApiError, optional_json_object
+from graphflow.server.errors import ApiError, int_query, optional_json_object, parse_json
+from graphflow.server.files import FileStore
 from graphflow.server.keys import CONFIG, DISPATCHER, FILES, PLUGINS, STORE
-from graphflow.server.routes_files import original_ref, read_upload, view
-from graphflow.workflow import WorkflowFileError
+from graphflow.server.routes_files import original_ref, read_form_file, read_upload, view
+from graphflow.server.routes_prompts import interrupt
+from graphflow.settings import Settings
+from graphflow.workflow import Workflow, WorkflowFileError
 
 routes = web.RouteTableDef()
 SECRET_EXTRA_DATA = ("api_key_comfy_org", "auth_token_comfy_org")
+MAX_HISTORY_ITEMS = 10_000
 
 routes.get("/view")(view)
+routes.post("/interrupt")(interrupt)  # graphflow's answer carries more than ComfyUI's empty one
 
 
 def _bad(body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=400)
 
 
-@routes.post("/prompt")
-async def submit(request: web.Request) -> web.Response:
-    """Queue an API-format prompt, answering like ComfyUI."""
-    body = await optional_json_object(request)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, dict) or not prompt:
-        return _bad(
-            {
-                "error": {
-                    "type": "no_prompt",
-                    "message": "No prompt provided",
-                    "details": "No prompt provided",
-                    "extra_info": {},
-                },
-                "node_errors": {},
-            }
-        )
-    registry = request.app[PLUGINS].registry
+NO_PROMPT = {
+    "error": {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided", "extra_info": {}},
+    "node_errors": {},
+}
+
+
+def _queueable(
+    prompt: dict[str, Any], targets: list[str] | None, registry: Registry, settings: Settings
+) -> Workflow | dict[str, Any]:
+    """The imported, valid workflow of a prompt, or ComfyUI's error body saying why it cannot run. Slow on big
+    prompts: call it off the event loop."""
     try:
         workflow = import_api(prompt, registry=registry, source="prompt")
     except ComfyImportError as exc:
-        return _bad(
-            invalid_prompt(
-                str(exc),
-                "; ".join(f"Node ID '#{i}'" for ids in exc.unsupported.values() for i in ids),
-                unsupported=exc.unsupported,
-            )
-        )
+        unsupported = "; ".join(f"Node ID '#{i}'" for ids in exc.unsupported.values() for i in ids)
+        return invalid_prompt(str(exc), unsupported, unsupported=exc.unsupported)
+    except WorkflowFileError as exc:
+        return invalid_prompt(str(exc))
+    issues = validate(workflow, registry, settings, targets)
+    return prompt_errors(issues, workflow, registry) if issues else workflow
+
+
+@routes.post("/prompt")
+async def submit(request: web.Request) -> web.Response:
+    """Queue an API-format prompt, answering like ComfyUI (its error shape for every refusal)."""
+    try:
+        body = await optional_json_object(request)
+    except ApiError as exc:
+        return _bad(invalid_prompt(exc.message))
+    prompt = body.get("prompt")
+    if not isinstance(prompt, dict) or not prompt:
+        return _bad(NO_PROMPT)
     targets = body.get("partial_execution_targets")
     if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
         return _bad(invalid_prompt("partial_execution_targets must be a list of node ids"))
-    issues = await asyncio.to_thread(validate, workflow, registry, request.app[CONFIG].settings, targets)
-    if issues:
-        return _bad(prompt_errors(issues, workflow, registry))
+    extra = body.get("extra_data") or {}
+    if not isinstance(extra, dict):
+        return _bad(invalid_prompt("extra_data must be a JSON object"))
+    registry = request.app[PLUGINS].registry
+    workflow = await asyncio.to_thread(_queueable, prompt, targets, registry, request.app[CONFIG].settings)
+    if not isinstance(workflow, Workflow):
+        return _bad(workflow)
     prompt_id = body.get("prompt_id") or str(uuid.uuid4())
     store = request.app[STORE]
     if not isinstance(prompt_id, str) or store.get(prompt_id) is not None:
         return _bad(invalid_prompt(f"prompt_id {prompt_id!r} is not new; send another or none"))
     client_id = body.get("client_id")
-    extra_data = {k: v for k, v in (body.get("extra_data") or {}).items() if k not in SECRET_EXTRA_DATA}
+    extra_data = {k: v for k, v in extra.items() if k not in SECRET_EXTRA_DATA}
     outputs = [n for n, e in workflow.nodes.items() if (s := registry.get(e.type)) is not None and s.is_output]
     workflow.meta[META_KEY].update(
         prompt=prompt,
@@ -78,7 +90,7 @@ async def submit(request: web.Request) -> web.Response:
         preview_method=extra_data.get("preview_method", "none"),
     )
     record = store.add(
-        workflow.model_dump(mode="json", exclude_none=True),
+        await asyncio.to_thread(workflow.model_dump, mode="json", exclude_none=True),
         client_id=client_id if isinstance(client_id, str) else None,
         front=bool(body.get("front")),
         targets=targets,
@@ -111,35 +123,32 @@ async def queue(request: web.Request) -> web.Response:
     )
 
 
+def _to_delete(body: dict[str, Any]) -> list[str]:
+    ids = body.get("delete") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ApiError("bad_request", "'delete' must be a list of prompt ids")
+    return ids
+
+
 @routes.post("/queue")
 async def edit_queue(request: web.Request) -> web.Response:
     """{"clear": true} empties the queue; {"delete": [ids]} removes pending prompts."""
     body, store = await optional_json_object(request), request.app[STORE]
+    to_delete = _to_delete(body)
     if body.get("clear"):
         store.cancel_pending()
-    for prompt_id in body.get("delete") or []:
-        store.cancel_pending(str(prompt_id))
+    for prompt_id in to_delete:
+        store.cancel_pending(prompt_id)
     request.app[DISPATCHER].notify()
-    return web.Response(status=200)
-
-
-@routes.post("/interrupt")
-async def interrupt(request: web.Request) -> web.Response:
-    """Stop the running prompt (only if it is the given prompt_id, when one is given)."""
-    body = await optional_json_object(request)
-    request.app[DISPATCHER].interrupt(body.get("prompt_id"))
     return web.Response(status=200)
 
 
 @routes.get("/history")
 async def history(request: web.Request) -> web.Response:
     """Finished prompts keyed by id, oldest first (ComfyUI's max_items and offset)."""
-    try:
-        limit = int(request.query.get("max_items", 200))
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise ApiError("bad_request", "max_items and offset must be integers") from None
-    items, _ = request.app[STORE].history(max(offset, 0), min(max(limit, 1), 10_000))
+    limit = int_query(request, "max_items", 200, -(2**31), 2**31)
+    offset = int_query(request, "offset", 0, -(2**31), 2**31)  # ComfyUI's -1: the newest max_items
+    items, _ = request.app[STORE].history(max(offset, 0), min(max(limit, 1), MAX_HISTORY_ITEMS))
     return web.json_response({r.prompt_id: history_entry(r) for r in reversed(items) if r.status in HISTORY_STATUS})
 
 
@@ -156,10 +165,11 @@ async def history_one(request: web.Request) -> web.Response:
 async def edit_history(request: web.Request) -> web.Response:
     """{"clear": true} forgets every finished prompt; {"delete": [ids]} some of them."""
     body, store = await optional_json_object(request), request.app[STORE]
+    to_delete = _to_delete(body)
     if body.get("clear"):
         store.delete_finished()
-    for prompt_id in body.get("delete") or []:
-        store.delete_finished(str(prompt_id))
+    for prompt_id in to_delete:
+        store.delete_finished(prompt_id)
     return web.Response(status=200)
 
 
@@ -198,22 +208,12 @@ async def one_object(request: web.Request) -> web.Response:
     return web.json_response({name: info[name]} if name in info else {})
 
 
-def _convert(data: bytes, name: str, registry: Any) -> dict[str, Any]:
+def _convert(data: bytes, name: str, files: FileStore, registry: Any) -> dict[str, Any]:
     layout_from = None
     if data.startswith(b"\x89PNG"):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                text = dict(getattr(image, "text", {}) or {})
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ApiError("unsupported_media_type", f"{name}: not a readable PNG ({exc})") from None
-        raw, layout_from = png_workflow(text, name)
+        raw, layout_from = png_workflow(files.png_text(data, name), name)
     else:
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError("bad_workflow_file", f"{name}: neither JSON nor a PNG") from None
+        raw = parse_json(data, name, "bad_workflow_file")
     workflow = to_workflow(raw, registry=registry, source=name, layout_from=layout_from)
     return workflow.model_dump(mode="json", exclude_none=True)
 
@@ -221,17 +221,12 @@ def _convert(data: bytes, name: str, registry: Any) -> dict[str, Any]:
 @routes.post("/api/import/comfy")
 async def import_comfy(request: web.Request) -> web.Response:
     """Convert a ComfyUI workflow (API or UI format; JSON body, or multipart 'file' JSON/PNG) to graphflow's format."""
-    name = "upload"
     if request.content_type.startswith("multipart/"):
-        form = await request.post()
-        upload = form.get("file")
-        if not isinstance(upload, web.FileField):
-            raise ApiError("bad_request", "no file in the multipart field 'file'")
-        name, data = upload.filename or name, await asyncio.to_thread(upload.file.read)
+        name, data = await read_form_file(request, "file")
     else:
-        data = await request.read()
+        name, data = "upload", await request.read()
     try:
-        converted = await asyncio.to_thread(_convert, data, name, request.app[PLUGINS].registry)
+        converted = await asyncio.to_thread(_convert, data, name, request.app[FILES], request.app[PLUGINS].registry)
     except WorkflowFileError as exc:
         raise ApiError("bad_workflow_file", str(exc)) from None
     return web.json_response(converted)

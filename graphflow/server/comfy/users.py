@@ -39,7 +39,7 @@ def load_settings(request: web.Request) -> dict[str, Any]:
     path = _settings_path(request)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

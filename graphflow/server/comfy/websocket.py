@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from graphflow.interop.comfy_api import owner_of
 from graphflow.server.comfy.records import comfy_origin
 from graphflow.server.comfy.system import feature_flags
+from graphflow.server.errors import ApiError, parse_json
 from graphflow.server.events import Event, Message, Preview, Subscriber
 from graphflow.server.keys import HUB, STORE
 from graphflow.server.queue_store import QueueStore
@@ -182,8 +183,8 @@ class ComfySubscriber(Subscriber):
 
 def _is_feature_flags(text: str) -> bool:
     try:
-        message = json.loads(text)
-    except ValueError:
+        message = parse_json(text, "the message")
+    except ApiError:
         return False
     return isinstance(message, dict) and message.get("type") == "feature_flags"
 
