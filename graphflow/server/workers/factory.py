@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from graphflow.server.workers.pool import WorkerPool
@@ -16,13 +17,18 @@ log = logging.getLogger("graphflow.server.workers")
 
 
 def worker_spec(config: ServerConfig) -> WorkerSpec:
-    """What every worker of this server is built from."""
+    """What every worker of this server is built from; local workers split the machine's cores between them."""
+    if config.ray:
+        threads = max(1, int(config.worker_cpus))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else None
     return WorkerSpec(
         config.settings,
         config.plugins_dir,
         config.entry_points,
         config.preview_max_side,
         config.worker_memory_bytes,
+        threads,
     )
 
 

@@ -19,6 +19,7 @@ class WorkerSpec:
     entry_points: bool = True
     preview_max_side: int = 512
     memory_limit_bytes: int | None = None
+    torch_threads: int | None = None  # None: torch's default (every core)
 
 
 @dataclass(frozen=True)

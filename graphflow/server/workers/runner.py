@@ -136,6 +136,10 @@ class PromptRunner:
     """Runs jobs one at a time with one executor and model cache, built once per worker."""
 
     def __init__(self, spec: WorkerSpec, staging: Path) -> None:
+        if spec.torch_threads:
+            import torch
+
+            torch.set_num_threads(spec.torch_threads)  # workers sharing a machine share its cores
         folders = {"output": staging / "output", "temp": staging / "temp"}
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
