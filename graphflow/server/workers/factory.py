@@ -18,6 +18,7 @@ log = logging.getLogger("graphflow.server.workers")
 
 def worker_spec(config: ServerConfig) -> WorkerSpec:
     """What every worker of this server is built from; local workers split the machine's cores between them."""
+    threads: int | None
     if config.ray:
         threads = max(1, int(config.worker_cpus))
     else:
