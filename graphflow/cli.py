@@ -143,15 +143,6 @@ def _load_plugins(args: argparse.Namespace) -> Plugins:
     return plugins
 
 
-def _hide_library_progress_bars() -> None:
-    """Turn off the bars transformers and diffusers draw while they load weights."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
-
-
 def _workflow_path(name: str) -> Path:
     """A workflow file as given, or the shipped example of that name."""
     path = Path(name)
@@ -167,7 +158,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     workflow = apply_overrides(load_any(_workflow_path(args.workflow), plugins.registry), args.sets, plugins.registry)
     plugins.manager.register(_ConsoleReporter(quiet=args.quiet), name="graphflow.cli-reporter")
     if args.quiet:
-        _hide_library_progress_bars()
+        from graphflow.models.quiet import hide_library_progress_bars
+
+        hide_library_progress_bars()
     executor = Executor(plugins.registry, plugins.hooks, settings)
     try:
         result = executor.run(workflow)

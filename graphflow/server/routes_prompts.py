@@ -94,11 +94,13 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get("/api/queue")
 async def queue(request: web.Request) -> web.Response:
-    """The running prompt and the pending ones in run order."""
-    current = request.app[DISPATCHER].current
+    """The running prompts (`running`: the longest-running one; `running_all`: one per busy worker) and the
+    pending ones in run order."""
+    running = [r.record.queue_item() for r in request.app[DISPATCHER].running.values()]
     return web.json_response(
         {
-            "running": current.record.queue_item() if current else None,
+            "running": running[0] if running else None,
+            "running_all": running,
             "pending": [r.queue_item() for r in request.app[STORE].pending()],
         }
     )

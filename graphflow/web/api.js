@@ -38,6 +38,7 @@ export const api = {
   validate: (workflow) => call("POST", "validate", { workflow }),
   queuePrompt: (workflow, clientId) => call("POST", "prompt", { workflow, client_id: clientId }),
   queue: () => call("GET", "queue"),
+  workers: () => call("GET", "workers"),
   history: (limit = 50) => call("GET", `history?limit=${limit}`),
   prompt: (id) => call("GET", `prompt/${q(id)}`),
   cancel: (id) => call("DELETE", `queue/${q(id)}`),

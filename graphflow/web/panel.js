@@ -9,6 +9,7 @@ export class Panel {
     this.root = root;
     this.app = app;
     this.queueEl = root.querySelector("#queue-list");
+    this.workersEl = root.querySelector("#worker-list");
     this.historyEl = root.querySelector("#history-list");
     this.galleryEl = root.querySelector("#gallery");
     for (const tab of root.querySelectorAll("[data-tab]")) tab.addEventListener("click", () => this.show(tab.dataset.tab));
@@ -29,14 +30,15 @@ export class Panel {
   }
 
   async load() {
-    const [queue, history] = await Promise.all([api.queue(), api.history(40)]);
+    const [queue, history, workers] = await Promise.all([api.queue(), api.history(40), api.workers()]);
     this.drawQueue(queue);
     this.drawHistory(history.items);
+    this.drawWorkers(workers.workers);
   }
 
   drawQueue(queue) {
     const rows = [];
-    if (queue.running) rows.push(this.queueRow(queue.running, "running"));
+    for (const item of queue.running_all ?? (queue.running ? [queue.running] : [])) rows.push(this.queueRow(item, "running"));
     for (const item of queue.pending) rows.push(this.queueRow(item, "pending"));
     if (!rows.length) rows.push(note("The queue is empty. Press Queue (Ctrl+Enter) to run the workflow."));
     this.queueEl.replaceChildren(...rows);
@@ -52,6 +54,19 @@ export class Panel {
       row.append(cancel);
     }
     return row;
+  }
+
+  /** One row per worker: name, where it runs, its state, the models it holds and the prompt it runs. */
+  drawWorkers(workers) {
+    const rows = workers.map((worker) => {
+      const row = el("div", `worker-item ${worker.state}`);
+      row.setAttribute("data-testid", `worker-${worker.name}`);
+      row.append(el("span", "num", worker.name), el("span", "status", worker.state), el("span", "where", `${worker.host} · ${worker.device}`));
+      if (worker.prompt_id) row.append(el("span", "prompt", `running ${worker.prompt_id.slice(0, 8)}`));
+      row.append(el("div", "models", worker.models.length ? worker.models.join(", ") : "no models loaded"));
+      return row;
+    });
+    this.workersEl.replaceChildren(...(rows.length ? rows : [note("No workers yet.")]));
   }
 
   drawHistory(items) {

@@ -42,11 +42,15 @@ def test_running_node_shows_progress_and_step_previews_then_its_image(editor, pa
     width = node.locator(".node-progress-fill").evaluate("el => parseFloat(el.style.width)")
     assert 0 < width <= 100
     expect(page.get_by_test_id("overall-progress")).to_have_attribute("data-state", "running")
+    worker = page.get_by_test_id("worker-worker-1")  # the queue panel shows the worker running the prompt
+    expect(worker).to_contain_text("busy")
+    expect(worker).to_contain_text("running")
 
     image = page.get_by_test_id(f"image-{saver}")
     expect(image).to_be_visible(timeout=15000)
     assert image.evaluate("img => img.complete && img.naturalWidth") == 48
     expect(page.get_by_test_id(f"preview-{slow}")).to_have_count(0)
     expect(page.get_by_test_id("overall-progress")).to_have_attribute("data-state", "idle")
+    expect(worker).to_contain_text("idle")
     page.get_by_test_id("tab-gallery").click()
     expect(page.get_by_test_id("gallery-item").first).to_be_visible()

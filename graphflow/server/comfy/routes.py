@@ -101,8 +101,8 @@ async def submit(request: web.Request) -> web.Response:
 
 
 def queue_remaining(request: web.Request) -> int:
-    """Pending prompts plus the running one, as ComfyUI counts them."""
-    return request.app[STORE].pending_count() + (request.app[DISPATCHER].current is not None)
+    """Pending prompts plus the running ones, as ComfyUI counts them."""
+    return request.app[STORE].pending_count() + len(request.app[DISPATCHER].running)
 
 
 @routes.get("/prompt")
@@ -114,10 +114,9 @@ async def prompt_status(request: web.Request) -> web.Response:
 @routes.get("/queue")
 async def queue(request: web.Request) -> web.Response:
     """The running and pending prompts as ComfyUI's tuples."""
-    current = request.app[DISPATCHER].current
     return web.json_response(
         {
-            "queue_running": [queue_item(current.record)] if current else [],
+            "queue_running": [queue_item(r.record) for r in request.app[DISPATCHER].running.values()],
             "queue_pending": [queue_item(r) for r in request.app[STORE].pending()],
         }
     )

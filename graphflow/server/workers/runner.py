@@ -19,6 +19,7 @@ from graphflow.context import CancelToken
 from graphflow.executor import Executor
 from graphflow.graph import WorkflowInvalid
 from graphflow.hookspecs import hookimpl
+from graphflow.models.quiet import hide_library_progress_bars
 from graphflow.plugins import build_plugins
 from graphflow.runs import RunInfo
 from graphflow.server.outcome import PromptOutcome
@@ -144,6 +145,7 @@ class PromptRunner:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         self.settings = spec.settings.replace(output_dir=folders["output"], temp_dir=folders["temp"])
+        hide_library_progress_bars()  # a worker's output is the server's log, not a terminal
         plugins = build_plugins(
             spec.plugins_dir, entry_points=spec.entry_points, import_timeout_s=spec.settings.plugin_import_timeout_s
         )
