@@ -271,12 +271,25 @@ def owner_of(node_id: str) -> str:
     return owner if owner and role in HELPER_ROLES else node_id
 
 
+def comfy_origin(workflow: Workflow) -> dict[str, Any]:
+    """What the ComfyUI import recorded in the workflow's meta ({} when absent or not an object)."""
+    origin = workflow.meta.get(META_KEY)
+    return origin if isinstance(origin, dict) else {}
+
+
+def recorded(origin: dict[str, Any], key: str, kind: type = str) -> dict[str, Any]:
+    """One map of the origin record (node id -> class type, helper owner, dropped inputs), keeping only the
+    entries whose value is a `kind`: meta is the file's to write, so it may hold anything."""
+    found = origin.get(key)
+    return {k: v for k, v in found.items() if isinstance(v, kind)} if isinstance(found, dict) else {}
+
+
 def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
     """The ComfyUI API prompt of a workflow whose node types are all in the mapping table."""
-    origin = workflow.meta.get(META_KEY) or {}
-    class_types: dict[str, str] = origin.get("class_types") or {}
-    helpers: dict[str, str] = origin.get("helpers") or {}
-    dropped: dict[str, dict[str, Any]] = origin.get("dropped") or {}
+    origin = comfy_origin(workflow)
+    class_types: dict[str, str] = recorded(origin, "class_types")
+    helpers: dict[str, str] = recorded(origin, "helpers")
+    dropped: dict[str, dict[str, Any]] = recorded(origin, "dropped", dict)
     maps: dict[str, NodeMap] = {}
     missing: dict[str, list[str]] = defaultdict(list)
     for node_id, entry in workflow.nodes.items():
@@ -288,8 +301,9 @@ def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
         else:
             maps[node_id] = mapping
     if missing:
-        names = "; ".join(f"{t} (nodes {', '.join(ids)})" for t, ids in sorted(missing.items()))
-        raise ComfyExportError(f"these graphflow node types have no ComfyUI counterpart: {names}")
+        names = "; ".join(f"{clipped(t, 60)} (nodes {_some(ids)})" for t, ids in sorted(missing.items())[:SHOWN_TYPES])
+        more = f"; and {len(missing) - SHOWN_TYPES:,} more types" if len(missing) > SHOWN_TYPES else ""
+        raise ComfyExportError(f"these graphflow node types have no ComfyUI counterpart: {names}{more}")
     prompt: dict[str, dict[str, Any]] = {}
     for node_id, entry in workflow.nodes.items():
         if node_id in helpers:
@@ -324,7 +338,8 @@ def export_api(workflow: Workflow) -> dict[str, dict[str, Any]]:
 def _link_to_comfy(workflow: Workflow, class_types: dict[str, str], source: str, output: str) -> list[Any]:
     if class_types.get(source) == LOAD_IMAGE_MASK:
         return [source, 0]
-    mapping = NODE_MAPS.get(class_types.get(source, "")) or by_target(workflow.nodes[source].type)
+    entry = workflow.nodes.get(source)
+    mapping = NODE_MAPS.get(class_types.get(source, "")) or (by_target(entry.type) if entry else None)
     return [source, mapping.outputs.index(output) if mapping and output in mapping.outputs else 0]
 
 
@@ -332,8 +347,9 @@ def _export_load_image_mask(workflow: Workflow, node_id: str, entry: Any) -> dic
     if entry.type == "graphflow.image.load":
         image, channel = entry.inputs.get("image"), "alpha"
     else:
-        image = workflow.nodes[entry.links["image"].node].inputs.get("image")
-        channel = entry.inputs.get("channel", "red")
+        link = entry.links.get("image")
+        loader = workflow.nodes.get(link.node) if link else None
+        image, channel = (loader.inputs.get("image") if loader else None), entry.inputs.get("channel", "red")
     return {
         "inputs": {"image": image, "channel": channel},
         "class_type": LOAD_IMAGE_MASK,

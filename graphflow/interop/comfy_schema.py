@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphflow.graph import ValidationIssue
-from graphflow.interop.comfy_api import META_KEY, owner_of
+from graphflow.interop.comfy_api import comfy_origin, owner_of, recorded
 from graphflow.interop.comfy_nodes import CONTROL, LOAD_IMAGE_MASK, NODE_MAPS, UPLOAD, NodeMap, ValueMap
 from graphflow.registry import Registry
 from graphflow.settings import Settings
@@ -149,7 +149,7 @@ def _bound_error(workflow: Workflow, registry: Registry, issue: ValidationIssue)
 
 def prompt_errors(issues: list[ValidationIssue], workflow: Workflow, registry: Registry) -> dict[str, Any]:
     """The 400 body ComfyUI sends for a prompt that fails validation: {"error": ..., "node_errors": ...}."""
-    class_types = (workflow.meta.get(META_KEY) or {}).get("class_types", {})
+    class_types = recorded(comfy_origin(workflow), "class_types")
     node_errors: dict[str, Any] = {}
     general = []
     for issue in issues:

@@ -1,6 +1,7 @@
 """Hostile workflow data for property-based tests and `benchmarks/fuzz.py`, and the rule every case must keep:
 only the project's own errors come out (file, import and validation problems), with messages short enough
-to read. A case that breaks it raises `Broken`, whose `kind` says what escaped and from where."""
+to read, also when the result is exported to ComfyUI's format or its problems shown in ComfyUI's error shape.
+A case that breaks it raises `Broken`, whose `kind` says what escaped and from where."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from graphflow.graph import WorkflowInvalid, validate
-from graphflow.interop import load_any, to_workflow
+from graphflow.interop import ComfyExportError, export_api, load_any, to_workflow
+from graphflow.interop.comfy_schema import prompt_errors
 from graphflow.registry import Registry
 from graphflow.settings import Settings
 from graphflow.workflow import MAX_DEPTH, PNG_KEY, WorkflowFileError, parse_workflow
@@ -195,13 +197,13 @@ def _short_enough(text: str, what: str) -> None:
 
 
 def expect_own_errors(action: Callable[[], Any]) -> Any:
-    """Run `action`; a file, import or validation error is fine when its messages are short; anything
-    else raises Broken. Returns what the action returned, or the error."""
+    """Run `action`; a file, import, validation or export error is fine when its messages are short;
+    anything else raises Broken. Returns what the action returned, or the error."""
     try:
         return action()
-    except (WorkflowFileError, WorkflowInvalid) as exc:
+    except (WorkflowFileError, WorkflowInvalid, ComfyExportError) as exc:
         _short_enough(str(exc), f"{type(exc).__name__} message")
-        for issue in exc.issues:
+        for issue in getattr(exc, "issues", []):
             _short_enough(issue.message, "problem message")
         return exc
     except Broken:
@@ -211,9 +213,15 @@ def expect_own_errors(action: Callable[[], Any]) -> Any:
 
 
 def _validated(workflow: Any, registry: Registry, settings: Settings) -> None:
-    if not isinstance(workflow, Exception):
-        issues = expect_own_errors(lambda: validate(workflow, registry, settings))
-        expect_own_errors(lambda: _raise_if(issues))
+    """A workflow that was read through the validator, and the server's ComfyUI views of it: its export
+    to ComfyUI's API format and ComfyUI's error body for its problems."""
+    if isinstance(workflow, Exception):
+        return
+    issues = expect_own_errors(lambda: validate(workflow, registry, settings))
+    expect_own_errors(lambda: _raise_if(issues))
+    expect_own_errors(lambda: export_api(workflow))
+    if issues:
+        expect_own_errors(lambda: prompt_errors(issues, workflow, registry))
 
 
 def _raise_if(issues: list[Any]) -> None:

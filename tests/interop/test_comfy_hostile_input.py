@@ -10,8 +10,11 @@ import re
 
 import pytest
 
-from graphflow.interop import ComfyImportError, import_api, load_any, to_workflow
+from graphflow.graph import validate
+from graphflow.interop import ComfyImportError, export_api, import_api, load_any, to_workflow
+from graphflow.interop.comfy_schema import prompt_errors
 from graphflow.interop.comfy_ui import ui_to_api
+from graphflow.settings import Settings
 from graphflow.workflow import WorkflowFileError
 from tests.interop.conftest import DATA, example
 
@@ -166,3 +169,24 @@ def test_a_png_whose_workflow_chunk_cannot_be_read_still_opens_from_its_prompt(t
     Image.new("RGB", (4, 4)).save(tmp_path / "c.png", pnginfo=info)
     workflow = load_any(tmp_path / "c.png")
     assert set(workflow.nodes) == set(PROMPT) and workflow.ui == {}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [[1], "comfyui", {"class_types": {"3": ["KSampler"]}, "helpers": 5, "dropped": {"3": 7}}],
+)
+def test_a_garbage_comfyui_record_in_meta_is_ignored_by_export_and_error_bodies(record, plugins):
+    workflow = import_api(copy.deepcopy(PROMPT))
+    workflow.meta["comfyui"] = record
+    exported = export_api(workflow)
+    assert exported["3"]["class_type"] == "KSampler" and exported["3"]["inputs"]["model"] == ["4", 0]
+    workflow.nodes["3"].inputs["cfg"] = math.nan
+    body = prompt_errors(validate(workflow, plugins.registry, Settings()), workflow, plugins.registry)
+    assert body["node_errors"]["3"]["class_type"] == "graphflow.sampling.sample"  # the record is lost
+    assert body["node_errors"]["3"]["errors"][0]["details"] == "cfg: nan is not a finite number"
+
+
+def test_exporting_a_link_to_a_missing_node_keeps_it_as_output_zero():
+    workflow = import_api(copy.deepcopy(PROMPT))
+    workflow.nodes["3"].links["model"].node = "ghost"
+    assert export_api(workflow)["3"]["inputs"]["model"] == ["ghost", 0]
