@@ -27,8 +27,9 @@ from graphflow.workflow import MAX_DEPTH, PNG_KEY, WorkflowFileError, parse_work
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "graphflow" / "workflows").glob("*.json"))
+COMFY_DATA = ROOT / "tests" / "interop" / "data"  # subgraphs, group nodes, ComfyUI's default, custom nodes
 COMFY_FILES = sorted((ROOT / "graphflow" / "workflows" / "comfyui").glob("*.json")) + sorted(
-    (ROOT / "tests" / "interop" / "data").glob("*_*.json")
+    [*COMFY_DATA.glob("*_api.json"), *COMFY_DATA.glob("*_ui.json")]
 )
 MESSAGE_LIMIT = 5_000
 
