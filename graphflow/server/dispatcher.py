@@ -234,14 +234,15 @@ class Dispatcher:
     def _end(self, record: PromptRecord, outcome: PromptOutcome) -> None:
         self.store.finish(record.prompt_id, outcome)  # held in memory while the database takes no writes
         self.publisher.forget_prompt(record.prompt_id)
-        self._announce(record, outcome, time.time() - (record.started_at or time.time()))
+        self.announce(record, outcome, time.time() - (record.started_at or time.time()))
         for listener in self.listeners:
             try:
                 listener(record, outcome)
             except Exception:  # a listener's bug must not stop the queue
                 log.exception("a listener failed on the end of prompt %s", record.prompt_id)
 
-    def _announce(self, record: PromptRecord, outcome: PromptOutcome, seconds: float) -> None:
+    def announce(self, record: PromptRecord, outcome: PromptOutcome, seconds: float) -> None:
+        """Tell the clients how a prompt ended: `run_finished`, `run_interrupted` or `run_failed`."""
         data: dict[str, Any] = {"prompt_id": record.prompt_id}
         error = outcome.error
         if outcome.status == "success":

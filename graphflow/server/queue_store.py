@@ -17,11 +17,12 @@ from typing import Any
 from graphflow.server.database_file import DatabaseFile, StorageUnavailable, fault_reason, write_transaction
 from graphflow.server.outcome import PromptError, PromptOutcome
 
-__all__ = ["FINISHED", "PromptRecord", "QueueStore", "StorageUnavailable"]
+__all__ = ["FINISHED", "SWEEPING", "PromptRecord", "QueueStore", "StorageUnavailable"]
 
 log = logging.getLogger("graphflow.server.storage")
 
 FINISHED = ("success", "error", "interrupted", "cancelled")
+SWEEPING = "sweeping"  # a fan-out's parent: never claimed by a worker, it ends when its children have
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prompts (
@@ -292,42 +293,58 @@ class QueueStore:
         """Queue a prompt and return its record (`prompt_id` chosen by the client, or a new one)."""
         prompt_id = prompt_id or uuid.uuid4().hex
         with self._transaction() as db:
-            # numbers are never reused, even after history is deleted
-            number = db.execute(
-                "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_number'), 0), "
-                "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1"
-            ).fetchone()[0]
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('last_number', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (number,),
-            )
-            if front:
-                lowest = db.execute(
-                    "SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' AND priority = ?", (priority,)
-                ).fetchone()[0]
-                sort_key = (lowest if lowest is not None else number) - 1
-            else:
-                sort_key = number
-            db.execute(
-                "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
-                "submitted_at, requeued_from, parent) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (
-                    prompt_id,
-                    number,
-                    priority,
-                    sort_key,
-                    client_id,
-                    json.dumps(workflow),
-                    json.dumps(targets) if targets is not None else None,
-                    time.time(),
-                    requeued_from,
-                    parent,
-                ),
+            _insert(
+                db,
+                prompt_id,
+                workflow,
+                client_id=client_id,
+                priority=priority,
+                front=front,
+                targets=targets,
+                requeued_from=requeued_from,
+                parent=parent,
             )
         record = self.get(prompt_id)
         assert record is not None
         return record
+
+    def add_sweep(
+        self,
+        workflow: dict[str, Any],
+        children: list[dict[str, Any]],
+        *,
+        client_id: str | None = None,
+        priority: int = 0,
+        targets: list[str] | None = None,
+    ) -> tuple[PromptRecord, list[str]]:
+        """Queue a fan-out in one transaction: its parent (status SWEEPING, started now, never run) and one
+        pending child per workflow in `children`, in that order; returns the parent's record and the children's ids."""
+        parent_id = uuid.uuid4().hex
+        child_ids = [uuid.uuid4().hex for _ in children]
+        common: dict[str, Any] = {"client_id": client_id, "priority": priority, "targets": targets}
+        with self._transaction() as db:
+            _insert(db, parent_id, workflow, status=SWEEPING, started_at=time.time(), **common)
+            for child_id, child in zip(child_ids, children, strict=True):
+                _insert(db, child_id, child, parent=parent_id, **common)
+        record = self.get(parent_id)
+        assert record is not None
+        return record, child_ids
+
+    def finished_sweeps(self) -> list[str]:
+        """The SWEEPING parents none of whose children waits or runs any more (they are ready to end)."""
+        rows = self._rows(
+            "SELECT id FROM prompts AS p WHERE status = ? AND NOT EXISTS "
+            "(SELECT 1 FROM prompts WHERE parent = p.id AND status IN ('pending', 'running')) ORDER BY number",
+            (SWEEPING,),
+        )
+        return [row["id"] for row in rows]
+
+    def settle_sweep(self, prompt_id: str, outcome: PromptOutcome) -> bool:
+        """Record how a fan-out's parent ended, once: False when it is not (or no longer) SWEEPING."""
+        columns = _finished_columns(outcome)
+        with self._transaction() as db:
+            changed = db.execute(f"{_FINISH} AND status = :was", {**columns, "id": prompt_id, "was": SWEEPING})
+            return changed.rowcount == 1
 
     def claim_next(self) -> PromptRecord | None:
         """Mark the first pending prompt running and return it (None when the queue is empty)."""
@@ -342,14 +359,7 @@ class QueueStore:
 
     def finish(self, prompt_id: str, outcome: PromptOutcome) -> None:
         """Record how a running prompt ended; while the database takes no writes the result waits in memory."""
-        columns = {
-            "status": outcome.status,
-            "finished_at": time.time(),
-            "outputs": json.dumps(outcome.outputs, default=str),
-            "executed": json.dumps(outcome.executed),
-            "cached": json.dumps(outcome.cached),
-            "error": json.dumps(outcome.error.to_dict()) if outcome.error is not None else None,
-        }
+        columns = _finished_columns(outcome)
         try:
             with self._transaction() as db:
                 db.execute(_FINISH, {**columns, "id": prompt_id})
@@ -360,7 +370,15 @@ class QueueStore:
 
     def cancel_pending(self, prompt_id: str | None = None) -> list[str]:
         """Cancel one pending prompt (or all when `prompt_id` is None); returns the ids cancelled."""
-        where, params = ("status = 'pending' AND id = ?", (prompt_id,)) if prompt_id else ("status = 'pending'", ())
+        return self._cancel_pending("AND id = ?", (prompt_id,)) if prompt_id else self._cancel_pending()
+
+    def cancel_pending_children(self, parent: str) -> list[str]:
+        """Cancel the pending children of a fan-out's parent; returns the ids cancelled."""
+        return self._cancel_pending("AND parent = ?", (parent,))
+
+    def _cancel_pending(self, condition: str = "", params: tuple[str, ...] = ()) -> list[str]:
+        """Cancel the pending prompts that also meet `condition` (SQL after AND, with its `params`)."""
+        where = f"status = 'pending' {condition}"
         with self._transaction() as db:
             ids = [r["id"] for r in db.execute(f"SELECT id FROM prompts WHERE {where}", params)]
             db.execute(
@@ -443,6 +461,70 @@ class QueueStore:
             return db.execute(
                 f"DELETE FROM prompts WHERE status IN ({marks}) AND id = ?", (*FINISHED, prompt_id)
             ).rowcount
+
+
+def _finished_columns(outcome: PromptOutcome) -> dict[str, Any]:
+    """The columns `_FINISH` writes for an outcome."""
+    return {
+        "status": outcome.status,
+        "finished_at": time.time(),
+        "outputs": json.dumps(outcome.outputs, default=str),
+        "executed": json.dumps(outcome.executed),
+        "cached": json.dumps(outcome.cached),
+        "error": json.dumps(outcome.error.to_dict()) if outcome.error is not None else None,
+    }
+
+
+def _insert(
+    db: sqlite3.Connection,
+    prompt_id: str,
+    workflow: dict[str, Any],
+    *,
+    status: str = "pending",
+    started_at: float | None = None,
+    client_id: str | None = None,
+    priority: int = 0,
+    front: bool = False,
+    targets: list[str] | None = None,
+    requeued_from: str | None = None,
+    parent: str | None = None,
+) -> None:
+    """Insert one prompt with the next number, in the transaction `db`."""
+    # numbers are never reused, even after history is deleted
+    number = db.execute(
+        "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_number'), 0), "
+        "COALESCE((SELECT MAX(number) FROM prompts), 0)) + 1"
+    ).fetchone()[0]
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_number', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (number,),
+    )
+    if front:
+        lowest = db.execute(
+            "SELECT MIN(sort_key) FROM prompts WHERE status = 'pending' AND priority = ?", (priority,)
+        ).fetchone()[0]
+        sort_key = (lowest if lowest is not None else number) - 1
+    else:
+        sort_key = number
+    db.execute(
+        "INSERT INTO prompts (id, number, priority, sort_key, status, client_id, workflow, targets, "
+        "submitted_at, started_at, requeued_from, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            prompt_id,
+            number,
+            priority,
+            sort_key,
+            status,
+            client_id,
+            json.dumps(workflow),
+            json.dumps(targets) if targets is not None else None,
+            time.time(),
+            started_at,
+            requeued_from,
+            parent,
+        ),
+    )
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
