@@ -17,6 +17,7 @@ from graphflow.server import (
     routes_library,
     routes_prompts,
     routes_static,
+    routes_sweep,
     routes_workers,
     routes_ws,
 )
@@ -29,6 +30,7 @@ from graphflow.server.files import FileStore
 from graphflow.server.keys import CONFIG, DISPATCHER, FILES, HUB, PLUGINS, STARTED, STORE
 from graphflow.server.queue_store import QueueStore
 from graphflow.server.security import make_security_middleware
+from graphflow.server.sweeps import SWEEPS, SweepCollector
 from graphflow.server.workers.factory import make_pool
 from graphflow.server.workers.publish import OutputPublisher
 
@@ -52,7 +54,8 @@ def create_app(config: ServerConfig, *, storage_check_s: float = STORAGE_CHECK_S
     app[STARTED] = time.time()
     app.cleanup_ctx.append(functools.partial(_engine, storage_check_s=storage_check_s))
     app.on_shutdown.append(_close_websockets)
-    own = [r for m in (routes_prompts, routes_files, routes_library, routes_workers, routes_ws) for r in m.routes]
+    modules = (routes_prompts, routes_sweep, routes_files, routes_library, routes_workers, routes_ws)
+    own = [r for m in modules for r in m.routes]
     setup_comfy(app, [r for r in own if isinstance(r, web.RouteDef)])  # graphflow's routes and ComfyUI's
     app.add_routes(routes_static.routes)  # last: its catch-all must not hide the others
     return app
@@ -90,10 +93,13 @@ async def _engine(app: web.Application, storage_check_s: float) -> AsyncIterator
         interrupt_grace_s=config.interrupt_grace_s,
     )
     app[PLUGINS], app[STORE], app[HUB], app[DISPATCHER] = plugins, store, hub, dispatcher
+    app[SWEEPS] = sweeps = SweepCollector(store, dispatcher, app[FILES])
+    dispatcher.listeners.append(sweeps.prompt_ended)
     dispatcher.publish_queue()
     tasks = [
         loop.create_task(dispatcher.run_forever(), name="graphflow-dispatcher"),
         loop.create_task(_watch_storage(store, dispatcher, storage_check_s), name="graphflow-storage-check"),
+        loop.create_task(sweeps.run_forever(), name="graphflow-sweeps"),
     ]
     yield
     for task in tasks:
