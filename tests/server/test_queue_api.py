@@ -28,7 +28,7 @@ async def test_invalid_prompt_is_refused_with_issues_and_nothing_is_queued(clien
     assert response.status == 400 and body["error"] == "invalid_workflow"
     assert body["issues"][0]["node_id"] == "slow" and body["issues"][0]["input"] == "steps"
     assert (await (await client.get("/api/history")).json())["total"] == 0
-    assert (await (await client.get("/api/queue")).json()) == {"running": None, "pending": []}
+    assert (await (await client.get("/api/queue")).json()) == {"running": None, "running_all": [], "pending": []}
 
 
 async def test_malformed_bodies_get_a_json_400(client):

@@ -85,7 +85,7 @@ def test_kill_9_mid_run_then_restart_runs_every_queued_prompt_exactly_once(tmp_p
     in_flight = lines()[-1].split()[1]
     process, base = start_server(tmp_path, plugins)
     try:
-        wait_for(lambda: call(base, "GET", "/api/queue") == {"running": None, "pending": []})
+        wait_for(lambda: call(base, "GET", "/api/queue") == {"running": None, "running_all": [], "pending": []})
         records = {i: call(base, "GET", f"/api/prompt/{i}") for i in ids}
         assert Counter(r["status"] for r in records.values()) == {"success": 20}
         retried = [r for r in records.values() if r["attempts"] == 2]
