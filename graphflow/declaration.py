@@ -20,6 +20,8 @@ ChoicesHelp = Callable[[Settings], str] | Callable[[], str]
 Upgrade = Callable[[str, dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
 Fingerprint = Callable[[Settings, Mapping[str, Any]], Any]
 Check = Callable[[Settings, Any], str | None]
+Budget = Literal["width", "height", "batch", "steps"]
+BUDGETS: tuple[Budget, ...] = ("width", "height", "batch", "steps")
 
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
@@ -39,6 +41,8 @@ class Input:
     `choices` is a list, or a function of the run's `Settings` giving the allowed values now (e.g.
     the files in a models folder); `choices_help` likewise says where they come from. `check(settings,
     value)` returns a sentence saying what is wrong with a typed-in value, or None when it is fine.
+    `budget` names the server limit a whole number counts against: a node's `width` and `height`
+    together against `max_image_pixels`, a `batch` against `max_batch`, `steps` against `max_steps`.
     """
 
     type: ValueType
@@ -54,6 +58,7 @@ class Input:
     description: str = ""
     choices_help: ChoicesHelp | None = None
     check: Check | None = None
+    budget: Budget | None = None
     name: str = ""
 
     @property
@@ -169,6 +174,7 @@ def _build_spec(
         raise DeclarationError(f"{where}: {sorted(clash)[0]!r} is both an input and an output")
     if not outputs and not output:
         raise DeclarationError(f"{where}: a node needs at least one output or output=True")
+    _check_budgets(where, inputs)
     _check_run(where, cls, inputs, outputs)
     fingerprint = getattr(cls, "fingerprint", None)
     return NodeSpec(
@@ -223,10 +229,19 @@ def _declared_input(where: str, name: str, declared: Input) -> Input:
     choices_help = _with_settings(at, "choices_help", declared.choices_help) if declared.choices_help else None
     if declared.check is not None:
         _check_check(at, declared.check)
+    if declared.budget is not None and (declared.budget not in BUDGETS or declared.type.python_types != (int,)):
+        raise DeclarationError(f"{at}: budget must be one of {', '.join(BUDGETS)}, on an INT input")
     copy = dataclasses.replace(declared, name=name, source=source, choices=choices, choices_help=choices_help)
     if copy.has_default and copy.default is not None and copy.type.literal:
         _check_default(at, copy)
     return copy
+
+
+def _check_budgets(where: str, inputs: dict[str, Input]) -> None:
+    """A node's sizes come as one `width` and one `height` input, so that their product can be checked."""
+    sides = [field.budget for field in inputs.values() if field.budget in ("width", "height")]
+    if sorted(sides) not in ([], ["height", "width"]):
+        raise DeclarationError(f"{where}: budgets 'width' and 'height' go together, one input each")
 
 
 def _check_default(at: str, declared: Input) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import networkx as nx
 
 from graphflow.declaration import Input, NodeSpec
+from graphflow.limits import over_limits
 from graphflow.problems import ValidationIssue, clipped, shown, summarise
 from graphflow.registry import Registry
 from graphflow.settings import Settings
@@ -31,6 +32,7 @@ KINDS = (
     "out_of_bounds",
     "not_in_choices",
     "invalid_value",
+    "over_limit",
     "cycle",
     "no_output_node",
     "unknown_target",
@@ -70,7 +72,8 @@ def validate(
 ) -> list[ValidationIssue]:
     """Every problem in the workflow, all at once (an empty list means it can run).
 
-    `settings` give the folders that choice lists (model files, input images) are read from.
+    `settings` give the folders that choice lists (model files, input images) are read from, and the
+    server's limits on sizes, batches and steps that typed-in values must keep to.
     """
     return _Checker(workflow, registry, settings).run(targets)[0]
 
@@ -193,6 +196,8 @@ class _Checker:
                 self.add(node_id, name, "missing_input", f"required {field_.type} input is not connected or set")
             else:
                 literals[name] = None
+        for name, problem in over_limits(spec, literals, self.settings):
+            self.add(node_id, name, "over_limit", problem)
         if len(self.issues) == before:
             known_links = {k: v for k, v in links.items() if k in spec.inputs}
             self.nodes[node_id] = PlannedNode(node_id, spec, literals, known_links)

@@ -34,11 +34,25 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
 }
 DEFAULT_PLUGIN_IMPORT_TIMEOUT_S = 30.0
 _PATHS = ("models_dir", "input_dir", "output_dir", "temp_dir", "example_inputs_dir")
+# The whole-number settings and the least each may be: a limit of 0 steps or 0 images would refuse everything.
+_WHOLE_NUMBERS = {
+    "model_cache_bytes": 0,
+    "output_cache_entries": 0,
+    "output_cache_bytes": 0,
+    "max_image_pixels": 0,
+    "max_batch": 1,
+    "max_steps": 1,
+}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Folders, device and limits of one run or server; frozen, so a run can never change another's."""
+    """Folders, device and limits of one run or server; frozen, so a run can never change another's.
+
+    The limits a server owner sets are checked when a workflow is validated, before it is queued:
+    `max_image_pixels` (width x height of one image, mask or latent, in image pixels; also uploads),
+    `max_batch` (images in a batch, repeats, frames) and `max_steps` (sampling steps).
+    """
 
     models_dir: Path = Path("models")
     input_dir: Path = Path("input")
@@ -50,6 +64,8 @@ class Settings:
     output_cache_entries: int = 10_000
     output_cache_bytes: int = 4 << 30
     max_image_pixels: int = 8192 * 8192
+    max_batch: int = 64
+    max_steps: int = 10_000
     plugin_import_timeout_s: float = DEFAULT_PLUGIN_IMPORT_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -59,10 +75,10 @@ class Settings:
                 object.__setattr__(self, name, Path(value))
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is not one of: {', '.join(DEVICES)}")
-        for name in ("model_cache_bytes", "output_cache_entries", "output_cache_bytes", "max_image_pixels"):
+        for name, least in _WHOLE_NUMBERS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"setting {name} must be a whole number >= 0, not {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"setting {name} must be a whole number >= {least}, not {value!r}")
         timeout = self.plugin_import_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
             raise ValueError(f"setting plugin_import_timeout_s must be a number of seconds > 0, not {timeout!r}")

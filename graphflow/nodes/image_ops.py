@@ -11,6 +11,7 @@ from torch import Tensor
 from graphflow.api import BOOLEAN, FLOAT, IMAGE, INT, MASK, Context, Input, Output, enum_type, hookimpl, node
 from graphflow.imaging import canvas
 from graphflow.imaging.masks import common_batch, crop_window, paste_region
+from graphflow.limits import check_pixels
 
 RESIZE_METHOD = enum_type("RESIZE_METHOD", ["nearest", "bilinear", "bicubic", "lanczos", "area"])
 CROP = enum_type("RESIZE_CROP", ["disabled", "center"])
@@ -76,12 +77,14 @@ class ScaleImageTo:
 
     image = Input(IMAGE)
     method = Input(RESIZE_METHOD, default="bilinear")
-    width = Input(INT, default=512, min=0, max=MAX_SIZE)
-    height = Input(INT, default=512, min=0, max=MAX_SIZE)
+    width = Input(INT, default=512, min=0, max=MAX_SIZE, budget="width")
+    height = Input(INT, default=512, min=0, max=MAX_SIZE, budget="height")
     crop = Input(CROP, default="disabled")
     result = Output(IMAGE)
 
     def run(self, ctx: Context, image: Tensor, method: str, width: int, height: int, crop: str) -> Tensor:
+        height, width = target_size(image.shape[1], image.shape[2], width, height)
+        check_pixels(ctx.settings, width, height)
         return resize(image, width, height, method, crop)
 
 
@@ -96,7 +99,9 @@ class ScaleImageBy:
 
     def run(self, ctx: Context, image: Tensor, method: str, factor: float) -> Tensor:
         height, width = image.shape[1:3]
-        return resize(image, max(1, round(width * factor)), max(1, round(height * factor)), method)
+        width, height = max(1, round(width * factor)), max(1, round(height * factor))
+        check_pixels(ctx.settings, width, height)
+        return resize(image, width, height, method)
 
 
 @node("graphflow.image.scale_to_total_pixels", version="1.0.0", title="Scale Image to Total Pixels", category="image")
@@ -112,6 +117,7 @@ class ScaleImageToTotalPixels:
 
     def run(self, ctx: Context, image: Tensor, method: str, megapixels: float, resolution_steps: int) -> Tensor:
         height, width = canvas.total_pixels_size(image.shape[1], image.shape[2], megapixels, resolution_steps)
+        check_pixels(ctx.settings, width, height)
         return resize(image, width, height, method)
 
 
@@ -119,9 +125,9 @@ class ScaleImageToTotalPixels:
 class EmptyImage:
     """A batch of images filled with one colour, given as a number 0xRRGGBB (0 = black)."""
 
-    width = Input(INT, default=512, min=1, max=MAX_SIZE)
-    height = Input(INT, default=512, min=1, max=MAX_SIZE)
-    batch_size = Input(INT, default=1, min=1, max=4096)
+    width = Input(INT, default=512, min=1, max=MAX_SIZE, budget="width")
+    height = Input(INT, default=512, min=1, max=MAX_SIZE, budget="height")
+    batch_size = Input(INT, default=1, min=1, max=4096, budget="batch")
     color = Input(INT, default=0, min=0, max=0xFFFFFF, widget="color")
     image = Output(IMAGE)
 
@@ -156,6 +162,7 @@ class PadImageForOutpaint:
     mask = Output(MASK, "1 where the sampler should paint")
 
     def run(self, ctx: Context, image: Tensor, left: int, top: int, right: int, bottom: int, feathering: int) -> Padded:
+        check_pixels(ctx.settings, image.shape[2] + left + right, image.shape[1] + top + bottom)
         return Padded(*canvas.pad_for_outpaint(image, left, top, right, bottom, feathering))
 
 
@@ -324,7 +331,7 @@ class RepeatImageBatch:
     """The batch repeated `amount` times, one copy after the other."""
 
     image = Input(IMAGE)
-    amount = Input(INT, default=1, min=1, max=4096)
+    amount = Input(INT, default=1, min=1, max=4096, budget="batch")
     result = Output(IMAGE)
 
     def run(self, ctx: Context, image: Tensor, amount: int) -> Tensor:

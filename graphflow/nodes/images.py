@@ -9,6 +9,7 @@ from graphflow.api import IMAGE, MASK, STRING, Context, Input, Output, Settings,
 from graphflow.imaging.images import image_to_pils, pil_to_image_and_mask, save_png
 from graphflow.imaging.masks import to_image
 from graphflow.inputs import list_input_images, resolve_input_image
+from graphflow.limits import check_pixels
 from graphflow.models.cache import file_identity
 
 _SAMPLERS = ("graphflow.sampling.sample", "graphflow.sampling.sample_advanced")
@@ -38,6 +39,7 @@ class LoadImage:
         path = resolve_input_image(ctx.settings, image)
         try:
             with Image.open(path) as picture:
+                check_pixels(ctx.settings, *picture.size)  # from the header, before the pixels are decoded
                 return LoadedImage(*pil_to_image_and_mask(picture))
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"{image!r} is not a readable image: {exc}") from None

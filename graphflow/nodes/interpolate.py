@@ -65,7 +65,7 @@ class DdimInvert:
     positive = Input(CONDITIONING)
     negative = Input(CONDITIONING, optional=True)
     latent = Input(LATENT)
-    steps = Input(INT, default=50, min=1, max=1000)
+    steps = Input(INT, default=50, min=1, max=1000, budget="steps")
     cfg = Input(FLOAT, default=1.0, min=0.0, max=100.0, step=0.1)
     scheduler = Input(SCHEDULER, default="normal")
     refine = Input(INT, default=2, min=0, max=20)
@@ -108,7 +108,7 @@ class InterpolateLatents:
 
     a = Input(LATENT)
     b = Input(LATENT)
-    frames = Input(INT, default=8, min=2, max=1024)
+    frames = Input(INT, default=8, min=2, max=1024, budget="batch")
     method = Input(METHOD, default="slerp")
     result = Output(LATENT)
 
@@ -147,8 +147,8 @@ class InterpolateFrames:
     positive_a = Input(CONDITIONING)
     positive_b = Input(CONDITIONING)
     negative = Input(CONDITIONING, optional=True)
-    frames = Input(INT, default=8, min=2, max=1024)
-    steps = Input(INT, default=50, min=1, max=1000)
+    frames = Input(INT, default=8, min=2, max=1024, budget="batch")
+    steps = Input(INT, default=50, min=1, max=1000, budget="steps")
     cfg = Input(FLOAT, default=1.0, min=0.0, max=100.0, step=0.1)
     scheduler = Input(SCHEDULER, default="normal")
     method = Input(METHOD, default="slerp")

@@ -13,9 +13,9 @@ DOWNSCALE = 8
 class EmptyLatent:
     """A batch of blank latents for images of the given size (width and height multiples of 8)."""
 
-    width = Input(INT, default=512, min=8, max=16384, step=8)
-    height = Input(INT, default=512, min=8, max=16384, step=8)
-    batch_size = Input(INT, default=1, min=1, max=4096)
+    width = Input(INT, default=512, min=8, max=16384, step=8, budget="width")
+    height = Input(INT, default=512, min=8, max=16384, step=8, budget="height")
+    batch_size = Input(INT, default=1, min=1, max=4096, budget="batch")
     latent = Output(LATENT)
 
     def run(self, ctx: Context, width: int, height: int, batch_size: int) -> Latent:

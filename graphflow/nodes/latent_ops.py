@@ -4,6 +4,7 @@ Sizes and positions are given in image pixels (multiples of 8), as in ComfyUI; a
 """
 
 from graphflow.api import FLOAT, INT, LATENT, Context, Input, Output, enum_type, hookimpl, node
+from graphflow.limits import check_pixels
 from graphflow.sampling import latent_edit
 from graphflow.sampling.latent import Latent
 
@@ -30,8 +31,8 @@ class UpscaleLatent:
 
     latent = Input(LATENT)
     method = Input(RESIZE_METHOD, default="nearest")
-    width = Input(INT, default=512, min=0, max=16384, step=8)
-    height = Input(INT, default=512, min=0, max=16384, step=8)
+    width = Input(INT, default=512, min=0, max=16384, step=8, budget="width")
+    height = Input(INT, default=512, min=0, max=16384, step=8, budget="height")
     crop = Input(CROP, default="disabled")
     result = Output(LATENT)
 
@@ -44,6 +45,7 @@ class UpscaleLatent:
             cells_w = max(1, round(old_width * cells_h / old_height))
         elif not cells_h:
             cells_h = max(1, round(old_height * cells_w / old_width))
+        check_pixels(ctx.settings, cells_w * DOWNSCALE, cells_h * DOWNSCALE)
         return latent_edit.upscale(latent, cells_h, cells_w, method, crop=crop == "center")
 
 
@@ -58,7 +60,9 @@ class UpscaleLatentBy:
 
     def run(self, ctx: Context, latent: Latent, method: str, scale_by: float) -> Latent:
         height, width = latent.samples.shape[-2:]
-        return latent_edit.upscale(latent, max(1, round(height * scale_by)), max(1, round(width * scale_by)), method)
+        cells_h, cells_w = max(1, round(height * scale_by)), max(1, round(width * scale_by))
+        check_pixels(ctx.settings, cells_w * DOWNSCALE, cells_h * DOWNSCALE)
+        return latent_edit.upscale(latent, cells_h, cells_w, method)
 
 
 @node("graphflow.latent.composite", version="1.0.0", title="Composite Latent", category="latent")
@@ -128,7 +132,7 @@ class RepeatLatentBatch:
     """Repeat a batch `amount` times; each copy gets its own noise."""
 
     latent = Input(LATENT)
-    amount = Input(INT, default=1, min=1, max=64)
+    amount = Input(INT, default=1, min=1, max=64, budget="batch")
     result = Output(LATENT)
 
     def run(self, ctx: Context, latent: Latent, amount: int) -> Latent:

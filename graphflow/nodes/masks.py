@@ -15,8 +15,8 @@ class SolidMask:
     """A mask of the given size filled with one value."""
 
     value = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
-    width = Input(INT, default=512, min=1, max=MAX_SIZE)
-    height = Input(INT, default=512, min=1, max=MAX_SIZE)
+    width = Input(INT, default=512, min=1, max=MAX_SIZE, budget="width")
+    height = Input(INT, default=512, min=1, max=MAX_SIZE, budget="height")
     mask = Output(MASK)
 
     def run(self, ctx: Context, value: float, width: int, height: int) -> torch.Tensor:

@@ -39,7 +39,10 @@ class FloatMath:
     def run(self, ctx: Context, a: float, b: float, operation: str) -> float:
         if operation == "divide" and b == 0:
             raise ZeroDivisionError("cannot divide by zero (input b is 0)")
-        value = _FLOAT_OPS[operation](a, b)
+        try:
+            value = _FLOAT_OPS[operation](a, b)
+        except OverflowError:  # float ** float past 1.8e308 raises where float * float gives inf
+            value = math.inf
         if isinstance(value, complex) or not math.isfinite(value):
             raise ValueError(f"{operation}({a}, {b}) has no finite real result")
         return float(value)

@@ -128,7 +128,7 @@ class BasicScheduler:
 
     model = Input(MODEL)
     scheduler = Input(SCHEDULER, default="simple")
-    steps = Input(INT, default=20, min=1, max=10000)
+    steps = Input(INT, default=20, min=1, max=10000, budget="steps")
     denoise = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
     sigmas = Output(SIGMAS)
 
@@ -144,7 +144,7 @@ class TurboScheduler:
     """
 
     model = Input(MODEL)
-    steps = Input(INT, default=1, min=1, max=10)
+    steps = Input(INT, default=1, min=1, max=10, budget="steps")
     denoise = Input(FLOAT, default=1.0, min=0.0, max=1.0, step=0.01)
     sigmas = Output(SIGMAS)
 

@@ -5,6 +5,7 @@ from typing import Any
 import torch
 
 from graphflow.api import IMAGE, INT, STRING, UPSCALE_MODEL, Context, Input, Output, Settings, hookimpl, node
+from graphflow.limits import check_pixels
 from graphflow.models.builtin import resolve_upscale_model, upscale_model_choices
 from graphflow.models.cache import file_identity
 from graphflow.upscale import UpscaleModel, load_upscale_model
@@ -54,6 +55,8 @@ class UpscaleWithModel:
     def run(
         self, ctx: Context, upscale_model: UpscaleModel, image: torch.Tensor, tile_size: int, overlap: int
     ) -> torch.Tensor:
+        scale = upscale_model.scale
+        check_pixels(ctx.settings, image.shape[2] * scale, image.shape[1] * scale)
         return upscale_model.upscale(image, tile_size, overlap, progress=ctx.progress)
 
 
