@@ -11,9 +11,12 @@ from PIL import Image
 from graphflow.graph import WorkflowInvalid
 from graphflow.nodes import image_ops, images, latent_ops
 from graphflow.nodes.math import FloatMath
+from graphflow.nodes.upscale import UpscaleWithModel
 from graphflow.sampling.latent import Latent
+from graphflow.upscale import UpscaleModel
 from tests.nodes.conftest import graph, link
 from tests.running import context_for
+from tests.upscale.tiny import compact_spec, tiny_network
 
 
 def over(size: str) -> str:
@@ -102,3 +105,10 @@ def test_loading_an_input_picture_over_the_limit_is_refused_from_its_header(smal
     Image.new("RGB", (40, 30)).save(small.settings.input_dir / "big.png")
     with pytest.raises(ValueError, match=over("40 x 30 = 1,200 pixels")):
         images.LoadImage().run(small, image="big.png")
+
+
+def test_an_upscale_model_that_would_pass_the_limit_is_refused_before_it_runs(small):
+    spec = compact_spec(4)
+    model = UpscaleModel(tiny_network(spec), spec)
+    with pytest.raises(ValueError, match=over("40 x 32 = 1,280 pixels")):
+        UpscaleWithModel().run(small, upscale_model=model, image=picture(8, 10), tile_size=32, overlap=0)
