@@ -16,6 +16,7 @@ from graphflow.cache import ModelCache, OutputCache
 from graphflow.context import Cancelled, CancelToken, Context
 from graphflow.declaration import NodeSpec
 from graphflow.graph import PlannedNode, plan
+from graphflow.limits import over_limits
 from graphflow.problems import shown
 from graphflow.registry import Registry
 from graphflow.runs import NodeExecutionError, NodeOutputError, RunInfo, RunResult
@@ -119,6 +120,8 @@ class _Run:
         self._emit("on_node_start", run=self.info, node_id=node.node_id)
         started = time.perf_counter()
         try:
+            for name, problem in over_limits(node.spec, inputs, self.executor.settings):  # linked values too
+                raise ValueError(f"input {name!r}: {problem}")
             outputs = collect_outputs(node.spec, node.spec.cls().run(ctx, **inputs))
         except Cancelled:
             raise

@@ -81,6 +81,7 @@ EVERY_KIND = {
     "too_many": {"type": "test.steps", "inputs": {"steps": 5000}},
     "bad_choice": {"type": "graphflow.math.float", "inputs": {"operation": "sqrt"}},
     "unchecked": {"type": "test.checked", "inputs": {"word": "cow", "other": ""}},
+    "huge": {"type": "graphflow.latent.empty", "inputs": {"width": 16384, "height": 16384}},
     "v": {"type": "test.value"},
     "loop_a": {"type": "test.add", "links": {"a": link("loop_b")}},
     "loop_b": {"type": "test.add", "links": {"a": link("loop_a")}},
@@ -103,6 +104,7 @@ def test_every_error_kind_is_reported_at_once_naming_node_and_input(checking_plu
         ("out_of_bounds", "too_many", "steps"),
         ("not_in_choices", "bad_choice", "operation"),
         ("invalid_value", "unchecked", "word"),
+        ("over_limit", "huge", "width"),
         ("no_output_node", None, None),
     }
     assert expected <= found
