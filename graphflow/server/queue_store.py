@@ -533,3 +533,4 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     for name, definition in _ADDED_COLUMNS.items():
         if name not in present:
             db.execute(f"ALTER TABLE prompts ADD COLUMN {name} {definition}")
+    db.execute("CREATE INDEX IF NOT EXISTS prompts_parent ON prompts (parent)")

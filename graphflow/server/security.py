@@ -79,7 +79,10 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _host_name(host_header: str) -> str:
-    return urlsplit(f"//{host_header}").hostname or ""
+    try:
+        return urlsplit(f"//{host_header}").hostname or ""
+    except ValueError:  # e.g. "[" (an unclosed IPv6 address): no host this server answers to
+        return ""
 
 
 def make_security_middleware(bind_host: str, token: str | None) -> Middleware:
@@ -111,7 +114,10 @@ def make_security_middleware(bind_host: str, token: str | None) -> Middleware:
 
 
 def _same_origin(origin: str, request: web.Request) -> bool:
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # not a URL at all
+        return False
     return parts.scheme in ("http", "https") and parts.scheme == request.scheme and parts.netloc == request.host
 
 

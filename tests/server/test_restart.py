@@ -51,7 +51,7 @@ def call(base: str, method: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
-def wait_for(condition, timeout: float = 30.0) -> None:
+def wait_for(condition, timeout: float = 180.0) -> None:  # generous: the first worker imports torch
     """Poll until `condition()` is true."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -207,6 +207,9 @@ async def test_foreign_origins_and_hosts_are_refused(client):
     assert (await client.get("/api/queue", headers={"Origin": "null"})).status == 403
     rebound = {"Host": f"evil.example:{client.port}", "Origin": f"http://evil.example:{client.port}"}
     assert (await client.get("/api/queue", headers=rebound)).status == 403
+    for broken in ({"Origin": "http://["}, {"Host": "["}):  # not URLs at all: refused like any stranger
+        response = await client.get("/api/queue", headers=broken)
+        assert response.status == 403 and (await response.json())["error"] == "forbidden"
     assert (await (await client.get("/api/history")).json())["total"] == 0
 
 

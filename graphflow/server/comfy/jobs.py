@@ -17,6 +17,7 @@ routes = web.RouteTableDef()
 JOB_STATUS = {
     "pending": "pending",
     "running": "in_progress",
+    "sweeping": "in_progress",
     "success": "completed",
     "error": "failed",
     "interrupted": "failed",
