@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from graphflow.server.config import DEFAULT_PORT, FRONTENDS, ServerConfig
 from graphflow.settings import DEVICES, Settings
 
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
 
 def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -63,6 +67,97 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)",
     )
+    _add_worker_arguments(parser)
+    _add_limit_arguments(parser)
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workers", "where nodes run (see docs/distributed.md)")
+    group.add_argument(
+        "--workers",
+        type=_count,
+        default=ServerConfig.workers,
+        metavar="N",
+        help="worker processes on this machine, one GPU each when there are GPUs (default: 1); with --ray on "
+        "machines without GPUs, the number of worker actors",
+    )
+    group.add_argument(
+        "--ray",
+        type=ray_address,
+        metavar="local|auto|HOST:PORT",
+        help="run workers as Ray actors, one per GPU of the cluster (or --workers of --worker-cpus each): "
+        "'local' starts Ray here, 'auto' or HOST:PORT joins a running cluster (needs pip install \"graphflow[ray]\")",
+    )
+    group.add_argument(
+        "--worker-cpus",
+        type=_positive_number,
+        default=ServerConfig.worker_cpus,
+        metavar="C",
+        help="CPUs each Ray worker actor reserves when there are no GPUs (default: 1)",
+    )
+    group.add_argument(
+        "--worker-memory",
+        type=parse_size,
+        metavar="SIZE",
+        help="memory cap of each worker, e.g. 8G or 512M: a prompt that takes its worker past it fails (default: none)",
+    )
+    group.add_argument(
+        "--interrupt-grace",
+        type=_positive_number,
+        default=ServerConfig.interrupt_grace_s,
+        metavar="S",
+        help="seconds an interrupted node has to stop before its worker is killed and replaced (default: 10)",
+    )
+
+
+def _add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits", "budgets checked before a prompt is queued (default: graphflow's)")
+    group.add_argument("--max-pixels", type=_count, metavar="N", help="most pixels in one latent or image")
+    group.add_argument("--max-batch", type=_count, metavar="N", help="largest batch size")
+    group.add_argument("--max-steps", type=_count, metavar="N", help="most sampling steps")
+
+
+def parse_size(text: str) -> int:
+    """A byte count from e.g. "8G", "512M", "1.5GiB" or "1048576" (binary units, case-insensitive)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; give bytes or a number with K, M, G or T (8G, 512M)")
+    size = int(float(match[1]) * SIZE_UNITS[match[2].upper()])
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is no memory at all")
+    return size
+
+
+def ray_address(text: str) -> str:
+    """`local`, `auto` or a cluster's HOST:PORT (the head node's GCS port, 6379 by default)."""
+    if text in ("local", "auto"):
+        return text
+    match = _HOST_PORT.fullmatch(text)
+    if match is None or not 0 < int(match[2]) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not local, auto or HOST:PORT (the head node's address, e.g. 10.0.0.5:6379)"
+        )
+    return text
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -77,6 +172,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         temp_dir=user_dir / "temp",
         models_dir=args.models,
         device=args.device,
+        max_image_pixels=args.max_pixels,
+        max_batch=args.max_batch,
+        max_steps=args.max_steps,
     )
     return ServerConfig(
         settings=settings,
@@ -87,6 +185,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         db_path=Path(args.db) if args.db else None,
         plugins_dir=Path(plugins) if plugins else None,
         frontend=getattr(args, "frontend", "graphflow"),
+        workers=args.workers,
+        ray=args.ray,
+        worker_cpus=args.worker_cpus,
+        worker_memory_bytes=args.worker_memory,
+        interrupt_grace_s=args.interrupt_grace,
     )
 
 
@@ -95,6 +198,7 @@ def serve(args: argparse.Namespace) -> int:
     from graphflow.server.comfy.frontend import FrontendMissing
     from graphflow.server.queue_store import StorageUnavailable
     from graphflow.server.security import UnsafeBinding, check_binding, generate_token
+    from graphflow.server.workers.factory import RayUnavailable, connect_ray_for, require_ray
 
     if args.generate_token:
         print(generate_token())
@@ -102,14 +206,21 @@ def serve(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         check_binding(config.host, config.token)
-    except (FrontendMissing, UnsafeBinding, ValueError) as exc:
+        if config.ray:
+            require_ray()
+    except (FrontendMissing, UnsafeBinding, RayUnavailable, ValueError) as exc:
         print(f"graphflow: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if config.ray:
+            connect_ray_for(config)  # before the plugins load: a cluster that cannot be joined is told at once
         asyncio.run(_serve(config))
     except StorageUnavailable as exc:
         print(f"graphflow: {exc}", file=sys.stderr)
+        return 1
+    except RayUnavailable as exc:
+        print(f"graphflow: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"graphflow: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
