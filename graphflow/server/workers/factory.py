@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import socket
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from graphflow.server.workers.pool import WorkerPool
@@ -48,10 +49,8 @@ def make_pool(config: ServerConfig) -> WorkerPool:
     if config.ray:
         return _ray_pool(config, spec)
     gpus = _local_gpus(config)
-    numbers = iter(range(1 << 30))
-    return WorkerPool(
-        lambda name: ProcessWorker(spec, name, gpu=(next(numbers) % gpus) if gpus else None), config.workers
-    )
+    pool = WorkerPool(lambda name: ProcessWorker(spec, name, gpu=_least_used_gpu(pool, gpus)), config.workers)
+    return pool
 
 
 def require_ray() -> None:
@@ -124,6 +123,14 @@ def _ray_pool(config: ServerConfig, spec: WorkerSpec) -> WorkerPool:
         resources["memory"] = float(config.worker_memory_bytes)  # placed only where that much is free
     log.info("%d worker actor(s) on Ray, each with %s", size, resources)
     return WorkerPool(lambda name: RayWorker(spec, name, resources), size)
+
+
+def _least_used_gpu(pool: WorkerPool, gpus: int) -> int | None:
+    """The GPU the fewest live workers use (a replacement takes the place of the worker it replaces)."""
+    if not gpus:
+        return None
+    used = Counter(w.gpu for w in pool.workers if isinstance(w, ProcessWorker) and w.state != "dead")
+    return min(range(gpus), key=lambda gpu: used[gpu])
 
 
 def _local_gpus(config: ServerConfig) -> int:

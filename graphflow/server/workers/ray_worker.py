@@ -48,8 +48,14 @@ class WorkerActor:
             threading.Thread(target=self._watch_memory, args=(spec.memory_limit_bytes,), daemon=True).start()
 
     def ready(self) -> dict[str, Any]:
-        """Where the actor lives."""
-        return {"host": socket.gethostname(), "pid": os.getpid(), "device": str(self.runner.settings.device)}
+        """Where the actor lives: host, process and device (`cuda:N` names the GPU Ray gave it on that host)."""
+        import ray
+
+        from graphflow.models.device import pick_device
+
+        gpus = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
+        device = f"cuda:{gpus[0]}" if gpus else str(pick_device(self.runner.settings.device)[0])
+        return {"host": socket.gethostname(), "pid": os.getpid(), "device": device}
 
     def run(self, job: Job) -> Iterator[WorkerMessage]:
         """Run `job`, yielding its messages (the actor is threaded, so `cancel` is heard meanwhile)."""
