@@ -41,7 +41,7 @@ def _write_image(folder: Path, name: str, frames: int = 1, size: tuple[int, int]
 
 def test_a_missing_checkpoint_is_named_with_the_models_that_are_there(graphflow_cli, tmp_path):
     run = graphflow_cli(*txt2img_args("sd1", "sd15-pruned.safetensors", tmp_path))
-    assert run.status == 1
+    assert run.status == 2
     assert "'sd15-pruned.safetensors' is not one of" in run.stderr
     assert f"'{SD1}'" in run.stderr and "'tiny-sdxl'" in run.stderr
     assert "node 'checkpoint', input 'checkpoint'" in run.stderr
@@ -159,6 +159,6 @@ def test_load_image_names_a_file_that_is_not_an_image(executor, folder_settings)
 
 def test_the_sdxl_workflow_has_no_problem_but_its_absent_default_checkpoint(graphflow_cli):
     run = graphflow_cli("validate", WORKFLOWS / "txt2img_sdxl.json")
-    assert run.status == 1
+    assert run.status == 2
     assert "txt2img_sdxl.json: 1 problem" in run.stderr
     assert "'sd_xl_base_1.0.safetensors' is not one of" in run.stderr

@@ -67,7 +67,7 @@ def test_a_prompt_whose_embeddings_exist_validates(registry, models, tmp_path):
 def test_graphflow_validate_shows_the_missing_embedding(models, tmp_path, capsys):
     path = tmp_path / "workflow.json"
     path.write_text(json.dumps(txt2img("a embedding:nope circle")))
-    assert main(["validate", str(path), "--models", str(models)]) == 1
+    assert main(["validate", str(path), "--models", str(models)]) == 2
     err = capsys.readouterr().err
     assert "node 'prompt', input 'text': embedding:nope: no such embedding in" in err
     assert "available: shiny, shapes-sun [invalid_value]" in err

@@ -14,7 +14,9 @@ HISTORY_STATUS = {"success": "success", "error": "error", "interrupted": "error"
 
 def comfy_origin(record: PromptRecord) -> dict[str, Any]:
     """What the ComfyUI import kept of a prompt (its API prompt, extra data, outputs to run), or {}."""
-    return (record.workflow.get("meta") or {}).get(META_KEY) or {}
+    meta = record.workflow.get("meta")
+    origin = meta.get(META_KEY) if isinstance(meta, dict) else None
+    return origin if isinstance(origin, dict) else {}
 
 
 def api_prompt(record: PromptRecord) -> dict[str, Any]:
