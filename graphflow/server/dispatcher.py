@@ -212,11 +212,15 @@ class Dispatcher:
                 lost.node_type,
             )
         if lost.retry and record.attempts < MAX_ATTEMPTS:
-            requeued = self.store.requeue(record.prompt_id)
-            attempts = requeued.attempts if requeued else record.attempts
+            self.store.requeue(record.prompt_id)
             self.hub.publish(
                 "run_retrying",
-                {"prompt_id": record.prompt_id, "attempts": attempts, "reason": str(lost), "node_id": lost.node_id},
+                {
+                    "prompt_id": record.prompt_id,
+                    "attempt": record.attempts + 1,  # the one about to be made
+                    "reason": str(lost),
+                    "node_id": lost.node_id,
+                },
             )
             return None
         tries = f" ({record.attempts} attempts)" if lost.retry else ""

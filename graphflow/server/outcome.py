@@ -9,7 +9,7 @@ from graphflow.graph import WorkflowInvalid
 from graphflow.runs import NodeExecutionError, RunResult
 
 PromptStatus = Literal["success", "error", "interrupted"]
-ErrorKind = Literal["node_error", "invalid_workflow", "internal", "interrupted", "server_restart", "worker_lost"]
+ErrorKind = Literal["node_error", "invalid_workflow", "internal", "interrupted", "worker_lost"]
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ class QueueStore:
         with self._lock:
             if not self._usable() and self._unsaved:
                 log.error(
-                    "the results of prompts %s could not be written to %s (%s); they show as interrupted next time",
+                    "the results of prompts %s could not be written to %s (%s); they run again next time",
                     ", ".join(self._unsaved),
                     self.path,
                     self._problem,

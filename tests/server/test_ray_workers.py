@@ -158,7 +158,7 @@ async def test_a_worker_killed_mid_prompt_has_the_prompt_run_again_and_its_pictu
         os.kill(victim["pid"], signal.SIGKILL)
         retrying = (await events_until(ws, "run_retrying", prompt["prompt_id"], timeout=RUN_TIMEOUT_S))[-1]
         record = await finished(ray_client, prompt["prompt_id"])
-    assert retrying["node_id"] == "sampler" and "actor died" in retrying["reason"]
+    assert retrying["node_id"] == "sampler" and "actor died" in retrying["reason"] and retrying["attempt"] == 2
     assert record["status"] == "success" and record["attempts"] == 2
     assert sorted(p.name for p in output.glob("killed*")) == ["killed_00001_.png"]
     assert victim["pid"] not in [w["pid"] for w in (await workers(ray_client))["workers"]]

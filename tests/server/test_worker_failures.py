@@ -19,6 +19,7 @@ HOSTILE_PLUGIN = '''
 """Nodes that take their worker down in every way a node can."""
 import ctypes
 import os
+import signal
 import time
 
 from graphflow.api import INT, STRING, Context, Input, hookimpl, node
@@ -40,6 +41,7 @@ class Segfault:
 
     def run(self, ctx: Context, size: int) -> None:
         ctypes.string_at(0, size)
+        os.kill(os.getpid(), signal.SIGSEGV)  # where address 0 happens to be readable
 
 
 @node("hostile.sys_exit", version="1.0.0", category="test", output=True, cacheable=False)

@@ -38,7 +38,7 @@ def model_refs(workflow: Any, registry: Registry) -> frozenset[str]:
 
 def choose_worker(idle: Sequence[W], needs: frozenset[str], waiting: Iterable[frozenset[str]]) -> W:
     """An idle worker for a prompt needing `needs`: one already holding them, else the one whose models
-    the waiting prompts need least (so it is the cheapest to evict), else the first."""
+    the waiting prompts need least (so it is the cheapest to evict), holding the fewest models on a tie."""
     if not idle:
         raise ValueError("no idle worker to choose from")
     if needs:
@@ -49,4 +49,4 @@ def choose_worker(idle: Sequence[W], needs: frozenset[str], waiting: Iterable[fr
     for refs in waiting:
         for ref in refs:
             wanted[ref] = wanted.get(ref, 0) + 1
-    return min(idle, key=lambda w: sum(wanted.get(ref, 0) for ref in w.held))
+    return min(idle, key=lambda w: (sum(wanted.get(ref, 0) for ref in w.held), len(w.held)))

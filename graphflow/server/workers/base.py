@@ -52,6 +52,19 @@ class WorkerHandle:
         if self.state == "busy":
             self.state = "idle"
 
+    def _models_freed(self, unload_models: bool) -> None:
+        """The server asked the worker to unload its models: it holds none for affinity's sake."""
+        if unload_models:
+            self.held = frozenset()
+
+    def _over_memory(self, used: int, cap: int) -> WorkerLost:
+        """The worker was stopped for using more than `--worker-memory`: running the prompt again would too."""
+        gib = 1 << 30
+        return self._lost(
+            f"used {used / gib:.2f} GiB, more than its memory cap of {cap / gib:.2f} GiB (--worker-memory)",
+            retry=False,
+        )
+
     def _lost(self, reason: str, *, retry: bool = True) -> WorkerLost:
         self.state = "dead"
         node_id, node_type = self.running_node or (None, None)

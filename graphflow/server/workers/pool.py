@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from graphflow.server.workers.protocol import Job, WorkerLost, WorkerMessage
+from graphflow.server.workers.protocol import Job, WorkerMessage
 
 log = logging.getLogger("graphflow.server.workers")
 RESTART_BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
@@ -92,7 +92,7 @@ class WorkerPool:
             await asyncio.sleep(delay)
             try:
                 await worker.start()
-            except (WorkerLost, OSError) as exc:
+            except Exception as exc:  # WorkerLost, OSError, or a Ray error creating the actor: try again
                 log.error("worker %s could not start (attempt %d): %s", worker.name, attempt + 1, exc)
                 worker.kill()
                 worker.state = "starting"

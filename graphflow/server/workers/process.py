@@ -44,7 +44,7 @@ class ProcessWorker(WorkerHandle):
         self._process: Any = None
         self._conn: Connection | None = None
         self._inbox: asyncio.Queue[tuple[str, Any]] | None = None
-        self._over_memory: int | None = None
+        self._used_memory: int | None = None  # what the worker reported using when over its cap
 
     async def start(self) -> None:
         """Start the process and wait until its plugins and executor are ready."""
@@ -83,7 +83,7 @@ class ProcessWorker(WorkerHandle):
             while True:
                 kind, message = await self._inbox.get()
                 if kind == "over_memory":
-                    self._over_memory = message
+                    self._used_memory = message
                     continue
                 if kind != "message":
                     raise self._gone()
@@ -101,6 +101,7 @@ class ProcessWorker(WorkerHandle):
     def free(self, unload_models: bool, free_memory: bool) -> None:
         """Drop cached models and/or outputs once the running job (if any) is done."""
         self._tell("free", (unload_models, free_memory))
+        self._models_freed(unload_models)
 
     def kill(self) -> None:
         """Stop the process now (a node that ignores cancellation, or shutdown)."""
@@ -121,12 +122,9 @@ class ProcessWorker(WorkerHandle):
                 self._conn.send((kind, value))
 
     def _gone(self) -> WorkerLost:
-        if self._over_memory is not None:
+        if self._used_memory is not None:
             cap = self.spec.memory_limit_bytes or 0
-            return self._lost(
-                f"used {_gib(self._over_memory)}, more than its memory cap of {_gib(cap)} (--worker-memory)",
-                retry=False,
-            )
+            return self._over_memory(self._used_memory, cap)
         return self._lost(self._death())
 
     def _death(self) -> str:
@@ -160,10 +158,6 @@ class ProcessWorker(WorkerHandle):
                 return
             if item[0] == "lost":
                 return
-
-
-def _gib(size: int) -> str:
-    return f"{size / (1 << 30):.2f} GiB"
 
 
 def _context() -> multiprocessing.context.SpawnContext | multiprocessing.context.ForkServerContext:
@@ -216,7 +210,7 @@ def _child_main(conn: Connection, gpu: int | None) -> None:
                     return
 
         threading.Thread(target=listen, daemon=True).start()
-        send("ready", {"device": str(runner.settings.device), "pid": os.getpid()})
+        send("ready", {"device": runner.device, "pid": os.getpid()})
         while (item := jobs.get()) is not None:
             if isinstance(item[0], Job):
                 job, token = item

@@ -21,7 +21,7 @@ from typing import Any
 
 from graphflow.context import CancelToken
 from graphflow.server.workers.base import WorkerHandle
-from graphflow.server.workers.protocol import Finished, Job, RunEvent, WorkerLost, WorkerMessage, WorkerSpec
+from graphflow.server.workers.protocol import Finished, Job, RunEvent, WorkerMessage, WorkerSpec
 
 START_TIMEOUT_S = 300.0
 MEMORY_CHECK_S = 0.2
@@ -51,10 +51,8 @@ class WorkerActor:
         """Where the actor lives: host, process and device (`cuda:N` names the GPU Ray gave it on that host)."""
         import ray
 
-        from graphflow.models.device import pick_device
-
         gpus = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
-        device = f"cuda:{gpus[0]}" if gpus else str(pick_device(self.runner.settings.device)[0])
+        device = f"cuda:{gpus[0]}" if gpus else self.runner.device
         return {"host": socket.gethostname(), "pid": os.getpid(), "device": device}
 
     def run(self, job: Job) -> Iterator[WorkerMessage]:
@@ -177,8 +175,7 @@ class RayWorker(WorkerHandle):
         """Drop cached models and/or outputs on the actor once its running job is done."""
         if self._actor is not None:
             self._actor.free.remote(unload_models, free_memory)
-            if unload_models:
-                self.held = frozenset()
+            self._models_freed(unload_models)
 
     def kill(self) -> None:
         """End the actor now."""
@@ -194,10 +191,3 @@ class RayWorker(WorkerHandle):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._actor.close.remote(), timeout_s)
         self.kill()
-
-    def _over_memory(self, used: int, cap: int) -> WorkerLost:
-        gib = 1 << 30
-        return self._lost(
-            f"used {used / gib:.2f} GiB, more than its memory cap of {cap / gib:.2f} GiB (--worker-memory)",
-            retry=False,
-        )

@@ -158,6 +158,13 @@ class PromptRunner:
         self._held: dict[str, frozenset[object]] = {}
 
     @property
+    def device(self) -> str:
+        """The device the models run on ("cpu", "cuda", ...), as chosen from the settings."""
+        from graphflow.models.device import pick_device
+
+        return str(pick_device(self.settings.device)[0])
+
+    @property
     def held(self) -> frozenset[str]:
         """The model files of earlier jobs whose loaded weights are still in the model cache."""
         keys = set(self.executor.models.keys())
