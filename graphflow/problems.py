@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SUMMARY_LIMIT = 20
-LINE_LIMIT = 200
+LINE_LIMIT = 1000  # room for a list of choices and the folder they come from
 
 
 @dataclass(frozen=True)

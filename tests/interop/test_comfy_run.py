@@ -32,10 +32,13 @@ def test_each_example_runs_from_the_cli_and_saves_its_image(graphflow_cli, tmp_p
         assert image.size == (size, size)
 
 
-def test_running_a_file_with_a_custom_node_fails_with_one_line_naming_it(graphflow_cli, tmp_path):
+def test_running_a_file_with_custom_nodes_fails_with_one_line_naming_each(graphflow_cli, tmp_path):
     run = graphflow_cli("run", DATA / "custom_node_api.json", "--output", tmp_path)
-    assert run.status == 2
-    assert run.stderr.count("\n") == 1 and "FaceDetailer (node 20)" in run.stderr
+    assert run.status == 2 and "Traceback" not in run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0].endswith("custom_node_api.json: 2 problems")
+    assert "node '20'" in lines[1] and "'FaceDetailer'" in lines[1]
+    assert "node '21'" in lines[2] and "'UltimateSDUpscale'" in lines[2] and len(lines) == 3
 
 
 def test_import_writes_a_graphflow_workflow_that_validates(graphflow_cli, tmp_path):

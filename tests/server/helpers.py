@@ -152,7 +152,7 @@ async def submit(client, wf: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return body
 
 
-async def wait_finished(client, prompt_id: str, timeout: float = 10.0) -> dict[str, Any]:
+async def wait_finished(client, prompt_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Poll a prompt until it is finished; return its record."""
     async with asyncio.timeout(timeout):
         while True:

@@ -205,7 +205,7 @@ async def test_comfyui_clients_see_each_nodes_progress_state(client):
 
 async def test_clashing_reads_under_api_follow_the_active_frontend(aiohttp_client, config):
     own = await aiohttp_client(create_app(config))
-    assert (await (await own.get("/api/queue")).json()).keys() == {"running", "pending"}
+    assert (await (await own.get("/api/queue")).json()).keys() == {"running", "running_all", "pending"}
     assert (await (await own.get("/api/models")).json()).keys() == {"kinds"}
     assert (await (await own.get("/queue")).json()).keys() == {"queue_running", "queue_pending"}
     comfy = await aiohttp_client(create_app(replace(config, frontend="comfyui", comfyui_dir=config.web_dir)))
