@@ -36,3 +36,11 @@ def test_each_worker_process_takes_the_gpu_the_fewest_live_workers_use():
     second.state = "dead"  # lost: its replacement goes to the GPU it leaves free
     assert add("d").device == "cuda:1"
     assert _least_used_gpu(pool, 0) is None
+
+
+def test_local_workers_split_the_machines_cores_and_ray_workers_use_their_cpus(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert worker_spec(ServerConfig()).torch_threads is None  # one worker: torch's own default
+    assert worker_spec(ServerConfig(workers=2)).torch_threads == 4
+    assert worker_spec(ServerConfig(workers=16)).torch_threads == 1
+    assert worker_spec(ServerConfig(ray="auto", worker_cpus=3)).torch_threads == 3

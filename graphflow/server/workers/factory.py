@@ -34,12 +34,18 @@ def worker_spec(config: ServerConfig) -> WorkerSpec:
         for name in ("models_dir", "input_dir", "example_inputs_dir")
         if (path := getattr(settings, name)) is not None
     }
+    threads: int | None  # workers sharing a machine split its cores
+    if config.ray:
+        threads = max(1, int(config.worker_cpus))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else None
     return WorkerSpec(
         settings.replace(**absolute),
         config.plugins_dir.resolve() if config.plugins_dir else None,
         config.entry_points,
         config.preview_max_side,
         config.worker_memory_bytes,
+        threads,
     )
 
 
