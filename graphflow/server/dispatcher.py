@@ -147,7 +147,7 @@ class Dispatcher:
             self.publish_queue()
 
     def _waiting_needs(self) -> list[frozenset[str]]:
-        return [model_refs(r.workflow, self.registry) for r in self.store.pending()[:64]]
+        return [model_refs(r.workflow, self.registry) for r in self.store.pending(limit=64)]
 
     async def _sleep(self, seconds: float) -> None:
         """Wait for `notify` or a worker becoming idle (or `seconds`, when not 0)."""

@@ -398,9 +398,10 @@ class QueueStore:
         """The prompts a fan-out made of `parent`, in the order they were queued."""
         return [_record(r) for r in self._rows("SELECT * FROM prompts WHERE parent = ? ORDER BY number", (parent,))]
 
-    def pending(self) -> list[PromptRecord]:
-        """Pending prompts in run order."""
-        return [_record(r) for r in self._rows(f"SELECT * FROM prompts WHERE status = 'pending' {_QUEUE_ORDER}")]
+    def pending(self, limit: int = -1) -> list[PromptRecord]:
+        """Pending prompts in run order (the first `limit` of them, when given)."""
+        rows = self._rows(f"SELECT * FROM prompts WHERE status = 'pending' {_QUEUE_ORDER} LIMIT ?", (limit,))
+        return [_record(r) for r in rows]
 
     def pending_count(self) -> int:
         """How many prompts wait."""
