@@ -10,7 +10,8 @@ from aiohttp import web
 from graphflow.graph import validate
 from graphflow.server.errors import ApiError, int_query, json_object, optional_json_object, read_json
 from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STORE
-from graphflow.server.queue_store import PromptRecord
+from graphflow.server.queue_store import SWEEPING, PromptRecord
+from graphflow.server.sweeps import SWEEPS
 from graphflow.workflow import Workflow, WorkflowFileError, parse_workflow
 
 routes = web.RouteTableDef()
@@ -112,6 +113,10 @@ async def cancel_one(request: web.Request) -> web.Response:
     record = _record_or_404(request)
     if record.status == "running":
         raise ApiError("conflict", f"prompt {record.prompt_id!r} is running; stop it with POST /api/interrupt")
+    if record.status == SWEEPING:  # a sweep's parent: its children go
+        cancelled, _ = request.app[SWEEPS].stop(record.prompt_id)
+        request.app[DISPATCHER].notify()
+        return web.json_response({"cancelled": cancelled})
     cancelled = request.app[STORE].cancel_pending(record.prompt_id)
     if not cancelled:
         raise ApiError("not_found", f"prompt {record.prompt_id!r} is not pending (it is {record.status})")

@@ -92,10 +92,7 @@ async def cancel(request: web.Request) -> web.Response:
     store, dispatcher = request.app[STORE], request.app[DISPATCHER]
     prompt_id = record.prompt_id
     if record.status == SWEEPING:
-        running = [child.prompt_id for child in store.children(prompt_id) if child.status == "running"]
-        cancelled = store.cancel_pending_children(prompt_id)
-        interrupted = [child_id for child_id in running if dispatcher.interrupt(child_id)]
-        request.app[SWEEPS].check(prompt_id)
+        cancelled, interrupted = request.app[SWEEPS].stop(prompt_id)
     elif record.status == "pending":
         cancelled, interrupted = store.cancel_pending(prompt_id), []
     elif record.status == "running":

@@ -84,6 +84,15 @@ class SweepCollector:
         if record.parent is not None:
             self.check(record.parent)
 
+    def stop(self, parent_id: str) -> tuple[list[str], list[str]]:
+        """Cancel a sweep's pending children and interrupt its running ones (the parent ends once they
+        have); returns (cancelled ids, interrupted ids)."""
+        running = [child.prompt_id for child in self.store.children(parent_id) if child.status == "running"]
+        cancelled = self.store.cancel_pending_children(parent_id)
+        interrupted = [child_id for child_id in running if self.dispatcher.interrupt(child_id)]
+        self.check(parent_id)
+        return cancelled, interrupted
+
     def check(self, parent_id: str) -> None:
         """End the sweep `parent_id` (off the event loop) if none of its children waits or runs any more."""
         if parent_id in self._ending:

@@ -189,6 +189,26 @@ async def test_a_sweep_whose_children_are_cleared_from_the_queue_ends_too(client
     gate.set()
 
 
+@pytest.mark.parametrize("route", ["graphflow", "comfyui"])
+async def test_deleting_the_parent_from_the_queue_cancels_its_children(client, gate, route):
+    gate.clear()
+    async with client.ws_connect("/api/ws") as ws:
+        blocker = await submit(client, workflow(hold=True))
+        await events_until(ws, "progress", blocker["prompt_id"])
+    answer = await sweep(client, workflow(), {"seeds": {"node": "slow", "count": 2}})
+    parent_id = answer["prompt_id"]
+    if route == "graphflow":
+        deleted = await (await client.delete(f"/api/queue/{parent_id}")).json()
+        assert deleted == {"cancelled": answer["children"]}
+    else:
+        assert (await client.post("/queue", json={"delete": [parent_id]})).status == 200
+    parent = await ended(client, parent_id)
+    assert parent["status"] == "interrupted"
+    statuses = [parent["outputs"]["children"][child_id]["status"] for child_id in answer["children"]]
+    assert statuses == ["cancelled", "cancelled"]
+    gate.set()
+
+
 async def test_cancel_stops_a_plain_prompt_too(client, gate):
     gate.clear()
     async with client.ws_connect("/api/ws") as ws:

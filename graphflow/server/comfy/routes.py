@@ -17,8 +17,10 @@ from graphflow.server.comfy.records import HISTORY_STATUS, history_entry, queue_
 from graphflow.server.errors import ApiError, int_query, optional_json_object, parse_json
 from graphflow.server.files import FileStore
 from graphflow.server.keys import CONFIG, DISPATCHER, FILES, PLUGINS, STORE
+from graphflow.server.queue_store import SWEEPING
 from graphflow.server.routes_files import original_ref, read_form_file, read_upload, view
 from graphflow.server.routes_prompts import interrupt
+from graphflow.server.sweeps import SWEEPS
 from graphflow.settings import Settings
 from graphflow.workflow import Workflow, WorkflowFileError
 
@@ -137,7 +139,11 @@ async def edit_queue(request: web.Request) -> web.Response:
     if body.get("clear"):
         store.cancel_pending()
     for prompt_id in to_delete:
-        store.cancel_pending(prompt_id)
+        record = store.get(prompt_id)
+        if record is not None and record.status == SWEEPING:  # a sweep's parent: its children go
+            request.app[SWEEPS].stop(prompt_id)
+        else:
+            store.cancel_pending(prompt_id)
     request.app[DISPATCHER].notify()
     return web.Response(status=200)
 
