@@ -30,6 +30,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.server_load import PLUGIN as NOOP_PLUGIN
+from benchmarks.server_load import trivial as noop
 from graphflow.context import CancelToken
 from graphflow.executor import Executor
 from graphflow.plugins import build_plugins
@@ -41,33 +43,6 @@ from graphflow.server.workers.process import ProcessWorker
 from graphflow.server.workers.protocol import Finished, Job, WorkerSpec
 from graphflow.settings import Settings
 from graphflow.workflow import parse_workflow
-
-NOOP_PLUGIN = '''
-from graphflow.api import INT, Context, Input, hookimpl, node
-
-
-@node("bench.noop", version="1.0.0", category="bench", output=True, cacheable=False)
-class Noop:
-    """Does nothing but report its value."""
-    value = Input(INT, default=0)
-
-    def run(self, ctx: Context, value):
-        ctx.add_ui("values", value)
-
-
-@hookimpl
-def register_nodes(register):
-    register(Noop)
-'''
-
-
-def noop(value: int) -> dict[str, Any]:
-    """A one-node workflow."""
-    return {
-        "format": "graphflow.workflow",
-        "version": 1,
-        "nodes": {"n": {"type": "bench.noop", "inputs": {"value": value}}},
-    }
 
 
 def txt2img(seed: int, steps: int) -> dict[str, Any]:

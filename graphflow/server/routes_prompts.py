@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -74,9 +75,19 @@ def _stored(workflow: Workflow) -> dict[str, Any]:
     return workflow.model_dump(mode="json", exclude_none=True)
 
 
-@routes.post("/api/prompt")
-async def submit(request: web.Request) -> web.Response:
-    """Validate a workflow and queue it."""
+@dataclass(frozen=True)
+class Submission:
+    """A checked request to queue a workflow: the body, the valid workflow and the queueing fields."""
+
+    body: dict[str, Any]
+    workflow: Workflow
+    targets: list[str] | None
+    priority: int
+    client_id: str | None
+
+
+async def checked_submission(request: web.Request) -> Submission:
+    """The request's workflow and queueing fields, checked off the event loop; a 400 naming every problem."""
     body = json_object(await read_json(request))
     targets, priority, client_id = _targets(body), _priority(body), _text_or_null(body, "client_id")
     workflow, issues = await asyncio.to_thread(checked_workflow, request, body.get("workflow"), targets)
@@ -84,7 +95,15 @@ async def submit(request: web.Request) -> web.Response:
         raise ApiError(
             "invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued", issues=issues
         )
-    stored = await asyncio.to_thread(_stored, workflow)
+    return Submission(body, workflow, targets, priority, client_id)
+
+
+@routes.post("/api/prompt")
+async def submit(request: web.Request) -> web.Response:
+    """Validate a workflow and queue it."""
+    checked = await checked_submission(request)
+    body, targets, priority, client_id = checked.body, checked.targets, checked.priority, checked.client_id
+    stored = await asyncio.to_thread(_stored, checked.workflow)
     store = request.app[STORE]
     record = store.add(stored, client_id=client_id, priority=priority, front=bool(body.get("front")), targets=targets)
     request.app[DISPATCHER].notify()

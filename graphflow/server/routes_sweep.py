@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from graphflow.graph import validate
-from graphflow.server.errors import ApiError, json_object, read_json
+from graphflow.server.errors import ApiError
 from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STORE
 from graphflow.server.queue_store import SWEEPING
-from graphflow.server.routes_prompts import _priority, _record_or_404, _targets, _text_or_null, checked_workflow
+from graphflow.server.routes_prompts import _record_or_404, checked_submission
 from graphflow.server.sweeps import SWEEPS, child_workflow, parent_workflow
 from graphflow.sweep import Child, SweepInvalid, expand, parse_sweep
 from graphflow.workflow import Workflow
@@ -23,13 +23,9 @@ routes = web.RouteTableDef()
 @routes.post("/api/prompt/sweep")
 async def submit_sweep(request: web.Request) -> web.Response:
     """Validate a workflow and a sweep over it; queue one child prompt per cell under a parent prompt."""
-    body = json_object(await read_json(request))
-    targets, priority, client_id = _targets(body), _priority(body), _text_or_null(body, "client_id")
-    workflow, issues = await asyncio.to_thread(checked_workflow, request, body.get("workflow"), targets)
-    if issues or workflow is None:
-        raise ApiError(
-            "invalid_workflow", f"the workflow has {len(issues)} problem(s); nothing was queued", issues=issues
-        )
+    checked = await checked_submission(request)
+    body, workflow, targets = checked.body, checked.workflow, checked.targets
+    priority, client_id = checked.priority, checked.client_id
     parent, children = await asyncio.to_thread(_expanded, request, workflow, body.get("sweep"), targets)
     store = request.app[STORE]
     record, child_ids = store.add_sweep(parent, children, client_id=client_id, priority=priority, targets=targets)
