@@ -39,7 +39,8 @@ class WorkerPool:
         self.make = make
         self.size = size
         self.workers: list[Worker] = []
-        self.changed = asyncio.Event()  # set whenever a worker becomes idle or goes away
+        self.changed = asyncio.Event()  # set whenever a worker becomes idle or goes away; the dispatcher's
+        self._started = asyncio.Event()  # set whenever a start ends, well or not; ready()'s own
         self._numbers = itertools.count(1)
         self._starting: set[asyncio.Task[None]] = set()
 
@@ -51,8 +52,8 @@ class WorkerPool:
     async def ready(self) -> None:
         """Wait until no worker is starting any more."""
         while any(w.state == "starting" for w in self.workers):
-            self.changed.clear()
-            await self.changed.wait()
+            self._started.clear()  # never the dispatcher's event: clearing that could lose its wake-up
+            await self._started.wait()
 
     def idle(self) -> list[Worker]:
         """The workers ready for a job now."""
@@ -98,7 +99,9 @@ class WorkerPool:
                 worker.state = "starting"
                 continue
             self.changed.set()
+            self._started.set()
             return
         worker.state = "dead"
         self.changed.set()
+        self._started.set()
         log.error("worker %s could not be started; the queue waits for a worker", worker.name)
