@@ -13,6 +13,12 @@ import { embeddingNames } from "./suggest.js";
 import { bindShortcuts } from "./shortcuts.js";
 import { UndoStack } from "./undo.js";
 import { connect } from "./ws.js";
+import { installPainter } from "./painter.js";
+import { installTabs } from "./tabs.js";
+import { installOrganise } from "./organise.js";
+import { installViewer } from "./viewer.js";
+import { installLibrary } from "./library.js";
+import { installSettings } from "./settings.js";
 
 const STORE_KEY = "graphflow.editor.workflow";
 const $ = (sel) => document.querySelector(sel);
@@ -112,6 +118,7 @@ async function start() {
   bindShortcuts(app);
   acceptDrops(root, open, (m) => toast(m, "error"));
   bindToolbar(app, open);
+  for (const install of [installPainter, installTabs, installOrganise, installViewer, installLibrary, installSettings]) install(app);
   for (const p of catalogue.problems ?? []) toast(`Plugin ${p.plugin}: ${p.message}`, "warn");
 
   canvas.setView(0, 0, 1);

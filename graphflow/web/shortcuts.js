@@ -1,55 +1,52 @@
-// Keyboard shortcuts, plus copy/paste of selected nodes.
+// Keyboard shortcuts: one registry that every concern adds to (the `?` panel lists it), plus copy/paste of nodes.
+
+/** Every shortcut: { keys, label, run, typing }; `keys` reads like "Ctrl+Shift+Z" ("Ctrl" is Cmd on a Mac). */
+export const shortcuts = [];
+
+/** Add a shortcut; `typing: true` lets it fire while a text field has the focus; `run` returning false leaves the
+ * key to the browser (e.g. Ctrl+V with nothing copied, so the page still gets its paste event). */
+export function addShortcut(keys, label, run, { typing = false } = {}) {
+  shortcuts.push({ keys, label, run, typing, matches: keyMatcher(keys) });
+}
+
+function keyMatcher(keys) {
+  const parts = keys.split("+");
+  const key = parts.pop().toLowerCase();
+  const mods = new Set(parts.map((p) => p.toLowerCase()));
+  return (e) =>
+    e.key.toLowerCase() === key &&
+    (e.ctrlKey || e.metaKey) === mods.has("ctrl") &&
+    e.shiftKey === mods.has("shift") &&
+    e.altKey === mods.has("alt");
+}
 
 /** Bind the editor's keys on `window`; `app` provides the actions. */
 export function bindShortcuts(app) {
   let clipboard = null;
+  addShortcut("Ctrl+Enter", "Queue the workflow", () => app.queue(), { typing: true });
+  addShortcut("Ctrl+S", "Download the workflow", () => app.save(), { typing: true });
+  addShortcut("Ctrl+O", "Open a workflow file", () => app.openFile(), { typing: true });
+  addShortcut("Ctrl+Z", "Undo", () => app.undo());
+  addShortcut("Ctrl+Shift+Z", "Redo", () => app.redo());
+  addShortcut("Ctrl+Y", "Redo", () => app.redo());
+  addShortcut("Ctrl+A", "Select every node", () => app.canvas.select([...app.graph.nodes.keys()]));
+  addShortcut("Ctrl+C", "Copy the selected nodes", () => {
+    if (!app.canvas.selection.size) return false;
+    clipboard = copySelection(app);
+  });
+  addShortcut("Ctrl+X", "Cut the selected nodes", () => {
+    clipboard = copySelection(app) ?? clipboard;
+    app.deleteSelection();
+  });
+  addShortcut("Ctrl+V", "Paste nodes", () => (clipboard ? paste(app, clipboard) : false));
+  addShortcut("Delete", "Delete the selected nodes", () => app.deleteSelection());
+  addShortcut("Backspace", "Delete the selected nodes", () => app.deleteSelection());
+  addShortcut("F", "Show every node", () => app.canvas.fit());
+  addShortcut("Escape", "Clear the selection", () => app.canvas.select([]));
   window.addEventListener("keydown", (e) => {
-    const mod = e.ctrlKey || e.metaKey;
     const typing = e.target.closest?.("input, textarea, select, [contenteditable]");
-    if (mod && e.key === "Enter") {
-      e.preventDefault();
-      return app.queue();
-    }
-    if (mod && e.key.toLowerCase() === "s") {
-      e.preventDefault();
-      return app.save();
-    }
-    if (mod && e.key.toLowerCase() === "o") {
-      e.preventDefault();
-      return app.openFile();
-    }
-    if (typing) return;
-    const key = e.key.toLowerCase();
-    if (mod && key === "z") {
-      e.preventDefault();
-      return e.shiftKey ? app.redo() : app.undo();
-    }
-    if (mod && key === "y") {
-      e.preventDefault();
-      return app.redo();
-    }
-    if (mod && key === "a") {
-      e.preventDefault();
-      return app.canvas.select([...app.graph.nodes.keys()]);
-    }
-    if (mod && key === "c") {
-      clipboard = copySelection(app);
-      return;
-    }
-    if (mod && key === "x") {
-      clipboard = copySelection(app);
-      return app.deleteSelection();
-    }
-    if (mod && key === "v" && clipboard) {
-      e.preventDefault();
-      return paste(app, clipboard);
-    }
-    if (key === "delete" || key === "backspace") {
-      e.preventDefault();
-      return app.deleteSelection();
-    }
-    if (key === "f") return app.canvas.fit();
-    if (key === "escape") return app.canvas.select([]);
+    const hit = shortcuts.find((s) => s.matches(e) && (s.typing || !typing));
+    if (hit && hit.run(e) !== false) e.preventDefault();
   });
 }
 
@@ -70,4 +67,5 @@ function paste(app, data) {
   let ids = [];
   app.edit(() => (ids = app.graph.insert(data, [mx - left, my - top])));
   app.canvas.select(ids);
+  return true;
 }
