@@ -12,6 +12,7 @@ from graphflow.graph import validate
 from graphflow.server.errors import ApiError, int_query, json_object, optional_json_object, read_json
 from graphflow.server.keys import CONFIG, DISPATCHER, PLUGINS, STORE
 from graphflow.server.queue_store import SWEEPING, PromptRecord
+from graphflow.server.run_summary import run_summary
 from graphflow.server.sweeps import SWEEPS
 from graphflow.workflow import Workflow, WorkflowFileError, parse_workflow
 
@@ -185,11 +186,13 @@ async def requeue(request: web.Request) -> web.Response:
 
 @routes.get("/api/history")
 async def history(request: web.Request) -> web.Response:
-    """Finished prompts, newest first, a page at a time."""
+    """Finished prompts, newest first, a page at a time, each with the `summary` a history row shows."""
     offset = int_query(request, "offset", 0, 0, 2**31)
     limit = int_query(request, "limit", 50, 1, MAX_HISTORY_PAGE)
     items, total = request.app[STORE].history(offset, limit)
-    return web.json_response({"items": [r.to_dict() for r in items], "total": total, "offset": offset, "limit": limit})
+    registry = request.app[PLUGINS].registry
+    shown = [{**r.to_dict(), "summary": run_summary(r.workflow, registry)} for r in items]
+    return web.json_response({"items": shown, "total": total, "offset": offset, "limit": limit})
 
 
 @routes.delete("/api/history/{prompt_id}")
