@@ -9,6 +9,7 @@ from typing import Any
 
 import networkx as nx
 
+from graphflow.bypass import without_inactive
 from graphflow.declaration import Input, NodeSpec
 from graphflow.limits import over_limits
 from graphflow.problems import ValidationIssue, clipped, shown, summarise
@@ -88,10 +89,11 @@ def plan(workflow: Workflow, registry: Registry, settings: Settings, targets: It
 
 class _Checker:
     def __init__(self, workflow: Workflow, registry: Registry, settings: Settings) -> None:
-        self.workflow = workflow
+        # muted and bypassed nodes never reach the checks: what they leave unfed is reported instead
+        self.workflow, self.issues = without_inactive(workflow, registry.get)
+        self.unfed = {(issue.node_id, issue.input) for issue in self.issues}
         self.registry = registry
         self.settings = settings
-        self.issues: list[ValidationIssue] = []
         self.specs: dict[str, NodeSpec] = {}
         self.nodes: dict[str, PlannedNode] = {}
 
@@ -192,7 +194,7 @@ class _Checker:
                     literals[name] = value
             elif field_.has_default:
                 literals[name] = field_.default
-            elif field_.required:
+            elif field_.required and (node_id, name) not in self.unfed:
                 self.add(node_id, name, "missing_input", f"required {field_.type} input is not connected or set")
             else:
                 literals[name] = None

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,19 +54,24 @@ class Link(BaseModel):
 
 
 class NodeEntry(BaseModel):
-    """One node of a workflow: its type and version, literal inputs by name, and links by input name."""
+    """One node of a workflow: its type and version, literal inputs by name, and links by input name.
+
+    `mode` "mute" keeps the node from running; "bypass" also feeds each of its outputs from its first linked
+    input of the same type (`graphflow.bypass`).
+    """
 
     model_config = ConfigDict(extra="forbid")
     type: str
     version: str = "1.0.0"
     plugin: str | None = None
     title: str | None = None
+    mode: Literal["bypass", "mute"] | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     links: dict[str, Link] = Field(default_factory=dict)
 
 
 class Workflow(BaseModel):
-    """A whole workflow file; `ui` (positions, groups, notes) is carried through unchanged."""
+    """A whole workflow file; `ui` (positions, sizes, groups, notes, reroutes) is carried through unchanged."""
 
     model_config = ConfigDict(extra="forbid")
     format: str = FORMAT

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from graphflow.bypass import pass_through
 from graphflow.interop.comfy_api import ComfyImportError, check_import_nesting, import_error, unsupported_error
 from graphflow.interop.comfy_flatten import WIDGET_OVERRIDES, FlattenError, flatten
 from graphflow.interop.comfy_nodes import (
@@ -92,10 +93,7 @@ class _Graph:
             if node.get("type") == "Reroute":
                 link_id = _input_link(node, 0)
             elif node.get("mode") == BYPASSED:
-                link_id = next(
-                    (i.get("link") for i in node["inputs"] if i.get("type") == kind and i.get("link") is not None),
-                    None,
-                )
+                link_id = pass_through(((i.get("type"), i.get("link")) for i in node["inputs"]), kind)
             else:
                 return "link", [origin, slot]
         raise ComfyImportError(f"{self.source}: a chain of reroutes or bypassed nodes loops back on itself")
