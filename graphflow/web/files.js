@@ -1,7 +1,25 @@
-// Opening and saving workflow files: file picker, download, drag-and-drop of JSON or PNG, examples.
+// Opening and saving workflow files: file picker, download, drag-and-drop of JSON or PNG, examples; dropped
+// pictures that are no workflow go to whoever takes pictures (see `takePictures`).
 
 import { api } from "./api.js";
 import { WORKFLOW_KEY, isPng, pngText, workflowFromPng } from "./png.js";
+
+/** A file that is a picture but carries no workflow. */
+export class NotAWorkflow extends Error {}
+
+let pictures = null;
+
+/** Let `handler` take dropped pictures: `onNode(file, nodeId)` for a drop on a node (true when it took the file;
+ * otherwise the file is read as for a drop on the canvas) and `onCanvas(file, clientX, clientY)` for a picture
+ * without a workflow dropped anywhere else. */
+export function takePictures(handler) {
+  pictures = handler;
+}
+
+/** Whether a File is a picture (by its type, or its name when the type is empty). */
+export function isPicture(file) {
+  return file.type ? file.type.startsWith("image/") : /\.(png|jpe?g|webp|gif|bmp)$/i.test(file.name);
+}
 
 /** The workflow JSON inside a dropped/picked File (a .json file or a PNG carrying one);
  * ComfyUI files (API or UI format, JSON or PNG) are converted by the server. */
@@ -11,9 +29,10 @@ export async function workflowFromFile(file) {
     const texts = await pngText(buffer);
     if (!texts.has(WORKFLOW_KEY) && (texts.has("prompt") || texts.has("workflow"))) return api.importComfy(file);
     const data = await workflowFromPng(buffer);
-    if (!data) throw new Error(`${file.name}: this PNG carries no workflow`);
+    if (!data) throw new NotAWorkflow(`${file.name}: this PNG carries no workflow`);
     return data;
   }
+  if (isPicture(file) && !/json/.test(file.type)) throw new NotAWorkflow(`${file.name}: this picture carries no workflow`);
   let data;
   try {
     data = JSON.parse(new TextDecoder().decode(buffer));
@@ -42,7 +61,8 @@ export function download(data, filename) {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
-/** Open files dropped on `target` with `open(data, name)`; `fail(message)` reports a bad file. */
+/** Open files dropped on `target` with `open(data, name)`; `fail(message)` reports a bad file. Pictures go to the
+ * picture handler when one is set (see `takePictures`). */
 export function acceptDrops(target, open, fail) {
   target.addEventListener("dragover", (e) => {
     if (![...e.dataTransfer.types].includes("Files")) return;
@@ -56,10 +76,13 @@ export function acceptDrops(target, open, fail) {
     target.classList.remove("drop-hover");
     const file = e.dataTransfer.files[0];
     if (!file) return;
+    const nodeId = e.target.closest?.(".node")?.dataset.nodeId;
+    if (pictures && nodeId && isPicture(file) && pictures.onNode(file, nodeId)) return;
     try {
       open(await workflowFromFile(file), file.name);
     } catch (err) {
-      fail(err.message);
+      if (pictures && err instanceof NotAWorkflow) pictures.onCanvas(file, e.clientX, e.clientY);
+      else fail(err.message);
     }
   });
 }

@@ -5,11 +5,20 @@ import { suggestEmbeddings } from "./suggest.js";
 const MAX_SEED = 2 ** 32 - 1;
 
 /**
- * A DOM control for one literal input. `onChange(value)` is called with a value of the input's type;
- * `services` gives `uploadImage(file) -> name` and `viewUrl(ref) -> url` for image inputs, and
+ * A DOM control for one literal input, its controls named after the input for assistive technology.
+ * `onChange(value)` is called with a value of the input's type; `services` gives `uploadImage(file) -> name`,
+ * `viewUrl(ref) -> url` and `openPainter(ref, {mode, onSave})` for image inputs, and
  * `embeddingNames() -> Promise<names>` for the suggestions in multiline text.
  */
 export function createWidget(input, value, onChange, services) {
+  const widget = buildWidget(input, value, onChange, services);
+  for (const control of [widget, ...widget.querySelectorAll("input, select, textarea")]) {
+    if (control.matches("input, select, textarea") && !control.hasAttribute("aria-label")) control.setAttribute("aria-label", input.name);
+  }
+  return widget;
+}
+
+function buildWidget(input, value, onChange, services) {
   if (input.widget === "image_upload") return imageUpload(input, value, onChange, services);
   if (input.choices) return dropdown(input, value, onChange);
   if (input.type === "BOOLEAN") return toggle(value, onChange);
@@ -79,6 +88,7 @@ function seed(input, value, onChange) {
   dice.type = "button";
   dice.className = "w-seed-random";
   dice.title = "Random seed";
+  dice.setAttribute("aria-label", `Random ${input.name}`);
   dice.dataset.role = "randomize";
   dice.textContent = "↻";
   dice.addEventListener("click", () => {
@@ -150,14 +160,16 @@ function jsonField(value, onChange) {
 function imageUpload(input, value, onChange, services) {
   const box = document.createElement("div");
   box.className = "w-image";
+  const choose = (name) => {
+    if (![...select.options].some((o) => o.value === name)) select.append(new Option(name, name));
+    select.value = name;
+    show(name);
+    onChange(name);
+  };
   const select = dropdown({ ...input, choices: input.choices ?? [] }, value, (v) => {
     show(v);
     onChange(v);
   });
-  const button = document.createElement("button");
-  button.type = "button";
-  button.textContent = "Upload…";
-  button.dataset.role = "upload";
   const file = document.createElement("input");
   file.type = "file";
   file.accept = "image/*";
@@ -165,24 +177,45 @@ function imageUpload(input, value, onChange, services) {
   const thumb = document.createElement("img");
   thumb.className = "w-image-thumb";
   thumb.alt = "";
+  const current = () => {
+    const name = select.value;
+    if (!name) return null;
+    const cut = name.lastIndexOf("/");
+    return { filename: name.slice(cut + 1), subfolder: cut < 0 ? "" : name.slice(0, cut), type: "input" };
+  };
   const show = (name) => {
     thumb.hidden = !name;
+    mask.disabled = !name;
     if (name) thumb.src = services.viewUrl({ filename: name, subfolder: "", type: "input" });
   };
-  button.addEventListener("click", () => file.click());
+  const upload = smallButton("Upload…", "upload", `Upload a picture for ${input.name}`, () => file.click());
+  const mask = smallButton("Mask…", "mask", `Paint a mask on ${input.name}`, () =>
+    services.openPainter(current(), { mode: "mask", onSave: choose }));
+  const sketch = smallButton("Sketch…", "sketch", `Sketch for ${input.name}, over its picture or on a blank canvas`, () =>
+    services.openPainter(current(), { mode: "sketch", onSave: choose }));
   file.addEventListener("change", async () => {
     if (!file.files.length) return;
     const name = await services.uploadImage(file.files[0]);
-    if (!name) return;
-    if (![...select.options].some((o) => o.value === name)) select.append(new Option(name, name));
-    select.value = name;
-    show(name);
-    onChange(name);
+    if (name) choose(name);
   });
   show(value);
   const row = document.createElement("div");
   row.className = "w-image-row";
-  row.append(select, button);
-  box.append(row, file, thumb);
+  row.append(select, upload);
+  const paint = document.createElement("div");
+  paint.className = "w-image-row";
+  paint.append(mask, sketch);
+  box.append(row, paint, file, thumb);
   return box;
+}
+
+function smallButton(text, role, label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.title = label;
+  b.dataset.role = role;
+  b.setAttribute("data-testid", `image-${role}`);
+  b.addEventListener("click", onClick);
+  return b;
 }
