@@ -5,6 +5,7 @@ should, and pictures dropped or pasted onto a Load Image node land in its widget
 from __future__ import annotations
 
 import io
+import itertools
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def open_painter(editor: Any, node: str, mode: str) -> Any:
 def paint(page: Any, points: list[tuple[float, float]]) -> None:
     """Drag the mouse through `points` (picture pixels) on the painter's sheet."""
     box = page.get_by_test_id("painter-layer").bounding_box()
-    screen = [(box["x"] + (x + 0.5) * box["width"] / SIDE, box["y"] + (y + 0.5) * box["height"] / SIDE) for x, y in points]
+    scale = box["width"] / SIDE
+    screen = [(box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale) for x, y in points]
     page.mouse.move(*screen[0])
     page.mouse.down()
     for point in screen[1:]:
@@ -67,7 +69,7 @@ def distance_to_stroke(points: list[tuple[float, float]]) -> np.ndarray:
     """Each pixel centre's distance to the polyline through `points`."""
     ys, xs = np.mgrid[0:SIDE, 0:SIDE].astype(float)
     best = np.full((SIDE, SIDE), np.inf)
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         dx, dy = x1 - x0, y1 - y0
         t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / (dx * dx + dy * dy), 0, 1)
         best = np.minimum(best, np.hypot(xs - (x0 + t * dx), ys - (y0 + t * dy)))
