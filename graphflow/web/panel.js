@@ -69,47 +69,92 @@ export class Panel {
     this.workersEl.replaceChildren(...(rows.length ? rows : [note("No workers yet.")]));
   }
 
+  /** One row per finished run (started, duration, prompt, seed, first picture) and the gallery of every picture. */
   drawHistory(items) {
     const rows = [];
     const gallery = [];
     for (const record of items) {
-      const row = el("div", `history-item ${record.status}`);
-      row.setAttribute("data-testid", `history-item-${record.prompt_id}`);
-      const seconds = record.finished_at && record.started_at ? `${(record.finished_at - record.started_at).toFixed(1)} s` : "";
-      row.append(el("span", "num", `#${record.number}`), el("span", "status", record.status), el("span", "time", seconds));
-      const thumbs = el("div", "thumbs");
-      for (const [nodeId, ui] of Object.entries(record.outputs ?? {})) {
-        const { images, texts } = readOutputs(ui, api.viewUrl);
-        for (const url of images) {
-          thumbs.append(image(url, "thumb"));
-          gallery.push({ url, caption: `#${record.number} · ${nodeId}` });
-        }
-        for (const text of texts) thumbs.append(el("span", "history-text", text.length > 40 ? `${text.slice(0, 40)}…` : text));
-      }
-      row.append(thumbs);
-      if (record.error) row.append(el("div", "history-error", `${record.error.node_id ? `${record.error.node_id}: ` : ""}${record.error.message}`));
-      const open = el("button", "small", "Open");
-      open.title = "Open this run's workflow";
-      open.addEventListener("click", () => this.app.openRecord(record.prompt_id));
-      row.append(open);
-      rows.push(row);
+      const pictures = recordPictures(record);
+      rows.push(this.historyRow(record, pictures));
+      gallery.push(...pictures);
     }
     if (!rows.length) rows.push(note("No finished runs yet."));
     this.historyEl.replaceChildren(...rows);
     this.drawGallery(gallery);
   }
 
+  /** A row that opens the run's workflow when clicked; its thumbnail button opens the run's pictures instead. */
+  historyRow(record, pictures) {
+    const row = el("div", `history-item ${record.status}`);
+    row.setAttribute("data-testid", `history-item-${record.prompt_id}`);
+    if (pictures.length) {
+      const view = el("button", "history-view");
+      view.type = "button";
+      view.title = "View the pictures";
+      view.setAttribute("aria-label", `View the pictures of run #${record.number}`);
+      view.setAttribute("data-testid", `history-view-${record.prompt_id}`);
+      view.append(image(pictures[0].url, "thumb"));
+      view.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.app.openViewer(pictures, 0);
+      });
+      row.append(view);
+    }
+    const open = el("button", "history-open");
+    open.type = "button";
+    open.title = "Open this run's workflow in a new tab";
+    open.setAttribute("data-testid", `history-open-${record.prompt_id}`);
+    const head = el("span", "history-head");
+    head.append(el("span", "num", `#${record.number}`), el("span", "status", record.status));
+    if (record.started_at) head.append(startedAt(record.started_at));
+    if (record.started_at && record.finished_at) head.append(el("span", "history-duration", duration(record.finished_at - record.started_at)));
+    open.append(head);
+    const { prompt, seed } = record.summary ?? {};
+    if (prompt) open.append(el("span", "history-prompt", prompt));
+    if (seed != null) open.append(el("span", "history-seed", `seed ${seed}`));
+    for (const ui of Object.values(record.outputs ?? {})) {
+      for (const text of readOutputs(ui, api.viewUrl).texts) open.append(el("span", "history-text", text.length > 40 ? `${text.slice(0, 40)}…` : text));
+    }
+    row.append(open);
+    if (record.error) row.append(el("div", "history-error", `${record.error.node_id ? `${record.error.node_id}: ` : ""}${record.error.message}`));
+    row.addEventListener("click", () => this.app.openRecord(record.prompt_id));
+    return row;
+  }
+
   drawGallery(items) {
-    const cells = items.map(({ url, caption }) => {
+    const cells = items.map((item, index) => {
       const figure = el("figure", "gallery-item");
       figure.setAttribute("data-testid", "gallery-item");
-      const img = image(url, "");
-      img.addEventListener("click", () => this.app.lightbox(url));
-      figure.append(img, el("figcaption", "", caption));
+      const view = el("button", "gallery-view");
+      view.type = "button";
+      view.setAttribute("aria-label", `View ${item.caption}`);
+      view.append(image(item.url, ""));
+      view.addEventListener("click", () => this.app.openViewer(items, index));
+      figure.append(view, el("figcaption", "", item.caption));
       return figure;
     });
     this.galleryEl.replaceChildren(...(cells.length ? cells : [note("Images your runs save appear here.")]));
   }
+}
+
+/** A finished run's pictures for the viewer: `{url, before, caption}`, `before` being the input picture it loaded. */
+function recordPictures(record) {
+  const input = record.summary?.input_images?.[0];
+  const before = input ? api.viewUrl({ filename: input, subfolder: "", type: "input" }) : null;
+  return Object.entries(record.outputs ?? {}).flatMap(([nodeId, ui]) =>
+    readOutputs(ui, api.viewUrl).images.map((url) => ({ url, before, caption: `#${record.number} · ${nodeId}` })));
+}
+
+/** When a run started, in local time (with the date unless it was today). */
+function startedAt(seconds) {
+  const date = new Date(seconds * 1000);
+  const time = el("time", "history-when", date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString());
+  time.dateTime = date.toISOString();
+  return time;
+}
+
+function duration(seconds) {
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.floor(seconds % 60)} s`;
 }
 
 function image(src, cls) {

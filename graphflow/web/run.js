@@ -1,9 +1,14 @@
 // Running workflows: queueing, then showing websocket events on the nodes, the progress bar and panels.
 
 import { ApiError, api } from "./api.js";
+import { decorateNodes } from "./nodedecor.js";
 import { readOutputs } from "./outputs.js";
+import { SeedControl } from "./seedcontrol.js";
 
-/** Follows runs from the websocket and reflects them on the canvas; `app` gives toast/panel hooks. */
+const EDITS = new Set(["add", "remove", "link", "unlink", "port", "load", "paste", "value", "mode"]); // what makes a run differ
+
+/** Follows runs from the websocket and reflects them on the canvas; `app` gives toast/panel hooks. Nodes that came
+ * from the cache keep a "cached" badge after the run, until the graph is edited. */
 export class RunView {
   constructor(canvas, app) {
     this.canvas = canvas;
@@ -12,6 +17,11 @@ export class RunView {
     this.run = null; // { prompt_id, total, done: Set, node }
     this.previewUrl = null;
     this.bar = document.getElementById("overall-progress");
+    this.seeds = new SeedControl(app);
+    decorateNodes(canvas, (el) => showCached(el, canvas.runtime.get(el.dataset.nodeId)?.cached));
+    canvas.graph.addEventListener("change", (e) => {
+      if (EDITS.has(e.detail.kind) && !this.seeds.advancing) this.clearCached();
+    });
   }
 
   /** Validate-and-queue the current graph; issues are drawn on the nodes at fault. */
@@ -21,6 +31,7 @@ export class RunView {
     try {
       const reply = await api.queuePrompt(this.canvas.graph.toWorkflow(), this.app.clientId);
       this.ours.add(reply.prompt_id);
+      this.seeds.advance();
       this.app.toast(`Queued #${reply.number}${reply.position ? ` (position ${reply.position + 1})` : ""}`);
       this.app.refreshPanels();
       return reply;
@@ -61,7 +72,8 @@ export class RunView {
     if (type === "run_started") {
       if (!this.mine(data.prompt_id, data.client_id)) return;
       this.ours.add(data.prompt_id);
-      this.canvas.clearRuntime(["errors", "images", "texts", "progress", "running", "cached", "preview"]);
+      this.canvas.clearRuntime(["errors", "images", "texts", "progress", "running", "preview"]);
+      this.clearCached();
       this.run = { prompt_id: data.prompt_id, total: data.nodes.length, done: new Set(), node: null };
       return this.drawOverall();
     }
@@ -84,6 +96,7 @@ export class RunView {
     for (const id of data.nodes) {
       this.run.done.add(id);
       this.canvas.setRuntime(id, { cached: true });
+      showCached(this.canvas.nodeEl(id), true);
     }
     this.drawOverall();
   }
@@ -126,11 +139,16 @@ export class RunView {
 
   end(message, kind) {
     if (this.run.node) this.canvas.setRuntime(this.run.node, { running: false, progress: null });
-    this.canvas.clearRuntime(["cached", "running", "progress"]);
+    this.canvas.clearRuntime(["running", "progress"]);
     this.run = null;
     this.drawOverall();
     this.app.setStatus(message, kind);
     this.app.refreshPanels();
+  }
+
+  clearCached() {
+    this.canvas.clearRuntime(["cached"]);
+    for (const el of this.canvas.nodeLayer.querySelectorAll(".cached-badge")) el.remove();
   }
 
   /** A preview frame from the sampler: shown inside the node that sent it. */
@@ -155,4 +173,18 @@ export class RunView {
     el.style.setProperty("--done", `${pct.toFixed(1)}%`);
     el.title = `${this.run.done.size} of ${this.run.total} nodes`;
   }
+}
+
+/** Add or remove a node element's "cached" badge. */
+function showCached(el, cached) {
+  const badge = el?.querySelector(".cached-badge");
+  if (!el || Boolean(badge) === Boolean(cached)) return;
+  if (badge) return badge.remove();
+  const mark = document.createElement("span");
+  mark.className = "cached-badge";
+  mark.textContent = "cached";
+  mark.title = "from the cache";
+  mark.setAttribute("data-testid", `cached-${el.dataset.nodeId}`);
+  const header = el.querySelector(".node-header");
+  header?.insertBefore(mark, header.querySelector(".node-id"));
 }
