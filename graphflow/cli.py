@@ -20,6 +20,7 @@ from graphflow.executor import Executor
 from graphflow.graph import WorkflowInvalid, validate
 from graphflow.hookspecs import hookimpl
 from graphflow.interop import load_any
+from graphflow.models.options import add_model_folder_arguments, add_model_speed_arguments, model_settings
 from graphflow.plugins import PLUGINS_ENV, Plugins, build_plugins
 from graphflow.problems import ValidationIssue, shown, summarise
 from graphflow.registry import Registry
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_folder_options(run)
     run.add_argument("--device", choices=DEVICES, help="where models run (default: GRAPHFLOW_DEVICE or auto)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the saved files")
+    add_model_speed_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     check = sub.add_parser("validate", help="check a workflow and list every problem")
@@ -129,6 +131,7 @@ def _add_folder_options(parser: argparse.ArgumentParser) -> None:
         "--input", metavar="DIR", help="folder of input images (default: GRAPHFLOW_INPUT_DIR or ./input)"
     )
     parser.add_argument("--models", metavar="DIR", help="models root (default: GRAPHFLOW_MODELS_DIR or ./models)")
+    add_model_folder_arguments(parser)
 
 
 def plugins_folder(args: argparse.Namespace) -> str | None:
@@ -152,7 +155,12 @@ def _workflow_path(name: str) -> Path:
 def _cmd_run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     settings = Settings.from_environment(
-        models_dir=args.models, input_dir=args.input, output_dir=output, temp_dir=output / ".temp", device=args.device
+        models_dir=args.models,
+        input_dir=args.input,
+        output_dir=output,
+        temp_dir=output / ".temp",
+        device=args.device,
+        **model_settings(args),
     )
     plugins = _load_plugins(args)
     workflow = apply_overrides(load_any(_workflow_path(args.workflow), plugins.registry), args.sets, plugins.registry)
@@ -184,7 +192,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    settings = Settings.from_environment(models_dir=args.models, input_dir=args.input)
+    settings = Settings.from_environment(models_dir=args.models, input_dir=args.input, **model_settings(args))
     plugins = _load_plugins(args)
     try:
         workflow = load_any(_workflow_path(args.workflow), plugins.registry)

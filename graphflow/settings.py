@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from graphflow.cache import DEFAULT_MODEL_CACHE_BYTES
+from graphflow.models.paths import use_extra_model_paths
 from graphflow.resources import example_inputs_folder
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -26,7 +27,10 @@ ENVIRONMENT = {
     "device": "GRAPHFLOW_DEVICE",
     "model_cache_bytes": "GRAPHFLOW_MODEL_CACHE_BYTES",
     "plugin_import_timeout_s": "GRAPHFLOW_PLUGIN_IMPORT_TIMEOUT",
+    "extra_model_paths": "GRAPHFLOW_EXTRA_MODEL_PATHS",
+    "precision": "GRAPHFLOW_PRECISION",
 }
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 # The variables that hold numbers: how to read each, and what it must be.
 _NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
     "model_cache_bytes": (int, "a whole number"),
@@ -52,6 +56,12 @@ class Settings:
     The limits a server owner sets are checked when a workflow is validated, before it is queued:
     `max_image_pixels` (width x height of one image, mask or latent, in image pixels; also uploads),
     `max_batch` (images in a batch, repeats, frames) and `max_steps` (sampling steps).
+
+    Models are read from `models_dir` and from `extra_model_paths` (ComfyUI extra_model_paths.yaml files,
+    AUTOMATIC1111 or ComfyUI installations: see graphflow.models.extra_paths). `precision` (auto, fp32,
+    bf16, fp16) is the U-Net's and VAE's; `compile_unet` runs the U-Net through torch.compile (kernels kept
+    in `compile_cache_dir`); with `vram_budget_bytes` the U-Net stays in CPU memory and visits the GPU
+    layer by layer, at most that many bytes of it there at once (a low-VRAM mode).
     """
 
     models_dir: Path = Path("models")
@@ -67,6 +77,11 @@ class Settings:
     max_batch: int = 64
     max_steps: int = 10_000
     plugin_import_timeout_s: float = DEFAULT_PLUGIN_IMPORT_TIMEOUT_S
+    extra_model_paths: tuple[Path, ...] = ()
+    precision: str = "auto"
+    compile_unet: bool = False
+    compile_cache_dir: Path | None = None
+    vram_budget_bytes: int | None = None
 
     def __post_init__(self) -> None:
         for name in _PATHS:
@@ -75,6 +90,12 @@ class Settings:
                 object.__setattr__(self, name, Path(value))
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} is not one of: {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of: {', '.join(PRECISIONS)}")
+        budget = self.vram_budget_bytes
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+            raise ValueError(f"setting vram_budget_bytes must be a whole number >= 0, not {budget!r}")
+        self._use_extra_model_paths()
         for name, least in _WHOLE_NUMBERS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -90,14 +111,47 @@ class Settings:
         values = {name: value for name, value in given.items() if value is not None}
         for name, variable in ENVIRONMENT.items():
             if name not in values and environ.get(variable):
-                values[name] = (
-                    _read(variable, environ[variable], *_NUMBERS[name]) if name in _NUMBERS else environ[variable]
-                )
+                raw = environ[variable]
+                if name in _NUMBERS:
+                    values[name] = _read(variable, raw, *_NUMBERS[name])
+                elif name == "extra_model_paths":
+                    values[name] = tuple(part for part in raw.split(os.pathsep) if part)
+                else:
+                    values[name] = raw
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of `graphflow.models.loader.load_checkpoint` these settings ask for."""
+        from graphflow.models.speed import Speed
+
+        speed = Speed(
+            compile=self.compile_unet,
+            vram_budget_bytes=self.vram_budget_bytes,
+            compile_cache_dir=self.compile_cache_dir,
+        )
+        return {"precision": self.precision, "speed": speed}
+
+    def _use_extra_model_paths(self) -> None:
+        from graphflow.models.extra_paths import check_source
+
+        sources: Any = self.extra_model_paths  # a single folder or file is taken as one source
+        paths = (Path(sources),) if isinstance(sources, str | os.PathLike) else tuple(Path(s) for s in sources)
+        for source in paths:
+            check_source(source)
+        object.__setattr__(self, "extra_model_paths", paths)
+        use_extra_model_paths(self.models_dir, paths)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # built again through __init__ where unpickled (a worker process), so the extra folders are registered there
+        return (_rebuilt, (type(self), {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}))
+
+
+def _rebuilt(cls: type[Settings], values: dict[str, Any]) -> Settings:
+    return cls(**values)
 
 
 def _read(variable: str, raw: str, number: type[int] | type[float], meaning: str) -> int | float:

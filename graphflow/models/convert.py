@@ -131,6 +131,9 @@ def vae_to_ldm(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]
     return out
 
 
+_CLIP_PARTS = ("text_model.", "embeddings.", "encoder.", "final_layer_norm.")
+
+
 def _canonical(key: str) -> str:
     return key if key.startswith(("text_model.", "text_projection.")) else "text_model." + key
 
@@ -146,11 +149,12 @@ def clip_to_ldm(state_dict: Mapping[str, torch.Tensor], prefix: str) -> StateDic
 
 
 def clip_from_ldm(checkpoint: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
-    """Transformers CLIP text weights (canonical names) read from an original checkpoint."""
+    """Transformers CLIP text weights (canonical names) read from an original checkpoint, whose keys may
+    lack the `text_model.` level (as transformers 5 writes them, and as ComfyUI accepts)."""
     return {
-        k[len(prefix) :]: v
-        for k, v in checkpoint.items()
-        if k.startswith(prefix + "text_model.") and not k.endswith("position_ids")
+        _canonical(k[len(prefix) :]): checkpoint[k]
+        for k in checkpoint
+        if k.startswith(prefix) and k[len(prefix) :].startswith(_CLIP_PARTS) and not k.endswith("position_ids")
     }
 
 

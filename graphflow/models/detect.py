@@ -149,7 +149,7 @@ def detect_state_dict(
         levels, layout = _levels_diffusers(unet), "diffusers"
     family = _family(state_dict, unet, layout)
     text_configs = {
-        part: _text_config(state_dict, part, prefix)
+        part: _text_config(state_dict, part, prefix, source)
         for part, prefix in CLIP_PREFIXES[family].items()
         if _has_prefix(state_dict, prefix)
     }
@@ -321,22 +321,22 @@ def vae_config_from_ldm(family: str, state_dict: Mapping[str, torch.Tensor]) -> 
     }
 
 
-def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str) -> dict[str, Any]:
+def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str, source: str) -> dict[str, Any]:
     config = family_config(*_TEXT_BASE[part])
     if part in OPENCLIP_PARTS:
-        token = state_dict[prefix + "token_embedding.weight"]
-        positions = state_dict[prefix + "positional_embedding"].shape[0]
+        token = _weight(state_dict, prefix + "token_embedding.weight", part, source)
+        positions = _weight(state_dict, prefix + "positional_embedding", part, source).shape[0]
         layers = _count_indices(state_dict, prefix + "transformer.resblocks.")
-        intermediate = state_dict[prefix + "transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+        intermediate = _weight(state_dict, prefix + "transformer.resblocks.0.mlp.c_fc.weight", part, source).shape[0]
         projection = state_dict.get(prefix + "text_projection")
         if projection is not None:
             config["projection_dim"] = int(projection.shape[1])
     else:
-        inner = prefix + "text_model."
-        token = state_dict[inner + "embeddings.token_embedding.weight"]
-        positions = state_dict[inner + "embeddings.position_embedding.weight"].shape[0]
+        inner = prefix + "text_model." if _has_prefix(state_dict, prefix + "text_model.") else prefix
+        token = _weight(state_dict, inner + "embeddings.token_embedding.weight", part, source)
+        positions = _weight(state_dict, inner + "embeddings.position_embedding.weight", part, source).shape[0]
         layers = _count_indices(state_dict, inner + "encoder.layers.")
-        intermediate = state_dict[inner + "encoder.layers.0.mlp.fc1.weight"].shape[0]
+        intermediate = _weight(state_dict, inner + "encoder.layers.0.mlp.fc1.weight", part, source).shape[0]
     hidden = int(token.shape[1])
     return config | {
         "vocab_size": int(token.shape[0]),
@@ -346,3 +346,9 @@ def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str)
         "intermediate_size": int(intermediate),
         "num_attention_heads": max(1, hidden // 64),
     }
+
+
+def _weight(state_dict: Mapping[str, torch.Tensor], key: str, part: str, source: str) -> torch.Tensor:
+    if key not in state_dict:
+        raise UnknownModelLayoutError(f"{source}: the text encoder ({part}) lacks its weight {key!r}")
+    return state_dict[key]

@@ -1,19 +1,43 @@
-"""Reading weight files safely: safetensors, or torch files restricted to plain tensors."""
+"""Reading weight files safely: safetensors, or torch files restricted to plain tensors.
+
+`open_weights` reads a file lazily: each tensor is read when asked for and converted to the dtype and
+device it will live in as it is read, so loading a model never holds the file and the model at once.
+Safetensors are read with plain file reads rather than through a memory map: a mapped page that was
+read stays in the process's resident memory until the map closes, which would hold the whole file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 
 StateDict = dict[str, torch.Tensor]
+# name -> (device, dtype) a tensor is converted to as it is read; None keeps the file's
+Placement = Callable[[str], tuple[torch.device | None, torch.dtype | None]]
 
 SAFETENSORS_SUFFIXES = frozenset({".safetensors", ".sft"})
 TORCH_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin"})
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+}
+_MAX_HEADER_BYTES = 100 << 20
 
 
 class UnsafeCheckpointError(ValueError):
@@ -24,23 +48,77 @@ class CheckpointFormatError(ValueError):
     """A weight file that is unreadable or has an unsupported format."""
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> StateDict:
-    """Load a flat name -> tensor dict from .safetensors or (weights-only) .ckpt/.pt/.pth/.bin."""
+class WeightFile(Mapping[str, torch.Tensor]):
+    """The tensors of one weight file by name, each read (and placed) only when asked for."""
+
+    def __init__(
+        self,
+        path: Path,
+        entries: Mapping[str, tuple[torch.dtype, tuple[int, ...]]],
+        read: Callable[[str], torch.Tensor],
+        metadata: Mapping[str, str],
+        placement: Placement | None = None,
+    ) -> None:
+        self.path = path
+        self.metadata = dict(metadata)
+        self._entries = entries
+        self._read = read
+        self._placement = placement
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self._entries:
+            raise KeyError(name)
+        device, dtype = self._placement(name) if self._placement else (None, None)
+        return _placed(self._read(name), device, dtype)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def shapes(self) -> dict[str, torch.Tensor]:
+        """Name -> a storage-less ("meta") tensor of the weight's shape and dtype: enough to recognise a model."""
+        return {name: torch.empty(shape, dtype=dtype, device="meta") for name, (dtype, shape) in self._entries.items()}
+
+    def placed(self, placement: Placement) -> WeightFile:
+        """The same file, each tensor converted to the (device, dtype) `placement` names as it is read."""
+        return WeightFile(self.path, self._entries, self._read, self.metadata, placement)
+
+
+def _placed(tensor: torch.Tensor, device: torch.device | None, dtype: torch.dtype | None) -> torch.Tensor:
+    if dtype is not None and not tensor.is_floating_point():
+        dtype = None  # integer buffers (ids, markers) keep their type
+    if (device is None or tensor.device == device) and (dtype is None or tensor.dtype == dtype):
+        return tensor
+    return tensor.to(device=device, dtype=dtype)
+
+
+def open_weights(path: str | os.PathLike[str]) -> WeightFile:
+    """A lazy view of a .safetensors or (weights-only) .ckpt/.pt/.pth/.bin file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
-        try:
-            return load_file(str(path), device="cpu")
-        except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointFormatError(f"{path} is not a valid safetensors file: {exc}") from exc
+        return _open_safetensors(path)
     if suffix in TORCH_SUFFIXES:
-        return _tensors_only(load_torch_weights_only(path), path)
+        tensors = _tensors_only(load_torch_weights_only(path), path)
+        entries = {name: (t.dtype, tuple(t.shape)) for name, t in tensors.items()}
+        return WeightFile(path, entries, tensors.__getitem__, {})
     raise CheckpointFormatError(
         f"{path}: unsupported weight file type {suffix!r}; expected one of "
         f"{', '.join(sorted(SAFETENSORS_SUFFIXES | TORCH_SUFFIXES))}"
     )
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> StateDict:
+    """Load a flat name -> tensor dict from .safetensors or (weights-only) .ckpt/.pt/.pth/.bin."""
+    weights = open_weights(path)
+    return {name: weights[name] for name in weights}
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -48,14 +126,77 @@ def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     path = Path(path)
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         return {}
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+    return _open_safetensors(path).metadata
+
+
+def _open_safetensors(path: Path) -> WeightFile:
+    header, data_start = _safetensors_header(path)
+    entries: dict[str, tuple[torch.dtype, tuple[int, ...]]] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+            shape = tuple(int(n) for n in info["shape"])
+            begin, end = (int(n) for n in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointFormatError(f"{path} is not a valid safetensors file: bad entry for {name!r}") from None
+        if end - begin != dtype.itemsize * _numel(shape):
+            raise CheckpointFormatError(f"{path} is not a valid safetensors file: {name!r} has the wrong byte length")
+        entries[name] = (dtype, shape)
+        spans[name] = (data_start + begin, end - begin)
+
+    def read(name: str) -> torch.Tensor:
+        dtype, shape = entries[name]
+        offset, length = spans[name]
+        tensor = torch.empty(shape, dtype=dtype)
+        if length:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                got = handle.readinto(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+            if got != length:
+                raise CheckpointFormatError(f"{path} is truncated: {name!r} lacks {length - got} bytes")
+        return tensor
+
+    metadata = header.get("__metadata__") or {}
+    return WeightFile(path, entries, read, {str(k): str(v) for k, v in metadata.items()})
+
+
+def _safetensors_header(path: Path) -> tuple[dict[str, dict], int]:
+    """The parsed JSON header of a safetensors file and where its data starts."""
+    with path.open("rb") as handle:
+        raw_length = handle.read(8)
+        length = struct.unpack("<Q", raw_length)[0] if len(raw_length) == 8 else -1
+        if not 0 < length <= _MAX_HEADER_BYTES:
+            raise CheckpointFormatError(f"{path} is not a valid safetensors file: no header")
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointFormatError(f"{path} is not a valid safetensors file: {exc}") from None
+    if not isinstance(header, dict):
+        raise CheckpointFormatError(f"{path} is not a valid safetensors file: its header is not an object")
+    return header, 8 + length
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
 
 
 def load_torch_weights_only(path: Path) -> object:
-    """A torch file loaded weights-only (tensors and plain containers); a pickle needing code is refused."""
+    """A torch file loaded weights-only (tensors and plain containers); a pickle needing code is refused.
+
+    Zip-format files are memory-mapped, so their tensors are read from disk when used."""
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            return torch.load(path, weights_only=True, map_location="cpu")  # the legacy (pre-zip) format
     except pickle.UnpicklingError:
         raise UnsafeCheckpointError(
             f"{path} needs full pickle to load (it contains objects other than tensors, which could "

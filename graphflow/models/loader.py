@@ -26,6 +26,7 @@ from .cache import cached, file_identity
 from .convert import (
     CLIP_PREFIXES,
     OPENCLIP_PARTS,
+    UNET_PREFIX,
     VAE_PREFIX,
     append_identity_layer,
     clip_from_ldm,
@@ -45,7 +46,10 @@ from .detect import (
 )
 from .device import pick_device, place
 from .embedded import CONFIGS_KEY, embedded_tokenizer
-from .files import StateDict, load_metadata, load_state_dict
+from .files import StateDict, WeightFile, open_weights
+from .precision import PartPrecision, check_precision, part_precision
+from .speed import Speed, speed_up
+from .streaming import stream_weights
 from .vae import Vae
 
 M = TypeVar("M", bound=torch.nn.Module)
@@ -87,21 +91,28 @@ def load_checkpoint(
     dtype: torch.dtype | None = None,
     prediction: str | None = None,
     cache: ModelCache | None = None,
+    precision: str = "auto",
+    speed: Speed | None = None,
 ) -> Loaded:
     """(MODEL, CLIP, VAE) from a single-file checkpoint or a diffusers folder; never touches the network.
 
     `prediction` ("epsilon" | "v_prediction") overrides what the file says; models are shared through
     `cache` (the executor's, `ctx.models`) while the file is unchanged; without one it is loaded afresh.
+    `precision` (auto, fp32, bf16, fp16) sets the U-Net's and VAE's dtype where `dtype` is not given (see
+    graphflow.models.precision); `speed` asks for channels-last, torch.compile or a VRAM budget.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    device, dtype = resolve_device(device, dtype)
-    key = ("checkpoint", *file_identity(path), str(device), str(dtype), prediction)
+    check_precision(precision)
+    device, _ = resolve_device(device, None)
+    speed = speed or Speed()
+    key = ("checkpoint", *file_identity(path), str(device), str(dtype), precision, speed, prediction)
+    plan = lambda vae_needs_fp32: part_precision(device, precision, dtype, vae_needs_fp32)
     load = (
-        (lambda: _load_folder(path, device, dtype, prediction))
+        (lambda: _load_folder(path, device, plan, prediction, speed))
         if path.is_dir()
-        else (lambda: _load_single_file(path, device, dtype, prediction))
+        else (lambda: _load_single_file(path, device, plan, prediction, speed))
     )
     return cached(cache, key, load)
 
@@ -128,16 +139,19 @@ def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str)
         subfolder = "vae" if (path / "vae" / "config.json").is_file() else None
         model = AutoencoderKL.from_pretrained(path, subfolder=subfolder, local_files_only=True)
         return Vae(model, device, dtype)
-    state = load_state_dict(path)
-    if not any(k.startswith(VAE_PREFIX) for k in state):
-        state = {VAE_PREFIX + k: v for k, v in state.items()}
-    if VAE_PREFIX + "encoder.conv_in.weight" not in state:
+    weights = open_weights(path)
+    prefix = "" if any(k.startswith(VAE_PREFIX) for k in weights) else VAE_PREFIX
+    shapes = {prefix + k: v for k, v in weights.shapes().items()}
+    if VAE_PREFIX + "encoder.conv_in.weight" not in shapes:
         raise UnknownModelLayoutError(
             f"{path} is not an original-layout VAE (no 'encoder.conv_in.weight'); for a diffusers VAE give its "
             "folder (with config.json) instead of the weight file"
         )
-    config = vae_config_from_ldm(family, state)
+    config = vae_config_from_ldm(family, shapes)
     check_inferred(str(path), "vae", config)
+    dtype = torch.float32 if dtype == torch.float16 and config.get("force_upcast", True) else dtype
+    placed = weights.placed(lambda _name: (device, dtype))
+    state = {prefix + k: placed[k] for k in placed}
     return Vae(_build_vae(state, config, path), device, dtype)
 
 
@@ -175,10 +189,13 @@ def _build_vae(state: StateDict, config: dict[str, Any], path: Path, embedded: b
     return vae.eval()
 
 
-def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
-    state = load_state_dict(path)
-    metadata = load_metadata(path)
-    found = detect_state_dict(state, metadata, prediction, source=str(path))
+Plan = Callable[[bool], PartPrecision]  # whether the VAE needs fp32 -> the parts' precisions
+
+
+def _load_single_file(path: Path, device: torch.device, plan: Plan, prediction: str | None, speed: Speed) -> Loaded:
+    weights = open_weights(path)
+    metadata = weights.metadata
+    found = detect_state_dict(weights.shapes(), metadata, prediction, source=str(path))
     if found.layout != "ldm":
         raise UnknownModelLayoutError(
             f"{path} holds a diffusers-layout UNet only; load its diffusers folder (with model_index.json) instead"
@@ -189,6 +206,8 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     if missing:
         wanted = ", ".join(CLIP_PREFIXES[found.family][p] + "*" for p in missing)
         raise UnknownModelLayoutError(f"{path} ({found.family}) lacks its text encoder weights: {wanted}")
+    precision = plan(bool(found.vae_config.get("force_upcast", True)))  # diffusers' default
+    state = weights.placed(_placement(found.family, device, precision, speed))
     embedded = CONFIGS_KEY in metadata
     with _settings_fit(path, "unet", embedded):
         unet = _build(lambda: UNet2DConditionModel(**found.unet_config))
@@ -201,11 +220,28 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     own_tokenizer = embedded_tokenizer(metadata, str(path))
     tokenizers = {part: own_tokenizer or _default_tokenizer(part) for part in texts}
     scheduler = found.scheduler_config or family_config(found.family, "scheduler")
-    return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
+    return _assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, precision, speed)
+
+
+def _placement(
+    family: str, device: torch.device, precision: PartPrecision, speed: Speed
+) -> Callable[[str], tuple[torch.device | None, torch.dtype | None]]:
+    """Each weight's device and dtype, by the part its name belongs to: converted as it is read."""
+    unet_device = torch.device("cpu") if speed.vram_budget_bytes is not None else device
+    parts = [
+        (UNET_PREFIX, unet_device, precision.unet),
+        (VAE_PREFIX, device, precision.vae),
+        *((prefix, device, precision.text) for prefix in CLIP_PREFIXES[family].values()),
+    ]
+
+    def place_weight(name: str) -> tuple[torch.device | None, torch.dtype | None]:
+        return next(((where, dtype) for prefix, where, dtype in parts if name.startswith(prefix)), (None, None))
+
+    return place_weight
 
 
 def _text_model_from_ldm(
-    state: StateDict, found: Detection, part: str, path: Path
+    state: WeightFile | StateDict, found: Detection, part: str, path: Path
 ) -> CLIPTextModel | CLIPTextModelWithProjection:
     config = CLIPTextConfig(**found.text_configs[part])
     prefix = CLIP_PREFIXES[found.family][part]
@@ -223,16 +259,20 @@ def _default_tokenizer(part: str) -> Tokenizer:
     return clip_bpe_tokenizer(pad_with_end=part == "clip_l")
 
 
-def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype, prediction: str | None) -> Loaded:
+def _load_folder(folder: Path, device: torch.device, plan: Plan, prediction: str | None, speed: Speed) -> Loaded:
     found = detect_folder(folder, prediction)
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True)
-    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", local_files_only=True)
+    vae_config = folder / "vae" / "config.json"
+    precision = plan(not vae_config.is_file() or bool(json.loads(vae_config.read_text()).get("force_upcast", True)))
+    unet = UNet2DConditionModel.from_pretrained(
+        folder, subfolder="unet", local_files_only=True, torch_dtype=precision.unet
+    )
+    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", local_files_only=True, torch_dtype=precision.vae)
     texts: dict[str, CLIPTextModel | CLIPTextModelWithProjection] = {}
     tokenizers: dict[str, Tokenizer] = {}
     for part in _PARTS[found.family]:
         subfolder, tokenizer_folder = _FOLDER_PARTS[part]
         cls = CLIPTextModelWithProjection if part == "clip_g" else CLIPTextModel
-        texts[part] = cls.from_pretrained(folder / subfolder, local_files_only=True).eval()
+        texts[part] = cls.from_pretrained(folder / subfolder, local_files_only=True, dtype=precision.text).eval()
         tokenizer_path = folder / tokenizer_folder
         tokenizers[part] = (
             tokenizer_from_folder(tokenizer_path) if tokenizer_path.is_dir() else _default_tokenizer(part)
@@ -243,7 +283,7 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype, predict
     scheduler = (
         json.loads(scheduler_path.read_text()) if scheduler_path.is_file() else family_config(found.family, "scheduler")
     )
-    return _assemble(found, unet.eval(), vae.eval(), texts, tokenizers, scheduler, device, dtype)
+    return _assemble(found, unet.eval(), vae.eval(), texts, tokenizers, scheduler, device, precision, speed)
 
 
 def _assemble(
@@ -254,21 +294,30 @@ def _assemble(
     tokenizers: Mapping[str, Tokenizer],
     scheduler: Mapping[str, Any],
     device: torch.device,
-    dtype: torch.dtype,
+    precision: PartPrecision,
+    speed: Speed,
 ) -> Loaded:
     sampling = ModelSampling.from_scheduler_config({**scheduler, "prediction_type": found.prediction})
-    vae_value = Vae(vae, device, dtype)
+    vae_value = Vae(vae, device, precision.vae)
     latent_format = dataclasses.replace(LATENT_FORMATS[found.family], scaling_factor=vae_value.scaling_factor)
     model = DiffusionModel(
-        unet=place(unet, device, dtype),
+        unet=speed_up(unet, device, precision.unet, speed),
         sampling=sampling,
         family=found.family,
         latent_format=latent_format,
         device=device,
-        dtype=dtype,
+        dtype=precision.unet,
     )
     parts = [
-        ClipPart(name=part, model=place(texts[part], device, dtype), tokenizer=tokenizers[part])
+        ClipPart(name=part, model=_text_part(texts[part], device, precision), tokenizer=tokenizers[part])
         for part in _PARTS[found.family]
     ]
     return model, TextEncoder(parts=tuple(parts), family=found.family), vae_value
+
+
+def _text_part(model: torch.nn.Module, device: torch.device, precision: PartPrecision) -> torch.nn.Module:
+    """A text encoder stored in `precision.text`, computing in `precision.text_compute`."""
+    model = place(model, device, precision.text)
+    if precision.text_cast_on_use:
+        stream_weights(model, device, precision.text_compute, budget_bytes=0)
+    return model

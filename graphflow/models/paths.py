@@ -1,8 +1,15 @@
-"""Model folder layout (ComfyUI-like): one subfolder per kind under a configurable root."""
+"""Model folder layout (ComfyUI-like): one subfolder per kind under a configurable root, plus extra folders.
+
+The models folder is its owner's: symlinks inside it (to files or folders on other disks) are followed,
+unlike the input and output folders. Extra folders come from an `extra_model_paths.yaml` in the models
+folder and from the sources registered for it (`use_extra_model_paths`, from the settings); see
+graphflow.models.extra_paths for what a source can be.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 # kind -> subfolder name under the models root
@@ -41,6 +48,30 @@ def model_folder(root: str | os.PathLike[str], kind: str) -> Path:
 
 # kind -> the file that makes a folder one diffusers model (a pipeline, or a single model with its config)
 _FOLDER_MARKERS = {"checkpoints": "model_index.json", "diffusers": "model_index.json", "controlnet": "config.json"}
+EXTRA_PATHS_FILE = "extra_model_paths.yaml"
+_REGISTERED: dict[Path, tuple[Path, ...]] = {}
+
+
+def use_extra_model_paths(root: str | os.PathLike[str], sources: Iterable[str | os.PathLike[str]]) -> None:
+    """Read the models of the models folder `root` also from `sources` (yaml files or installations).
+
+    Registered per models folder, so two servers with different models folders never share their extras."""
+    _REGISTERED[Path(root).resolve()] = tuple(Path(source) for source in sources)
+
+
+def model_folders(root: str | os.PathLike[str], kind: str) -> list[Path]:
+    """Every folder holding models of `kind`: `root`/<kind> first, then the extra folders in order."""
+    from .extra_paths import extra_folders  # yaml is only needed where extra folders are configured
+
+    primary = model_folder(root, kind)
+    sources = [*_local_sources(root), *_REGISTERED.get(Path(root).resolve(), ())]
+    extras = [folder for folder in extra_folders(sources, kind) if folder.resolve() != primary.resolve()]
+    return [primary, *dict.fromkeys(extras)]
+
+
+def _local_sources(root: str | os.PathLike[str]) -> list[Path]:
+    own = Path(root) / EXTRA_PATHS_FILE
+    return [own] if own.is_file() else []
 
 
 def _is_model_entry(path: Path, kind: str) -> bool:
@@ -50,43 +81,58 @@ def _is_model_entry(path: Path, kind: str) -> bool:
     return marker is not None and (path / marker).is_file()
 
 
-def list_models(root: str | os.PathLike[str], kind: str) -> list[str]:
-    """Relative names (posix style, sorted) of the model files/diffusers folders of `kind` under `root`."""
-    folder = model_folder(root, kind)
+def _list_folder(folder: Path, kind: str) -> list[str]:
+    """Relative names of the models in one folder, following symlinks (each real folder read once)."""
     if not folder.is_dir():
         return []
-    base = folder.resolve()
     names: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+    seen: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         current = Path(dirpath)
+        real = current.resolve()
+        if real in seen:  # a link loop, or two links to one folder
+            dirnames.clear()
+            continue
+        seen.add(real)
         for dirname in list(dirnames):
             if _is_model_entry(current / dirname, kind):
                 dirnames.remove(dirname)  # do not list the files inside a diffusers folder
                 names.append((current / dirname).relative_to(folder).as_posix())
         for filename in filenames:
             path = current / filename
-            if _is_model_entry(path, kind) and path.resolve().is_relative_to(base):
+            if _is_model_entry(path, kind):
                 names.append(path.relative_to(folder).as_posix())
+    return names
+
+
+def list_models(root: str | os.PathLike[str], kind: str) -> list[str]:
+    """Relative names (posix style, sorted) of the model files/diffusers folders of `kind` under `root` and in
+    its extra folders (a name in two folders is the first folder's)."""
+    names = {name for folder in model_folders(root, kind) for name in _list_folder(folder, kind)}
     return sorted(names)
 
 
 def resolve_model(root: str | os.PathLike[str], kind: str, name: str) -> Path:
-    """The path of model `name` of `kind` under `root`.
+    """The path of model `name` of `kind` under `root` or in its extra folders.
 
-    Refuses names escaping the folder; lists the choices if missing.
+    Refuses names escaping the folder (a symlink inside it may point anywhere); lists the choices if missing.
     """
-    folder = model_folder(root, kind)
+    folders = model_folders(root, kind)
     relative = Path(name)
     if not name or relative.is_absolute() or relative.drive or ".." in relative.parts:
         raise UnsafeModelPathError(
             f"model name {name!r} is not a plain name inside the {kind} folder; "
             "use a relative name without '..' as listed by list_models"
         )
-    path = folder / relative
-    if path.exists() and not path.resolve().is_relative_to(folder.resolve()):
-        raise UnsafeModelPathError(f"model {name!r} is a link pointing outside the {kind} folder {folder}")
-    if not path.exists() or not _is_model_entry(path, kind):
-        available = list_models(root, kind)
-        listing = ", ".join(available) if available else "(none)"
-        raise ModelNotFoundError(f"{kind} model {name!r} not found in {folder.resolve()}; available: {listing}")
-    return path
+    for folder in folders:
+        path = folder / relative
+        if path.exists() and _is_model_entry(path, kind):
+            return path
+        if path.is_symlink() and not path.exists():
+            raise ModelNotFoundError(
+                f"{kind} model {name!r} in {folder} is a link to {os.readlink(path)}, which is missing"
+            )
+    available = list_models(root, kind)
+    listing = ", ".join(available) if available else "(none)"
+    searched = ", ".join(str(folder.resolve()) for folder in folders)
+    raise ModelNotFoundError(f"{kind} model {name!r} not found in {searched}; available: {listing}")

@@ -26,6 +26,8 @@ from .convert import UNET_PREFIX, load_exact
 from .detect import UnknownModelLayoutError, detect_state_dict, family_config
 from .embedded import embedded_tokenizer
 from .files import load_metadata, load_state_dict
+from .precision import part_precision
+from .speed import Speed
 from .vae import Vae
 
 LoadedUnclip = tuple[DiffusionModel, TextEncoder, Vae, ClipVision]
@@ -89,5 +91,8 @@ def _load_single_file(path: Path, device: torch.device, dtype: torch.dtype, pred
     own = embedded_tokenizer(metadata, str(path))
     tokenizers = {part: own or loader._default_tokenizer(part) for part in texts}
     scheduler = found.scheduler_config or family_config(found.family, "scheduler")
-    model, clip, vae_value = loader._assemble(found, unet.eval(), vae, texts, tokenizers, scheduler, device, dtype)
+    precision = part_precision(device, dtype=dtype, vae_needs_fp32=bool(found.vae_config.get("force_upcast", True)))
+    model, clip, vae_value = loader._assemble(
+        found, unet.eval(), vae, texts, tokenizers, scheduler, device, precision, Speed()
+    )
     return model, clip, vae_value, vision

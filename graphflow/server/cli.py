@@ -30,6 +30,8 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `graphflow serve`."""
+    from graphflow.models.options import add_model_folder_arguments, add_model_speed_arguments
+
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any)")
     parser.add_argument(
@@ -67,6 +69,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="also load plugins from this folder (or GRAPHFLOW_PLUGINS)",
     )
+    add_model_folder_arguments(parser)
+    add_model_speed_arguments(parser)
     _add_worker_arguments(parser)
     _add_limit_arguments(parser)
 
@@ -163,6 +167,7 @@ def _positive_number(text: str) -> float:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The server configuration the parsed options ask for (and the GRAPHFLOW_* variables, read now)."""
     from graphflow.cli import plugins_folder
+    from graphflow.models.options import model_settings
 
     user_dir = Path(args.user_dir)
     plugins = plugins_folder(args)
@@ -175,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_image_pixels=args.max_pixels,
         max_batch=args.max_batch,
         max_steps=args.max_steps,
+        **model_settings(args, compile_cache_dir=user_dir / "torch-compile"),
     )
     return ServerConfig(
         settings=settings,

@@ -39,13 +39,15 @@ def test_names_escaping_the_folder_are_refused(tmp_path: Path, name: str) -> Non
         resolve_model(tmp_path, "checkpoints", name)
 
 
-def test_symlink_pointing_out_of_the_folder_is_refused_and_not_listed(tmp_path: Path) -> None:
-    _touch(tmp_path / "outside.safetensors")
-    (tmp_path / "loras").mkdir()
-    (tmp_path / "loras" / "link.safetensors").symlink_to(tmp_path / "outside.safetensors")
-    assert list_models(tmp_path, "loras") == []
-    with pytest.raises(UnsafeModelPathError):
-        resolve_model(tmp_path, "loras", "link.safetensors")
+def test_a_symlink_inside_the_models_folder_is_followed_wherever_it_points(tmp_path: Path) -> None:
+    _touch(tmp_path / "other-disk" / "outside.safetensors")
+    _touch(tmp_path / "other-disk" / "shelf" / "deep.safetensors")
+    (tmp_path / "models" / "loras").mkdir(parents=True)
+    (tmp_path / "models" / "loras" / "link.safetensors").symlink_to(tmp_path / "other-disk" / "outside.safetensors")
+    (tmp_path / "models" / "loras" / "shelf").symlink_to(tmp_path / "other-disk" / "shelf", target_is_directory=True)
+    assert list_models(tmp_path / "models", "loras") == ["link.safetensors", "shelf/deep.safetensors"]
+    resolved = resolve_model(tmp_path / "models", "loras", "shelf/deep.safetensors")
+    assert resolved.resolve() == (tmp_path / "other-disk" / "shelf" / "deep.safetensors").resolve()
 
 
 def test_unknown_kind_is_a_clear_error(tmp_path: Path) -> None:
