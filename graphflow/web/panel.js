@@ -104,14 +104,16 @@ export class Panel {
     open.type = "button";
     open.title = "Open this run's workflow in a new tab";
     open.setAttribute("data-testid", `history-open-${record.prompt_id}`);
-    const head = el("span", "history-head");
+    const head = el("span", "history-line");
     head.append(el("span", "num", `#${record.number}`), el("span", "status", record.status));
-    if (record.started_at) head.append(startedAt(record.started_at));
     if (record.started_at && record.finished_at) head.append(el("span", "history-duration", duration(record.finished_at - record.started_at)));
-    open.append(head);
     const { prompt, seed } = record.summary ?? {};
-    if (prompt) open.append(el("span", "history-prompt", prompt));
-    if (seed != null) open.append(el("span", "history-seed", `seed ${seed}`));
+    const details = el("span", "history-line");
+    if (record.started_at) details.append(startedAt(record.started_at));
+    if (seed != null) details.append(el("span", "history-seed", `seed ${seed}`));
+    open.append(head);
+    if (prompt) open.append(Object.assign(el("span", "history-prompt", prompt), { title: prompt }));
+    open.append(details);
     for (const ui of Object.values(record.outputs ?? {})) {
       for (const text of readOutputs(ui, api.viewUrl).texts) open.append(el("span", "history-text", text.length > 40 ? `${text.slice(0, 40)}…` : text));
     }

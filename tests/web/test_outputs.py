@@ -184,3 +184,28 @@ def test_an_img2img_result_compares_with_its_input_picture(editor, page, screens
     # without an input picture there is nothing to compare with
     page.evaluate("graphflow.openViewer([document.querySelector('[data-testid=image-save]').src])")
     expect(page.get_by_test_id("viewer-compare")).to_be_hidden()
+
+
+def test_gallery_pictures_page_through_in_the_viewer_and_offer_mask_editing(editor, page):
+    run_example(page, editor, "txt2img")
+    queue_and_wait(page)  # the Save node runs again: a second picture
+    page.get_by_test_id("tab-gallery").click()
+    items = page.get_by_test_id("gallery-item")
+    expect(items.nth(1)).to_be_visible()
+    total = items.count()
+    items.first.get_by_role("button").click()
+    count = page.get_by_test_id("viewer-count")
+    expect(count).to_have_text(f"1 / {total}")
+    name = page.get_by_test_id("viewer-name")
+    first = name.text_content()
+    page.keyboard.press("ArrowRight")
+    expect(count).to_have_text(f"2 / {total}")
+    expect(name).not_to_have_text(first)
+    page.get_by_test_id("viewer-prev").click()
+    expect(count).to_have_text(f"1 / {total}")
+    page.get_by_test_id("viewer-prev").click()  # round to the last
+    expect(count).to_have_text(f"{total} / {total}")
+
+    page.get_by_test_id("viewer-edit-mask").click()
+    expect(page.get_by_test_id("viewer")).to_be_hidden()
+    expect(page.get_by_test_id("painter")).to_be_visible()
