@@ -7,6 +7,7 @@ ControlNets in `controlnet/`. They are named `builtin:<name>` (without the file 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from graphflow.models.paths import MODEL_EXTENSIONS, list_models, resolve_model
@@ -28,9 +29,9 @@ def builtin_models(kind: str) -> dict[str, Path]:
     if kind == "checkpoints":
         if not _WEIGHTS.is_dir():
             return {}
-        return {
-            f"{BUILTIN_PREFIX}{p.name}": p for p in sorted(_WEIGHTS.iterdir()) if (p / "model_index.json").is_file()
-        }
+        folders = [p for p in sorted(_WEIGHTS.iterdir()) if (p / "model_index.json").is_file()]
+        # text-to-image models first, so a new loader (and ComfyUI's first combo entry) makes a picture from a prompt
+        return {f"{BUILTIN_PREFIX}{p.name}": p for p in sorted(folders, key=_class_conditional)}
     folder = _WEIGHTS / _FOLDERS.get(kind, kind)
     if kind not in _FOLDERS or not folder.is_dir():
         return {}
@@ -39,6 +40,12 @@ def builtin_models(kind: str) -> dict[str, Path]:
         if path.suffix.lower() in MODEL_EXTENSIONS or (path / "config.json").is_file():
             found[f"{BUILTIN_PREFIX}{path.name.removesuffix(path.suffix) if path.is_file() else path.name}"] = path
     return found
+
+
+def _class_conditional(folder: Path) -> bool:
+    """Whether a shipped checkpoint is conditioned on class names rather than on a prompt."""
+    config = folder / "unet" / "config.json"
+    return config.is_file() and "class_names" in json.loads(config.read_text(encoding="utf-8"))
 
 
 def model_choices(models_dir: Path, kind: str) -> list[str]:

@@ -15,6 +15,7 @@ from graphflow.text.encoder import TextEncoder
 PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
 FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl"])
 TIMESTEPS = enum_type("TIMESTEPS", ["continuous", "discrete"])
+FIRST_PICTURE_CHECKPOINT = "builtin:shapes-demo"  # the shipped text-to-image model: a new loader can run as it is
 
 
 class Checkpoint(NamedTuple):
@@ -35,6 +36,7 @@ class LoadCheckpoint:
 
     checkpoint = Input(
         STRING,
+        default=FIRST_PICTURE_CHECKPOINT,
         choices=lambda settings: checkpoint_choices(settings.models_dir),
         source="literal",
         widget="model_file",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from graphflow.interop import to_workflow
+from graphflow.interop.comfy_nodes import NODE_MAPS
 from graphflow.server.config import ServerConfig
 from graphflow.server.errors import ApiError, json_object, parse_json, read_json
 from graphflow.server.files import FileStore, confined
@@ -30,10 +32,23 @@ async def nodes(request: web.Request) -> web.Response:
     """Every node type's schema and the plugins that failed to load."""
     registry = request.app[PLUGINS].registry
     catalogue = await asyncio.to_thread(registry.catalogue, request.app[CONFIG].settings)
+    names = comfy_names()
+    for schema in catalogue:
+        schema["comfy_names"] = names.get(schema["type"], [])
     return web.json_response(
         {"nodes": catalogue, "problems": [{"plugin": p.plugin, "message": p.message} for p in registry.problems]},
         dumps=lambda data: json.dumps(data, default=str),
     )
+
+
+@functools.cache
+def comfy_names() -> dict[str, list[str]]:
+    """Type id -> the ComfyUI class names and display names that import as it (for search in the editor)."""
+    names: dict[str, list[str]] = {}
+    for mapping in NODE_MAPS.values():
+        known = names.setdefault(mapping.target, [])
+        known.extend(n for n in (mapping.comfy, mapping.display_name) if n and n not in known)
+    return names
 
 
 def _workflow_root(config: ServerConfig, source: str) -> Path:
@@ -171,7 +186,26 @@ async def model_files(request: web.Request) -> web.Response:
     root = request.app[CONFIG].settings.models_dir
     confined(root, kind)
     files = await asyncio.to_thread(model_choices, root, kind)
-    return web.json_response({"kind": kind, "files": files})
+    if kind != "checkpoints":
+        return web.json_response({"kind": kind, "files": files})
+    sizes = await asyncio.to_thread(_native_sizes, root, files)
+    return web.json_response({"kind": kind, "files": files, "native_sizes": sizes})
+
+
+def _native_sizes(root: Path, names: list[str]) -> dict[str, int]:
+    """Checkpoint name -> the side in pixels it was trained at, for those whose configs or header tell."""
+    from graphflow.models.builtin import resolve_checkpoint
+    from graphflow.models.native import native_size
+
+    sizes = {}
+    for name in names:
+        try:
+            size = native_size(resolve_checkpoint(root, name))
+        except (OSError, ValueError):  # gone or moved out of the folder since it was listed
+            continue
+        if size is not None:
+            sizes[name] = size
+    return sizes
 
 
 def _device() -> tuple[str | None, dict[str, Any]]:

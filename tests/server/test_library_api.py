@@ -66,7 +66,8 @@ async def test_model_lists_come_per_folder(client, config):
     assert "checkpoints" in kinds and "vae" in kinds
     files = await (await client.get("/api/models/checkpoints")).json()
     shipped = list(builtin_models("checkpoints"))
-    assert files == {"kind": "checkpoints", "files": [*shipped, "a.safetensors", "sub/b.safetensors"]}
+    assert files["files"] == [*shipped, "a.safetensors", "sub/b.safetensors"]
+    assert files["native_sizes"] == dict.fromkeys(shipped, 64)  # not for files that are not checkpoints
     assert (await (await client.get("/api/models/vae")).json())["files"] == []
     assert (await client.get("/api/models/weights")).status == 404
 
