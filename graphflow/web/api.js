@@ -48,7 +48,9 @@ export const api = {
   workflows: () => call("GET", "workflows"),
   workflow: (source, name) => call("GET", `workflows/${q(source)}/${name.split("/").map(q).join("/")}`),
   models: (kind) => call("GET", `models/${q(kind)}`),
-  saveWorkflow: (name, workflow) => call("PUT", `workflows/user/${name.split("/").map(q).join("/")}`, workflow),
+  /** Save into the server's user folder; with `overwrite: false` an existing file of that name is a "conflict". */
+  saveWorkflow: (name, workflow, { overwrite = true } = {}) =>
+    call("PUT", `workflows/user/${name.split("/").map(q).join("/")}?overwrite=${overwrite}`, workflow),
 
   /** Upload an image file into the input folder; returns the stored file name (with subfolder). */
   async uploadImage(file) {

@@ -20,7 +20,6 @@ import { installViewer } from "./viewer.js";
 import { installLibrary } from "./library.js";
 import { installSettings } from "./settings.js";
 
-const STORE_KEY = "graphflow.editor.workflow";
 const $ = (sel) => document.querySelector(sel);
 
 async function start() {
@@ -49,7 +48,11 @@ async function start() {
     undo: () => undo.undo() || toast("Nothing to undo"),
     redo: () => undo.redo() || toast("Nothing to redo"),
     queue: () => runs.queue(),
-    save: () => download(graph.toWorkflow(), $("#workflow-name").value || "workflow.json"),
+    save() {
+      const workflow = graph.toWorkflow();
+      download(workflow, app.tabs.active.name);
+      app.tabs.markSaved(workflow);
+    },
     openFile: () => pickFile($("#file-input"), open, (m) => toast(m, "error")),
     deleteSelection() {
       const ids = [...canvas.selection];
@@ -79,6 +82,7 @@ async function start() {
       }
     },
     refreshPanels: () => panel.refresh(),
+    refreshWorkflows: () => loadExamples(),
     setQueueCount(pending, running) {
       $("#queue-count").textContent = `${pending} pending${running ? " · 1 running" : ""}`;
       panel.refresh();
@@ -94,26 +98,20 @@ async function start() {
   const canvas = new Canvas(root, graph, app);
   app.canvas = canvas;
   const undo = new UndoStack(graph);
+  app.undoStack = undo;
   const runs = new RunView(canvas, app);
   const panel = new Panel($("#panel"), app);
 
-  function open(data, name = "workflow.json") {
+  /** Open a workflow in a tab of its own; `source` is its name in the server's user folder when it came from there. */
+  function open(data, name = "workflow.json", source = null) {
     const problem = checkWorkflow(data);
     if (problem) return toast(`${name}: ${problem}`, "error");
-    const warnings = graph.load(data);
-    undo.reset();
-    canvas.runtime.clear();
-    canvas.render();
-    canvas.fit();
-    $("#workflow-name").value = name.replace(/\.png$/i, ".json");
+    const warnings = app.tabs.open(data, name.replace(/\.png$/i, ".json"), source);
     setStatus(warnings.length ? warnings.join("; ") : `Opened ${name}`, warnings.length ? "warn" : "ok");
     for (const w of warnings) toast(w, "warn");
   }
 
-  graph.addEventListener("change", () => {
-    localStorage.setItem(STORE_KEY, JSON.stringify(graph.toWorkflow()));
-    $("#empty-hint").hidden = graph.nodes.size > 0;
-  });
+  graph.addEventListener("change", () => ($("#empty-hint").hidden = graph.nodes.size > 0));
   attachInteractions(canvas, app);
   bindShortcuts(app);
   acceptDrops(root, open, (m) => toast(m, "error"));
@@ -121,15 +119,7 @@ async function start() {
   for (const install of [installPainter, installTabs, installOrganise, installViewer, installLibrary, installSettings]) install(app);
   for (const p of catalogue.problems ?? []) toast(`Plugin ${p.plugin}: ${p.message}`, "warn");
 
-  canvas.setView(0, 0, 1);
-  const saved = localStorage.getItem(STORE_KEY);
-  if (saved) {
-    try {
-      open(JSON.parse(saved), "workflow.json");
-    } catch {
-      localStorage.removeItem(STORE_KEY);
-    }
-  }
+  app.tabs.restore();
   connect(api.wsUrl(app.clientId), {
     onEvent: (type, data) => runs.onEvent(type, data),
     onPreview: (header, blob) => runs.onPreview(header, blob),
@@ -162,17 +152,21 @@ function bindToolbar(app, open) {
     if (!source) return;
     const name = rest.join(":");
     try {
-      open(await api.workflow(source, name), name.split("/").pop());
+      const data = await api.workflow(source, name);
+      if (source === "user") open(data, name, name);
+      else open(data, name.split("/").pop());
     } catch (err) {
       toast(err.message, "error");
     }
   });
 }
 
+/** Fill the Examples select with the server's examples and the workflows saved in its user folder. */
 async function loadExamples() {
   const select = $("#examples");
   try {
     const { workflows } = await api.workflows();
+    select.replaceChildren(select.options[0]);
     for (const w of workflows) select.append(new Option(`${w.source === "repo" ? "Example" : "Saved"}: ${w.name}`, `${w.source}:${w.name}`));
   } catch {
     select.disabled = true;

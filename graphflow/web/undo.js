@@ -31,7 +31,22 @@ export class UndoStack {
     this.current = this.snapshot();
   }
 
+  /** The history as plain data: { past, future, current } (snapshots, oldest first). */
+  export() {
+    return { past: [...this.past], future: [...this.future], current: this.current };
+  }
+
+  /** Take over a history from `export()`; the graph must already show its state (or one edited since). */
+  import({ past = [], future = [], current = null } = {}) {
+    this.past = past.slice(-this.limit);
+    this.future = [...future];
+    this.current = current ?? this.snapshot();
+  }
+
+  // A change nobody recorded (e.g. a wire picked off its input and dropped nowhere) becomes its own step
+  // first, so Ctrl+Z undoes just that change rather than it and the edit before it.
   undo() {
+    this.record();
     if (!this.past.length) return false;
     this.future.push(this.current);
     this.restore(this.past.pop());
@@ -39,6 +54,7 @@ export class UndoStack {
   }
 
   redo() {
+    this.record();
     if (!this.future.length) return false;
     this.past.push(this.current);
     this.restore(this.future.pop());
