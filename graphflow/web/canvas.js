@@ -4,7 +4,7 @@ import { buildNode } from "./nodeview.js";
 import { typeColour } from "./types.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const STRUCTURAL = new Set(["add", "remove", "link", "unlink", "port", "load", "paste"]);
+const STRUCTURAL = new Set(["add", "remove", "link", "unlink", "port", "load", "paste", "mode", "title", "collapse"]);
 
 /** Draws a Graph inside `root` and keeps the drawing in step with its "change" events. */
 export class Canvas {
@@ -26,6 +26,8 @@ export class Canvas {
   onChange(kind) {
     if (STRUCTURAL.has(kind)) this.render();
     else if (kind === "move") this.placeNodes();
+    else if (kind === "size") this.sizeNodes();
+    else if (kind === "reroutes") this.drawWires();
   }
 
   /** Rebuild every node element and wire from the graph. */
@@ -36,6 +38,8 @@ export class Canvas {
       const el = buildNode(node, this.graph.schemaOf(node), {
         setValue: (name, v) => this.services.edit(() => this.graph.setValue(node.id, name, v)),
         setPort: (name, asPort) => this.services.edit(() => this.graph.setPort(node.id, name, asPort)),
+        rename: (title) => this.services.edit(() => this.graph.setTitle(node.id, title)),
+        toggleCollapsed: () => this.services.edit(() => this.graph.setCollapsed([node.id], !node.collapsed)),
         services: this.services,
       });
       el.classList.toggle("selected", this.selection.has(node.id));
@@ -51,6 +55,14 @@ export class Canvas {
       if (!el) continue;
       el.style.left = `${node.pos[0]}px`;
       el.style.top = `${node.pos[1]}px`;
+    }
+    this.drawWires();
+  }
+
+  sizeNodes() {
+    for (const node of this.graph.nodes.values()) {
+      const el = this.nodeEl(node.id);
+      if (el) el.style.width = node.width ? `${node.width}px` : "";
     }
     this.drawWires();
   }
@@ -74,18 +86,45 @@ export class Canvas {
     return [(clientX - r.left - this.view.x) / this.view.zoom, (clientY - r.top - this.view.y) / this.view.zoom];
   }
 
+  /** The world point a wire meets a port at: the port's centre, or the title bar's edge of a collapsed node. */
+  portPoint(nodeId, dir, name) {
+    const node = this.graph.nodes.get(nodeId);
+    if (node?.collapsed) {
+      const header = this.nodeEl(nodeId)?.querySelector(".node-header");
+      if (!header) return null;
+      const r = header.getBoundingClientRect();
+      return this.toWorld(dir === "in" ? r.left : r.right, r.top + r.height / 2);
+    }
+    const el = this.portEl(nodeId, dir, name);
+    return el ? this.portCentre(el) : null;
+  }
+
+  /** The points a link's wire is drawn through: its output, its reroute points, its input. */
+  wirePoints(nodeId, input) {
+    const link = this.graph.nodes.get(nodeId)?.links[input];
+    const from = link && this.portPoint(link.node, "out", link.output);
+    const to = this.portPoint(nodeId, "in", input);
+    if (!from || !to) return null;
+    return [from, ...this.graph.reroutesOn(nodeId, input).map((r) => r.pos), to];
+  }
+
   drawWires() {
     const paths = [];
     for (const node of this.graph.nodes.values()) {
       for (const [input, link] of Object.entries(node.links)) {
-        const from = this.portEl(link.node, "out", link.output);
-        const to = this.portEl(node.id, "in", input);
-        if (!from || !to) continue;
-        const path = wirePath(this.portCentre(from), this.portCentre(to), typeColour(from.dataset.type));
+        const points = this.wirePoints(node.id, input);
+        if (!points) continue;
+        const colour = typeColour(this.graph.portType(link.node, "out", link.output) ?? "");
+        const hit = wirePath(points, "transparent");
+        hit.setAttribute("class", "wire-hit");
+        Object.assign(hit.dataset, { node: node.id, input });
+        const path = wirePath(points, colour);
         path.setAttribute("data-testid", `wire-${node.id}-${input}`);
-        path.dataset.from = `${link.node}.${link.output}`;
-        path.dataset.to = `${node.id}.${input}`;
-        paths.push(path);
+        for (const p of [hit, path]) {
+          p.dataset.from = `${link.node}.${link.output}`;
+          p.dataset.to = `${node.id}.${input}`;
+        }
+        paths.push(hit, path);
       }
     }
     if (this.draft) paths.push(this.draft);
@@ -94,7 +133,7 @@ export class Canvas {
 
   /** Show (or with null, remove) the wire being dragged from world point `a` to `b`. */
   setDraft(a, b, colour) {
-    this.draft = a ? wirePath(a, b, colour) : null;
+    this.draft = a ? wirePath([a, b], colour) : null;
     if (this.draft) this.draft.classList.add("draft");
     this.drawWires();
   }
@@ -116,9 +155,9 @@ export class Canvas {
     this.setView(clientX - r.left - wx * zoom, clientY - r.top - wy * zoom, zoom);
   }
 
-  /** Pan and zoom so every node is visible. */
+  /** Pan and zoom so every node, group and note is visible. */
   fit() {
-    const els = [...this.nodeLayer.children];
+    const els = [...this.nodeLayer.children, ...this.world.querySelectorAll(".group, .note")];
     if (!els.length) return this.setView(0, 0, 1);
     let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
     for (const el of els) {
@@ -207,10 +246,16 @@ function img(src, cls, testid) {
   return el;
 }
 
-function wirePath([x0, y0], [x1, y1], colour) {
-  const dx = Math.max(40, Math.abs(x1 - x0) * 0.5);
+/** An SVG path through `points`: one horizontal-ended curve from each point to the next. */
+function wirePath(points, colour) {
+  let d = `M ${points[0][0]} ${points[0][1]}`;
+  for (let i = 1; i < points.length; i++) {
+    const [[x0, y0], [x1, y1]] = [points[i - 1], points[i]];
+    const dx = Math.max(40, Math.abs(x1 - x0) * 0.5);
+    d += ` C ${x0 + dx} ${y0}, ${x1 - dx} ${y1}, ${x1} ${y1}`;
+  }
   const path = document.createElementNS(SVG, "path");
-  path.setAttribute("d", `M ${x0} ${y0} C ${x0 + dx} ${y0}, ${x1 - dx} ${y1}, ${x1} ${y1}`);
+  path.setAttribute("d", d);
   path.setAttribute("stroke", colour);
   path.setAttribute("class", "wire");
   return path;

@@ -11,7 +11,10 @@ export class Graph extends EventTarget {
     super();
     this.catalogue = catalogue; // Map type id -> schema
     this.nodes = new Map();
-    this.extraUi = {}; // ui keys the editor does not interpret (groups, ...) are kept as they are
+    this.groups = []; // ComfyUI's shape: { title, bounding: [x, y, w, h], color, ... }
+    this.notes = []; // { id, text, pos: [x, y], size: [w, h] }
+    this.reroutes = []; // { id, pos: [x, y], link: { node, input } }, in wire order for each link
+    this.extraUi = {}; // ui keys the editor does not interpret are kept as they are
     this.meta = {};
   }
 
@@ -34,6 +37,7 @@ export class Graph extends EventTarget {
     const node = {
       id: id ?? this.freshId(type), type, version: schema.version, title: null, plugin: schema.plugin,
       pos: [Math.round(pos[0]), Math.round(pos[1])], width: null, values: {}, links: {}, ports: new Set(),
+      mode: null, collapsed: false,
     };
     for (const input of schema.inputs) {
       if (input.source !== "link" && "default" in input) node.values[input.name] = input.default;
@@ -50,6 +54,7 @@ export class Graph extends EventTarget {
     for (const node of this.nodes.values()) {
       for (const [name, link] of Object.entries(node.links)) if (gone.has(link.node)) delete node.links[name];
     }
+    this.dropStrayReroutes();
     this.changed("remove");
   }
 
@@ -93,6 +98,8 @@ export class Graph extends EventTarget {
     const problem = this.linkProblem(src, output, dst, input);
     if (problem) return problem;
     const node = this.nodes.get(dst);
+    const before = node.links[input];
+    if (before && (before.node !== src || before.output !== output)) this.reroutes = this.reroutes.filter((r) => !isOn(r, dst, input));
     node.links[input] = { node: src, output };
     node.ports.add(input);
     this.changed("link");
@@ -103,6 +110,7 @@ export class Graph extends EventTarget {
     const node = this.nodes.get(dst);
     if (!node?.links[input]) return;
     delete node.links[input];
+    this.dropStrayReroutes();
     this.changed("unlink");
   }
 
@@ -118,8 +126,103 @@ export class Graph extends EventTarget {
     else {
       node.ports.delete(input);
       delete node.links[input];
+      this.dropStrayReroutes();
     }
     this.changed("port");
+  }
+
+  /** Set the nodes' mode: "bypass", "mute" or null (runs). */
+  setMode(ids, mode) {
+    for (const id of ids) this.nodes.get(id).mode = mode;
+    this.changed("mode");
+  }
+
+  /** Give a node its own title (empty or null: the node type's title). */
+  setTitle(id, title) {
+    this.nodes.get(id).title = title?.trim() || null;
+    this.changed("title");
+  }
+
+  setCollapsed(ids, collapsed) {
+    for (const id of ids) this.nodes.get(id).collapsed = collapsed;
+    this.changed("collapse");
+  }
+
+  setWidth(id, width) {
+    this.nodes.get(id).width = Math.round(width);
+    this.changed("size");
+  }
+
+  /** Add a group (ComfyUI's shape) and return it. */
+  addGroup(title, bounding, color) {
+    const group = { title, bounding: bounding.map(Math.round), color };
+    this.groups.push(group);
+    this.changed("groups");
+    return group;
+  }
+
+  /** Change fields of the group at `index` (title, color, bounding). */
+  updateGroup(index, fields) {
+    Object.assign(this.groups[index], fields);
+    this.changed("groups");
+  }
+
+  removeGroup(index) {
+    this.groups.splice(index, 1);
+    this.changed("groups");
+  }
+
+  addNote(pos, text = "") {
+    const note = { id: freshKey("note", this.notes), text, pos: pos.map(Math.round), size: [220, 120] };
+    this.notes.push(note);
+    this.changed("notes");
+    return note;
+  }
+
+  updateNote(id, fields) {
+    Object.assign(this.notes.find((n) => n.id === id), fields);
+    this.changed("notes");
+  }
+
+  removeNote(id) {
+    this.notes = this.notes.filter((n) => n.id !== id);
+    this.changed("notes");
+  }
+
+  /** The reroute points of the link into `node`.`input`, in wire order. */
+  reroutesOn(node, input) {
+    return this.reroutes.filter((r) => isOn(r, node, input));
+  }
+
+  /** Add a reroute point on the link into `node`.`input` as its `order`-th point (0 = nearest the source). */
+  addReroute(node, input, pos, order) {
+    const reroute = { id: freshKey("reroute", this.reroutes), pos: pos.map(Math.round), link: { node, input } };
+    const others = this.reroutesOn(node, input);
+    const at = order < others.length ? this.reroutes.indexOf(others[order]) : this.reroutes.length;
+    this.reroutes.splice(at, 0, reroute);
+    this.changed("reroutes");
+    return reroute;
+  }
+
+  removeReroute(id) {
+    this.reroutes = this.reroutes.filter((r) => r.id !== id);
+    this.changed("reroutes");
+  }
+
+  /** Move groups (by index), notes and reroutes (by id) and nodes by one offset: `what` = { groups, notes, reroutes, nodes }. */
+  shift(what, [dx, dy], origin) {
+    for (const i of what.groups ?? []) {
+      const [x, y, w, h] = origin.groups.get(i);
+      this.groups[i].bounding = [Math.round(x + dx), Math.round(y + dy), w, h];
+    }
+    for (const note of this.notes) if (origin.notes?.has(note.id)) note.pos = moved(origin.notes.get(note.id), dx, dy);
+    for (const r of this.reroutes) if (origin.reroutes?.has(r.id)) r.pos = moved(origin.reroutes.get(r.id), dx, dy);
+    for (const id of what.nodes ?? []) this.nodes.get(id).pos = moved(origin.nodes.get(id), dx, dy);
+    this.changed("move");
+  }
+
+  dropStrayReroutes() {
+    this.reroutes = this.reroutes.filter((r) => this.nodes.get(r.link.node)?.links[r.link.input]);
   }
 
   /** Put nodes at new positions: a Map id -> [x, y] (rounded to whole pixels). */
@@ -142,6 +245,7 @@ export class Graph extends EventTarget {
       const entry = { type: node.type, version: node.version };
       if (node.plugin) entry.plugin = node.plugin;
       if (node.title) entry.title = node.title;
+      if (node.mode) entry.mode = node.mode;
       const inputs = {};
       for (const [name, value] of Object.entries(node.values)) {
         if (!node.ports.has(name) || node.raw) inputs[name] = value;
@@ -155,13 +259,25 @@ export class Graph extends EventTarget {
       nodes[node.id] = entry;
       const ui = { pos: [...node.pos] };
       if (node.width) ui.size = [node.width, 0];
+      if (node.collapsed) ui.collapsed = true;
       const converted = [...node.ports].filter((n) => !(n in links) && this.isEither(node, n));
       if (converted.length) ui.ports = converted;
       uiNodes[node.id] = ui;
     }
-    const out = { format: FORMAT, version: FORMAT_VERSION, nodes, ui: { ...this.extraUi, nodes: uiNodes } };
+    const ui = { ...this.extraUi, nodes: uiNodes };
+    if (!keep) Object.assign(ui, this.organiseUi());
+    const out = { format: FORMAT, version: FORMAT_VERSION, nodes, ui };
     if (Object.keys(this.meta).length) out.meta = { ...this.meta };
     return out;
+  }
+
+  /** The groups, notes and reroutes as the `ui` block stores them (only the kinds there are). */
+  organiseUi() {
+    const ui = {};
+    if (this.groups.length) ui.groups = structuredClone(this.groups);
+    if (this.notes.length) ui.notes = structuredClone(this.notes);
+    if (this.reroutes.length) ui.reroutes = structuredClone(this.reroutes);
+    return ui;
   }
 
   isEither(node, name) {
@@ -174,8 +290,15 @@ export class Graph extends EventTarget {
     if (problem) throw new Error(problem);
     this.nodes = new Map();
     const warnings = [];
-    const { nodes: uiNodes = {}, ...extraUi } = data.ui ?? {};
+    const { nodes: uiNodes = {}, groups = [], notes = [], reroutes = [], ...extraUi } = data.ui ?? {};
     this.extraUi = extraUi;
+    this.groups = listOf(groups).filter((g) => Array.isArray(g?.bounding) && g.bounding.length === 4).map((g) => structuredClone(g));
+    this.notes = [];
+    for (const n of listOf(notes)) {
+      if (!Array.isArray(n?.pos)) continue;
+      const size = Array.isArray(n.size) && n.size[0] > 0 && n.size[1] > 0 ? [...n.size] : [220, 120];
+      this.notes.push({ ...n, id: n.id ?? freshKey("note", this.notes), text: String(n.text ?? ""), pos: [...n.pos], size });
+    }
     this.meta = data.meta ?? {};
     let auto = 0;
     for (const [id, entry] of Object.entries(data.nodes ?? {})) {
@@ -183,6 +306,8 @@ export class Graph extends EventTarget {
       const pos = Array.isArray(ui.pos) ? ui.pos : [40 + 280 * (auto % 4), 60 + 220 * Math.floor(auto++ / 4)];
       this.nodes.set(id, this.nodeFromEntry(id, entry, ui, pos, warnings));
     }
+    this.reroutes = listOf(reroutes).filter((r) => Array.isArray(r?.pos) && r.link).map((r) => structuredClone(r));
+    this.dropStrayReroutes();
     this.changed("load");
     return warnings;
   }
@@ -215,6 +340,7 @@ export class Graph extends EventTarget {
       plugin: entry.plugin ?? schema?.plugin ?? null, pos: [pos[0], pos[1]],
       width: Array.isArray(ui.size) && ui.size[0] > 0 ? ui.size[0] : null,
       values: {}, links: {}, ports: new Set(ui.ports ?? []), raw: !schema,
+      mode: entry.mode === "bypass" || entry.mode === "mute" ? entry.mode : null, collapsed: ui.collapsed === true,
     };
     for (const [name, link] of Object.entries(entry.links ?? {})) {
       node.links[name] = { node: link.node, output: link.output };
@@ -235,6 +361,26 @@ export class Graph extends EventTarget {
     }
     return node;
   }
+}
+
+function isOn(reroute, node, input) {
+  return reroute.link.node === node && reroute.link.input === input;
+}
+
+function moved([x, y], dx, dy) {
+  return [Math.round(x + dx), Math.round(y + dy)];
+}
+
+function listOf(value) {
+  return Array.isArray(value) ? value : [];
+}
+
+/** `${stem}_N` for the first N no item of `items` has as its id. */
+function freshKey(stem, items) {
+  const taken = new Set(items.map((i) => i.id));
+  let n = 1;
+  while (taken.has(`${stem}_${n}`)) n += 1;
+  return `${stem}_${n}`;
 }
 
 /** Why a JSON value is not a graphflow workflow this editor can open, or null. */

@@ -1,6 +1,9 @@
 // Pointer and wheel handling on the canvas: pan, zoom, select, move nodes, drag wires.
 
+import { dragPointer } from "./dom.js";
 import { canFeed, typeColour } from "./types.js";
+
+const MIN_WIDTH = 160;
 
 /**
  * Attach the canvas interactions. `app` provides: edit(fn) (a recorded change), commit() (record after a
@@ -9,16 +12,17 @@ import { canFeed, typeColour } from "./types.js";
 export function attachInteractions(canvas, app) {
   const root = canvas.root;
   root.addEventListener("pointerdown", (e) => {
-    if (e.target.closest(".node-menu")) return;
+    if (e.target.closest(".node-menu, .context-menu, .organise")) return;
     const port = e.target.closest(".port");
     if (port && e.button === 0 && !port.classList.contains("port-convertible")) return startWire(e, port);
     const node = e.target.closest(".node");
+    if (node && e.button === 0 && e.target.closest(".node-resize")) return startResize(e, node);
     if (node && e.button === 0) return startNodeDrag(e, node);
     if (!node && e.button === 0 && (e.shiftKey || e.ctrlKey || e.metaKey)) return startBox(e);
     if (!node && (e.button === 0 || e.button === 1)) return startPan(e);
   });
   root.addEventListener("dblclick", (e) => {
-    if (e.target.closest(".node, .node-menu")) return;
+    if (e.target.closest(".node, .node-menu, .context-menu, .organise")) return;
     app.openMenu(e.clientX, e.clientY);
   });
   root.addEventListener("wheel", (e) => {
@@ -27,23 +31,12 @@ export function attachInteractions(canvas, app) {
     canvas.zoomAt(e.clientX, e.clientY, Math.exp(-e.deltaY * 0.0015));
   }, { passive: false });
 
-  function drag(onMove, onUp) {
-    const move = (e) => onMove(e);
-    const up = (e) => {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
-      onUp(e);
-    };
-    window.addEventListener("pointermove", move);
-    window.addEventListener("pointerup", up);
-  }
-
   function startPan(e) {
     const { x, y, zoom } = canvas.view;
     const [sx, sy] = [e.clientX, e.clientY];
     let moved = false;
     root.classList.add("panning");
-    drag((m) => {
+    dragPointer((m) => {
       moved ||= Math.hypot(m.clientX - sx, m.clientY - sy) > 3;
       canvas.setView(x + m.clientX - sx, y + m.clientY - sy, zoom);
     }, () => {
@@ -60,7 +53,7 @@ export function attachInteractions(canvas, app) {
     const r = root.getBoundingClientRect();
     const [sx, sy] = [e.clientX, e.clientY];
     const rect = (m) => [Math.min(sx, m.clientX), Math.min(sy, m.clientY), Math.abs(m.clientX - sx), Math.abs(m.clientY - sy)];
-    drag((m) => {
+    dragPointer((m) => {
       const [x, y, w, h] = rect(m);
       Object.assign(box.style, { left: `${x - r.left}px`, top: `${y - r.top}px`, width: `${w}px`, height: `${h}px` });
     }, (m) => {
@@ -83,10 +76,19 @@ export function attachInteractions(canvas, app) {
     e.preventDefault();
     const origin = new Map([...canvas.selection].map((nid) => [nid, [...canvas.graph.nodes.get(nid).pos]]));
     const start = canvas.toWorld(e.clientX, e.clientY);
-    drag((m) => {
+    dragPointer((m) => {
       const [x, y] = canvas.toWorld(m.clientX, m.clientY);
       const moved = new Map([...origin].map(([nid, [px, py]]) => [nid, [px + x - start[0], py + y - start[1]]]));
       canvas.graph.placeNodes(moved);
+    }, () => app.commit());
+  }
+
+  function startResize(e, nodeEl) {
+    e.preventDefault();
+    const id = nodeEl.dataset.nodeId;
+    const [width, start] = [nodeEl.offsetWidth, canvas.toWorld(e.clientX, e.clientY)[0]];
+    dragPointer((m) => {
+      canvas.graph.setWidth(id, Math.max(MIN_WIDTH, width + canvas.toWorld(m.clientX, m.clientY)[0] - start));
     }, () => app.commit());
   }
 
@@ -108,7 +110,7 @@ export function attachInteractions(canvas, app) {
     const colour = typeColour(from.type);
     root.classList.add("wiring");
     root.dataset.wireType = from.type;
-    drag((m) => {
+    dragPointer((m) => {
       const p = canvas.toWorld(m.clientX, m.clientY);
       if (from.dir === "out") canvas.setDraft(anchor, p, colour);
       else canvas.setDraft(p, anchor, colour);
@@ -118,9 +120,10 @@ export function attachInteractions(canvas, app) {
       const target = dropTarget(document.elementFromPoint(m.clientX, m.clientY), from.dir);
       if (target) return finish(from, target);
       const overCanvas = root.contains(document.elementFromPoint(m.clientX, m.clientY));
-      if (overCanvas && !document.elementFromPoint(m.clientX, m.clientY).closest(".node")) {
-        offerNodes(from, m.clientX, m.clientY);
-      } else if (detached) app.commit();
+      // A wire picked up from an input is gone now, whatever follows: record that before the node menu opens,
+      // since closing the menu (Escape) records nothing and the next undo would then skip over it.
+      if (detached) app.commit();
+      if (overCanvas && !document.elementFromPoint(m.clientX, m.clientY).closest(".node")) offerNodes(from, m.clientX, m.clientY);
     });
   }
 

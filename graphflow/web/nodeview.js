@@ -1,11 +1,14 @@
 // The DOM of one node: header, typed ports, widgets, progress, previews, outputs and errors.
 
 import { categoryColour, typeColour } from "./types.js";
+import { div } from "./dom.js";
+import { editInline } from "./inline.js";
 import { createWidget } from "./widgets.js";
 
 /**
  * Build the element for graph node `node` (schema may be null for unknown types).
- * `actions`: { setValue(name, v), setPort(name, asPort), services } — services are passed to widgets.
+ * `actions`: { setValue(name, v), setPort(name, asPort), rename(title), toggleCollapsed(), services } — services are
+ * passed to widgets.
  */
 export function buildNode(node, schema, actions) {
   const el = div("node");
@@ -15,13 +18,30 @@ export function buildNode(node, schema, actions) {
   el.style.left = `${node.pos[0]}px`;
   el.style.top = `${node.pos[1]}px`;
   if (node.width) el.style.width = `${node.width}px`;
+  if (node.mode) el.classList.add(`mode-${node.mode}`);
+  el.classList.toggle("collapsed", node.collapsed);
 
   const header = div("node-header");
   header.style.setProperty("--cat", categoryColour(schema?.category));
-  const title = div("node-title", node.title || schema?.title || node.type);
+  const name = node.title || schema?.title || node.type;
+  const title = div("node-title", name);
+  title.setAttribute("data-testid", `title-${node.id}`);
   title.title = schema ? `${schema.description}\n\n${node.type} ${node.version} · ${schema.plugin}` : node.type;
-  header.append(title, div("node-id", node.id));
-  el.append(header, progressBar());
+  const collapse = button("node-collapse", node.collapsed ? "▸" : "▾", node.collapsed ? "Expand (Alt+C)" : "Collapse (Alt+C)");
+  collapse.setAttribute("aria-label", `${node.collapsed ? "Expand" : "Collapse"} ${name}`);
+  collapse.setAttribute("aria-expanded", String(!node.collapsed));
+  collapse.setAttribute("data-testid", `collapse-${node.id}`);
+  collapse.addEventListener("click", () => actions.toggleCollapsed());
+  title.addEventListener("dblclick", () => editTitle(title, node.id, actions.rename));
+  header.append(collapse, title);
+  if (node.mode) header.append(div("node-mode", node.mode === "bypass" ? "bypassed" : "muted"));
+  header.append(div("node-id", node.id));
+  const resize = div("node-resize");
+  resize.setAttribute("role", "separator");
+  resize.setAttribute("aria-orientation", "vertical");
+  resize.setAttribute("aria-label", `Resize ${name}`);
+  resize.setAttribute("data-testid", `resize-${node.id}`);
+  el.append(header, progressBar(), resize);
 
   const body = div("node-body");
   if (!schema) {
@@ -33,6 +53,11 @@ export function buildNode(node, schema, actions) {
   el.append(body, div("node-media"), div("node-error"));
   el.querySelector(".node-error").setAttribute("data-testid", `node-error-${node.id}`);
   return el;
+}
+
+/** Edit a node's title in place (`titleEl` is its .node-title); `rename(text)` gets the new title. */
+export function editTitle(titleEl, nodeId, rename) {
+  editInline(titleEl, titleEl.textContent, rename, `Title of ${nodeId}`);
 }
 
 function slotRows(node, schema, actions) {
@@ -118,11 +143,4 @@ function button(cls, text, title) {
   b.textContent = text;
   b.title = title;
   return b;
-}
-
-function div(cls, text = null) {
-  const el = document.createElement("div");
-  el.className = cls;
-  if (text !== null) el.textContent = text;
-  return el;
 }
