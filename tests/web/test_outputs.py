@@ -38,6 +38,17 @@ def shown_width(locator) -> float:
     return locator.bounding_box()["width"]
 
 
+def serious_violations(page, selector: str) -> list[str]:
+    """Critical and serious axe-core violations inside the elements `selector` finds."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
+    violations = axe.Axe().run(page, context={"include": [[selector]]}).response["violations"]
+    return [
+        f"{v['id']} ({v['help']}) at {[n['target'] for n in v['nodes'][:4]]}"
+        for v in violations
+        if v["impact"] in ("critical", "serious")
+    ]
+
+
 def test_clicking_a_nodes_picture_shows_it_large_zoomable_and_downloadable(editor, page, screenshot):
     run_example(page, editor, "txt2img")
     picture = page.get_by_test_id("image-save")
@@ -102,6 +113,7 @@ def test_history_rows_show_when_how_long_prompt_seed_and_picture_and_open_the_ru
     expect(thumbnail).to_have_attribute("src", re.compile(r"filename=txt2img_\d+_\.png"))
     assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") == SIDE
     screenshot("outputs-history")
+    assert serious_violations(page, "#history-list") == []
 
     row.locator(".history-view").click()
     expect(page.get_by_test_id("viewer")).to_be_visible()
@@ -121,6 +133,7 @@ def test_nodes_from_the_cache_keep_a_mark_after_the_run_until_the_graph_changes(
         expect(editor.node(node)).to_have_class(re.compile(r"\bcached\b"))
         expect(page.get_by_test_id(f"cached-{node}")).to_have_attribute("title", "from the cache")
     screenshot("outputs-cached")
+    assert serious_violations(page, "#nodes") == []
 
     header = editor.node("decode").locator(".node-header")
     box = header.bounding_box()
@@ -174,6 +187,7 @@ def test_an_img2img_result_compares_with_its_input_picture(editor, page, screens
     page.keyboard.press("Home")
     expect(frame).to_have_attribute("style", re.compile(r"--wipe: 0%"))
     screenshot("outputs-compare")
+    assert serious_violations(page, ".viewer") == []
     page.keyboard.press("Escape")
 
     page.get_by_test_id("tab-history").click()
