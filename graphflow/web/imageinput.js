@@ -44,7 +44,7 @@ export function addLoadImage(app, name, pos) {
 }
 
 /** The name of the node's image-widget input (shown as a widget, not wired), or null. */
-function imageInputOf(app, nodeId) {
+export function imageInputOf(app, nodeId) {
   const node = app.graph.nodes.get(nodeId);
   const schema = node && app.graph.schemaOf(node);
   return schema?.inputs.find((i) => i.widget === "image_upload" && !node.ports.has(i.name))?.name ?? null;
@@ -52,8 +52,13 @@ function imageInputOf(app, nodeId) {
 
 async function uploadInto(app, file, nodeId, input) {
   const name = await app.uploadImage(file);
-  if (!name || !app.graph.nodes.has(nodeId)) return;
+  if (name && setPicture(app, nodeId, input, name)) app.toast(`${file.name || "The picture"} is now ${nodeId}'s ${input}`);
+}
+
+/** Set a node's image input to input file `name` (an undoable edit); false when the node is gone. */
+export function setPicture(app, nodeId, input, name) {
+  if (!app.graph.nodes.has(nodeId)) return false;
   app.edit(() => app.graph.setValue(nodeId, input, name));
   app.canvas.render(); // a value change redraws nothing by itself; the widget must show the new file
-  app.toast(`${file.name || "The picture"} is now ${nodeId}'s ${input}`);
+  return true;
 }

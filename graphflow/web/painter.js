@@ -1,8 +1,10 @@
 // Mask and sketch painter: paint a mask over an image or draw a sketch, save it to the input folder.
 
-import { addLoadImage, installImageInput } from "./imageinput.js";
+import { addLoadImage, imageInputOf, installImageInput, setPicture } from "./imageinput.js";
 import { PaintLayers } from "./paintlayer.js";
 import { saveMask, saveSketch } from "./paintupload.js";
+import { addShortcut } from "./shortcuts.js";
+import { inputRef } from "./widgets.js";
 
 const MASK_COLOUR = "#ff2e88";
 const PALETTE = ["#000000", "#ffffff", "#808080", "#e53935", "#fb8c00", "#fdd835", "#43a047", "#1e88e5", "#8e24aa"];
@@ -29,6 +31,8 @@ export function installPainter(app) {
   app.openPainter = (ref, options = {}) => painter.open(ref, options);
   installImageInput(app);
   offerOnOutputPictures(app);
+  addShortcut("Alt+M", "Paint a mask on the selected Load Image node's picture", () => paintSelected(app, "mask"));
+  addShortcut("Alt+K", "Sketch over the selected Load Image node's picture (or on a blank canvas)", () => paintSelected(app, "sketch"));
   // While the painter is open it owns the keyboard: the graph's shortcuts must not act behind it.
   window.addEventListener("keydown", (e) => {
     if (!painter.isOpen) return;
@@ -40,6 +44,17 @@ export function installPainter(app) {
       act(painter);
     }
   }, true);
+}
+
+/** Open the painter on the picture of the selected node with an image widget; saving sets that widget. */
+function paintSelected(app, mode) {
+  const nodeId = [...app.canvas.selection].find((id) => imageInputOf(app, id));
+  const input = nodeId && imageInputOf(app, nodeId);
+  const name = input && app.graph.nodes.get(nodeId).values[input];
+  if (!name && mode === "mask") return app.toast("Select a Load Image node with a picture to paint a mask on");
+  const ref = name ? inputRef(name) : null;
+  const onSave = nodeId ? (saved) => setPicture(app, nodeId, input, saved) : null;
+  app.openPainter(ref, { mode, onSave });
 }
 
 /** A right-click on a picture a node shows offers to paint a mask on it or sketch over it. */

@@ -31,6 +31,12 @@ function buildWidget(input, value, onChange, services) {
   return jsonField(value, onChange);
 }
 
+/** The file reference {filename, subfolder, type} of an input image name such as "sub/picture.png". */
+export function inputRef(name) {
+  const cut = name.lastIndexOf("/");
+  return { filename: name.slice(cut + 1), subfolder: cut < 0 ? "" : name.slice(0, cut), type: "input" };
+}
+
 /** Bring a typed-in number inside the input's bounds and to its type (whole numbers for INT). */
 export function clampNumber(input, raw) {
   let v = Number(raw);
@@ -177,12 +183,7 @@ function imageUpload(input, value, onChange, services) {
   const thumb = document.createElement("img");
   thumb.className = "w-image-thumb";
   thumb.alt = "";
-  const current = () => {
-    const name = select.value;
-    if (!name) return null;
-    const cut = name.lastIndexOf("/");
-    return { filename: name.slice(cut + 1), subfolder: cut < 0 ? "" : name.slice(0, cut), type: "input" };
-  };
+  const current = () => (select.value ? inputRef(select.value) : null);
   const show = (name) => {
     thumb.hidden = !name;
     mask.disabled = !name;

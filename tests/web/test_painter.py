@@ -154,7 +154,9 @@ def test_sketch_on_a_blank_canvas_runs_sketch_to_image(editor, page, server):
 def test_eraser_invert_clear_and_undo_change_the_mask_as_expected(editor, page):
     load = editor.add_node("load image", 200, 200, pick="graphflow.image.load")
     choose_picture(editor, load, "shapes.png")
-    open_painter(editor, load, "mask")
+    editor.node(load).locator(".node-header").click()
+    page.keyboard.press("Alt+m")  # the keyboard way to the mask painter of the selected node
+    expect(page.get_by_test_id("painter-title")).to_contain_text("Mask · shapes.png")
     stage = page.get_by_test_id("painter-stage")
     zoom_before = page.get_by_test_id("painter-zoom").text_content()
     stage.hover()
