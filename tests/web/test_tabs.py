@@ -1,5 +1,6 @@
 """Workflow tabs: opening never replaces work, tabs and their undo survive a reload, unsaved marks, server saves."""
 
+import json
 import re
 
 from playwright.sync_api import expect
@@ -140,3 +141,52 @@ def test_undo_after_a_wire_picked_off_and_dropped_with_escape_restores_only_that
     assert sorted(editor.node_ids()) == sorted([number, math])
     page.keyboard.press("Control+z")
     assert sorted(editor.node_ids()) == sorted([number, math, doomed[1]])
+
+
+def fill_storage_leaving(page, free_chars):
+    """Fill the page's localStorage with a filler item until only about `free_chars` characters fit."""
+    page.evaluate(
+        """(free) => {
+            let [fits, fails] = [0, 8_000_000];
+            while (fails - fits > 256) {
+                const size = Math.floor((fits + fails) / 2);
+                try { localStorage.setItem("filler", "x".repeat(size)); fits = size; } catch { fails = size; }
+            }
+            localStorage.setItem("filler", "x".repeat(Math.max(0, fits - free)));
+        }""",
+        free_chars,
+    )
+
+
+def test_a_full_browser_storage_drops_the_oldest_undo_steps_but_keeps_the_graph(editor, page):
+    fill_storage_leaving(page, 6000)
+    number = editor.add_node("integer", 80, 80)
+    for value in range(1, 41):
+        editor.set_number(number, "value", value)
+
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    expect(editor.widget(number, "value")).to_have_value("40")
+    stored = page.evaluate("JSON.parse(localStorage.getItem('graphflow.editor.tabs')).tabs[0].history.past.length")
+    assert 0 < stored < 41
+    focus_canvas(editor, page)
+    page.keyboard.press("Control+z")
+    expect(editor.widget(number, "value")).to_have_value("39")
+    expect(page.get_by_test_id("toast")).to_have_count(0)
+
+
+def test_a_workflow_kept_by_the_editor_before_tabs_comes_back_as_an_unsaved_tab(editor, page):
+    number = editor.add_node("integer", 80, 80)
+    editor.set_number(number, "value", 5)
+    workflow = editor.workflow()
+    # What an editor before tabs left behind, in place before the page's scripts run.
+    page.add_init_script(
+        f"""localStorage.removeItem("graphflow.editor.tabs");
+        localStorage.setItem("graphflow.editor.workflow", {json.dumps(json.dumps(workflow))});"""
+    )
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert tab_names(page) == ["workflow.json"]
+    expect(tab(page, "workflow.json").get_by_test_id("unsaved-mark")).to_be_visible()
+    expect(editor.widget(number, "value")).to_have_value("5")
+    assert page.evaluate("localStorage.getItem('graphflow.editor.workflow')") is None
