@@ -1,5 +1,7 @@
 // The searchable "add node" menu.
 
+import { rankSchemas } from "./fuzzy.js";
+
 /** Open the menu at client position (x, y) listing `schemas` (optionally filtered); `onPick(type)` adds one. */
 export function openNodeMenu(container, x, y, schemas, onPick, filter = null) {
   closeNodeMenu(container);
@@ -10,6 +12,7 @@ export function openNodeMenu(container, x, y, schemas, onPick, filter = null) {
   search.type = "search";
   search.placeholder = "Search nodes…";
   search.setAttribute("data-testid", "node-menu-search");
+  search.setAttribute("aria-label", "Search node types");
   const list = document.createElement("div");
   list.className = "node-menu-list";
   menu.append(search, list);
@@ -26,8 +29,8 @@ export function openNodeMenu(container, x, y, schemas, onPick, filter = null) {
     onPick(type);
   };
   const draw = () => {
-    const query = search.value.trim().toLowerCase();
-    shown = rank(pool, query);
+    const query = search.value.trim();
+    shown = rankSchemas(pool, query);
     active = Math.min(active, Math.max(0, shown.length - 1));
     list.replaceChildren();
     let category = null;
@@ -80,19 +83,4 @@ export function openNodeMenu(container, x, y, schemas, onPick, filter = null) {
 /** Remove the add-node menu if it is open. */
 export function closeNodeMenu(container) {
   container.querySelector(".node-menu")?.remove();
-}
-
-/** Schemas matching every word of `query`, best first: exact title, title prefix, title words, elsewhere. */
-export function rank(schemas, query) {
-  const words = query.split(/\s+/).filter(Boolean);
-  if (!words.length) return schemas;
-  const scored = [];
-  for (const s of schemas) {
-    const title = s.title.toLowerCase();
-    const hay = `${title} ${s.type} ${s.category} ${s.description}`.toLowerCase();
-    if (!words.every((w) => hay.includes(w))) continue;
-    const score = title === query ? 0 : title.startsWith(query) ? 1 : words.every((w) => title.includes(w)) ? 2 : 3;
-    scored.push([score, s]);
-  }
-  return scored.sort((a, b) => a[0] - b[0]).map(([, s]) => s);
 }
