@@ -14,6 +14,7 @@ import pickle
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -154,7 +155,8 @@ def _open_safetensors(path: Path) -> WeightFile:
         if length:
             with path.open("rb") as handle:
                 handle.seek(offset)
-                got = handle.readinto(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+                bytes_view: Any = tensor.reshape(-1).view(torch.uint8).numpy()  # the tensor's own memory
+                got = handle.readinto(bytes_view)
             if got != length:
                 raise CheckpointFormatError(f"{path} is truncated: {name!r} lacks {length - got} bytes")
         return tensor

@@ -1,5 +1,7 @@
 """Weights streamed to the compute side layer by layer within a byte budget (the low-VRAM mechanism)."""
 
+import os
+
 import torch
 
 from graphflow.cache import ModelCache
@@ -69,3 +71,26 @@ def test_the_vram_budget_leaves_the_unet_in_cpu_memory_when_the_device_is_not_th
     speed_up(unet, torch.device("meta"), torch.float32, Speed(vram_budget_bytes=1 << 20))
     assert {p.device.type for p in unet.parameters()} == {"cpu"}
     assert streamer_of(unet) is not None
+
+
+def test_the_compile_option_compiles_the_unet_in_place_with_its_kernels_kept_in_the_cache_folder(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "")  # so the variable the option sets is taken away after
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    unet = _layers()
+    same = speed_up(unet, torch.device("cpu"), torch.float32, Speed(compile=True, compile_cache_dir=tmp_path / "k"))
+    assert same is unet and unet._compiled_call_impl is not None  # compiled lazily, on its first call
+    assert (tmp_path / "k").is_dir() and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str((tmp_path / "k").resolve())
+
+
+def test_the_compile_and_vram_options_reach_the_loader_options_through_the_settings(tmp_path) -> None:
+    from graphflow.cli import _parser
+    from graphflow.models.options import model_settings
+    from graphflow.settings import Settings
+
+    args = _parser().parse_args(["serve", "--compile", "--vram-budget", "2G"])
+    settings = Settings.from_environment({}, **model_settings(args, compile_cache_dir=tmp_path))
+    assert settings.load_options()["speed"] == Speed(
+        compile=True, vram_budget_bytes=2 << 30, compile_cache_dir=tmp_path
+    )
