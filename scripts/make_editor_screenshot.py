@@ -1,4 +1,5 @@
-"""Take docs/images/editor.png: the browser editor after running the txt2img example on the demo model.
+"""Take docs/images/editor.png: the browser editor after running the txt2img example on the demo model, with the
+side panel's History tab showing the run.
 
     .venv/bin/python scripts/make_editor_screenshot.py [--out docs/images/editor.png]
 
@@ -31,7 +32,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 180) -> None:
     """Return once the server answers; stop with its exit code if it died first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -63,12 +64,15 @@ def main() -> None:
             wait_until_up(url, server)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page(viewport=VIEWPORT)
+                page = browser.new_page(viewport=VIEWPORT, reduced_motion="reduce")
                 page.goto(url)
+                page.wait_for_selector("body[data-ready=true]", timeout=60_000)
                 page.get_by_test_id("examples").select_option(label="Example: txt2img.json")
                 page.get_by_test_id("btn-queue").click()
-                expect(page.get_by_test_id("image-save")).to_be_visible(timeout=120_000)
+                expect(page.get_by_test_id("image-save")).to_be_visible(timeout=600_000)  # a busy CPU is slow
                 expect(page.get_by_test_id("status")).to_contain_text("Finished")
+                page.get_by_role("tab", name="History").click()
+                expect(page.get_by_test_id("history-list").locator("img").first).to_be_visible(timeout=30_000)
                 expect(page.locator(".toast")).to_have_count(0, timeout=30_000)  # let "Queued #1" fade
                 page.screenshot(path=str(out))
                 browser.close()
