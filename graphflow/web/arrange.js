@@ -5,7 +5,7 @@ import { addShortcut } from "./shortcuts.js";
 const SIZE = { x: "w", y: "h" };
 
 /** Each arrangement: its shortcut, its label, and how it moves boxes {id, x, y, w, h} (returns id -> [x, y]). */
-export const ARRANGEMENTS = [
+const ARRANGEMENTS = [
   { name: "left", keys: "Alt+ArrowLeft", label: "Align left edges", icon: "⇤", place: align("x", 0) },
   { name: "centre", keys: "Alt+C", label: "Align centres on a vertical line", icon: "↔", place: align("x", 0.5) },
   { name: "right", keys: "Alt+ArrowRight", label: "Align right edges", icon: "⇥", place: align("x", 1) },

@@ -11,8 +11,8 @@ export function installFind(app) {
   addShortcut("Ctrl+F", "Find a node in the graph", () => openFind(app), { group: "View", typing: true });
 }
 
-/** The title a node shows: its own, its type's, or its type id. */
-export function nodeTitle(app, node) {
+// The title a node shows: its own, its type's, or its type id.
+function nodeTitle(app, node) {
   return node.title || app.graph.schemaOf(node)?.title || node.type;
 }
 

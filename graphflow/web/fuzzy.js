@@ -1,7 +1,7 @@
 // Fuzzy matching and ranking of node types (no DOM): "clip text encode" == "cliptextencode" == "CLIPTextEncode".
 
 /** How well a query matches one text, best first; `null` is no match. */
-export const TIER = { exact: 0, prefix: 1, wordStart: 2, substring: 3, subsequence: 4 };
+const TIER = { exact: 0, prefix: 1, wordStart: 2, substring: 3, subsequence: 4 };
 
 // Matches outside the names of a node rank after any match in them.
 const CATEGORY_PENALTY = 10;
@@ -9,12 +9,12 @@ const DESCRIPTION_PENALTY = 20;
 const WORDWISE_PENALTY = 30;
 
 /** Lower-case letters and digits only. */
-export function compact(text) {
+function compact(text) {
   return String(text ?? "").toLowerCase().replace(/[^a-z0-9]+/g, "");
 }
 
 /** The words of a text: split at spaces, punctuation and camelCase humps ("CLIPTextEncode" -> clip, text, encode). */
-export function words(text) {
+function words(text) {
   return String(text ?? "")
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
@@ -24,7 +24,7 @@ export function words(text) {
 }
 
 /** A text prepared for matching: its compact form and where each word starts in it. */
-export function prepare(text) {
+function prepare(text) {
   const starts = new Set();
   let at = 0;
   for (const w of words(text)) {
@@ -35,7 +35,7 @@ export function prepare(text) {
 }
 
 /** The tier of compact query `q` against a prepared text, or null. */
-export function matchTier(q, { flat, starts }) {
+function matchTier(q, { flat, starts }) {
   if (!q || !flat) return null;
   if (flat === q) return TIER.exact;
   if (flat.startsWith(q)) return TIER.prefix;
@@ -45,9 +45,15 @@ export function matchTier(q, { flat, starts }) {
   return TIER.substring;
 }
 
+// In order, with at most half as many letters skipped as typed ("ksmplr" finds "KSampler", "int" not "DDIM Invert").
 function isSubsequence(q, flat) {
-  let i = 0;
-  for (const ch of flat) if (ch === q[i] && ++i === q.length) return true;
+  const slack = Math.floor(q.length / 2);
+  for (let start = flat.indexOf(q[0]); start >= 0; start = flat.indexOf(q[0], start + 1)) {
+    let i = 1;
+    let at = start + 1;
+    for (; at < flat.length && i < q.length && at - start - i <= slack; at++) if (flat[at] === q[i]) i++;
+    if (i === q.length && at - start - q.length <= slack) return true;
+  }
   return false;
 }
 
@@ -78,7 +84,7 @@ function bestTier(q, fields) {
 }
 
 /** The score of a schema for a query (lower is better), or null when it does not match. */
-export function scoreSchema(schema, query) {
+function scoreSchema(schema, query) {
   const fields = fieldsOf(schema);
   const q = compact(query);
   if (!q) return 0;
@@ -108,7 +114,7 @@ export function rankSchemas(schemas, query) {
   return scored.map(([, s]) => s);
 }
 
-/** Items whose fields (strings from `fieldsOf(item)`) match `query`, best first; for searching the graph's nodes. */
+/** Items whose fields (strings from `fieldsOfItem(item)`) match `query`, best first (for the graph's nodes). */
 export function rankBy(items, query, fieldsOfItem) {
   const q = compact(query);
   if (!q) return items;

@@ -8,7 +8,8 @@ import { rankSchemas } from "./fuzzy.js";
 import { addShortcut } from "./shortcuts.js";
 
 const DRAG_START = 4; // pixels the pointer moves before a press on an item becomes a drag
-const STEP = 30; // world pixels between nodes added by clicks at the same spot
+const SPOT = [250, 120]; // the room a node added by a click needs, in world pixels
+const STEP = 30; // how far apart the spots tried for it are
 
 /** Wire this concern into the editor; `app` provides the editor's services. */
 export function installLibrary(app) {
@@ -109,13 +110,18 @@ function addAt(app, type, pos) {
   return node;
 }
 
-/** A world point in the upper left of the view where no node has its corner yet. */
+/** A world point in the view where a new node overlaps none: down the left quarter, then the next column. */
 function freeSpot(app) {
   const r = app.canvas.root.getBoundingClientRect();
-  let [x, y] = app.canvas.toWorld(r.left + r.width / 4, r.top + r.height / 4);
-  const taken = new Set([...app.graph.nodes.values()].map((n) => `${n.pos[0]},${n.pos[1]}`));
-  while (taken.has(`${Math.round(x)},${Math.round(y)}`)) [x, y] = [x + STEP, y + STEP];
-  return [x, y];
+  const [x0, y0] = app.canvas.toWorld(r.left + r.width / 4, r.top + 24);
+  const [, bottom] = app.canvas.toWorld(r.left, r.bottom - SPOT[1]);
+  const boxes = [...app.canvas.nodeLayer.children].map((el) => [el.offsetLeft, el.offsetTop, el.offsetWidth, el.offsetHeight]);
+  const free = (x, y) => boxes.every(([bx, by, bw, bh]) => x + SPOT[0] <= bx || bx + bw <= x || y + SPOT[1] <= by || by + bh <= y);
+  for (let column = 0; column < 4; column++) {
+    const x = x0 + column * (SPOT[0] + STEP);
+    for (let y = y0; y <= Math.max(bottom, y0); y += STEP) if (free(x, y)) return [x, y];
+  }
+  return [x0, y0];
 }
 
 /** Follow a press on a library item: past a few pixels it is a drag, dropped on the canvas it adds the node there. */
