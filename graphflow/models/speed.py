@@ -1,4 +1,7 @@
-"""Speed options for the U-Net: channels-last memory format, torch.compile and a VRAM budget (low-VRAM mode)."""
+"""Speed options for the U-Net: torch.compile and a VRAM budget (low-VRAM mode).
+
+Channels-last memory format is measured by benchmarks/speed_memory.py but not offered: it has not been
+measured faster on the CPU here (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,9 @@ COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 @dataclass(frozen=True)
 class Speed:
-    """How the U-Net runs: `channels_last` memory format, `compile` with torch.compile, and with a
-    `vram_budget_bytes` its weights stay in CPU memory and visit the device layer by layer."""
+    """How the U-Net runs: `compile` with torch.compile, and with a `vram_budget_bytes` its weights stay in
+    CPU memory and visit the device layer by layer."""
 
-    channels_last: bool = False
     compile: bool = False
     vram_budget_bytes: int | None = None
     compile_cache_dir: Path | None = None
@@ -34,8 +36,6 @@ def speed_up(unet: M, device: torch.device, dtype: torch.dtype, speed: Speed) ->
         stream_weights(unet, device, dtype, speed.vram_budget_bytes)
     else:
         unet = place(unet, device, dtype)
-    if speed.channels_last:
-        unet = unet.to(memory_format=torch.channels_last)
     if speed.compile:
         use_compile_cache(speed.compile_cache_dir)
         unet.compile(dynamic=False)  # in place: the module keeps its type, config and attributes
