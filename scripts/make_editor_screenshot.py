@@ -78,7 +78,10 @@ def main() -> None:
                 browser.close()
         finally:
             server.terminate()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
     print(f"screenshot written to {out}")
 
 
