@@ -290,11 +290,17 @@ export class Graph extends EventTarget {
     if (problem) throw new Error(problem);
     this.nodes = new Map();
     const warnings = [];
-    const { nodes: uiNodes = {}, groups = [], notes = [], reroutes = [], ...extraUi } = data.ui ?? {};
+    const { nodes: uiNodes = {}, ...extraUi } = data.ui ?? {};
+    const [groups, notes, reroutes] = ["groups", "notes", "reroutes"].map((key) => {
+      if (!Array.isArray(extraUi[key])) return []; // a key of another shape stays in extraUi as it is
+      const list = extraUi[key];
+      delete extraUi[key];
+      return list;
+    });
     this.extraUi = extraUi;
-    this.groups = listOf(groups).filter((g) => Array.isArray(g?.bounding) && g.bounding.length === 4).map((g) => structuredClone(g));
+    this.groups = structuredClone(groups); // kept whole; only those with a bounding box are drawn
     this.notes = [];
-    for (const n of listOf(notes)) {
+    for (const n of notes) {
       if (!Array.isArray(n?.pos)) continue;
       const size = Array.isArray(n.size) && n.size[0] > 0 && n.size[1] > 0 ? [...n.size] : [220, 120];
       this.notes.push({ ...n, id: n.id ?? freshKey("note", this.notes), text: String(n.text ?? ""), pos: [...n.pos], size });
@@ -306,7 +312,7 @@ export class Graph extends EventTarget {
       const pos = Array.isArray(ui.pos) ? ui.pos : [40 + 280 * (auto % 4), 60 + 220 * Math.floor(auto++ / 4)];
       this.nodes.set(id, this.nodeFromEntry(id, entry, ui, pos, warnings));
     }
-    this.reroutes = listOf(reroutes).filter((r) => Array.isArray(r?.pos) && r.link).map((r) => structuredClone(r));
+    this.reroutes = reroutes.filter((r) => Array.isArray(r?.pos) && r.link).map((r) => structuredClone(r));
     this.dropStrayReroutes();
     this.changed("load");
     return warnings;
@@ -369,10 +375,6 @@ function isOn(reroute, node, input) {
 
 function moved([x, y], dx, dy) {
   return [Math.round(x + dx), Math.round(y + dy)];
-}
-
-function listOf(value) {
-  return Array.isArray(value) ? value : [];
 }
 
 /** `${stem}_N` for the first N no item of `items` has as its id. */

@@ -10,7 +10,11 @@ export const GROUP_COLOUR = "#3f789e"; // ComfyUI's default group colour
 
 /** Draw every group of `app.graph` into `layer`. */
 export function drawGroups(layer, graph) {
-  layer.replaceChildren(...graph.groups.map((group, index) => groupEl(group, index)));
+  layer.replaceChildren(...graph.groups.flatMap((group, index) => (drawable(group) ? [groupEl(group, index)] : [])));
+}
+
+function drawable(group) {
+  return Array.isArray(group?.bounding) && group.bounding.length === 4 && group.bounding.every(Number.isFinite);
 }
 
 function groupEl(group, index) {

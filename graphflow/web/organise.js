@@ -11,9 +11,7 @@ import { addShortcut } from "./shortcuts.js";
 export function installOrganise(app) {
   const { canvas, graph } = app;
   const world = canvas.world;
-  const groups = layer("groups-layer", "Groups");
-  const notes = layer("notes-layer", "Notes");
-  const reroutes = layer("reroutes-layer", "Reroute points");
+  const [groups, notes, reroutes] = ["groups-layer", "notes-layer", "reroutes-layer"].map(layer);
   world.prepend(groups);
   world.append(reroutes, notes);
   attachGroups(groups, canvas, app);
@@ -81,11 +79,10 @@ function renameNode(app, id) {
   editTitle(title, id, (text) => app.edit(() => app.graph.setTitle(id, text)));
 }
 
-function layer(id, label) {
+function layer(id) {
   const el = document.createElement("div");
   el.id = id;
   el.className = "organise";
-  el.setAttribute("aria-label", label);
   el.setAttribute("data-testid", id);
   return el;
 }

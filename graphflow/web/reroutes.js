@@ -8,6 +8,7 @@ export function drawReroutes(layer, graph) {
     const el = div("reroute");
     el.dataset.rerouteId = r.id;
     el.setAttribute("data-testid", `reroute-${r.id}`);
+    el.setAttribute("role", "img"); // a named point on a wire (a bare div may not carry a label)
     el.setAttribute("aria-label", "Reroute point (drag to move, double-click to remove)");
     el.title = "Drag to move; double-click to remove";
     Object.assign(el.style, { left: `${r.pos[0]}px`, top: `${r.pos[1]}px` });
