@@ -8,8 +8,7 @@ export function ask(message, accept, cancel = "Cancel") {
   const text = document.createElement("p");
   text.id = `ask-${Date.now()}`;
   text.textContent = message;
-  dialog.setAttribute("aria-describedby", text.id);
-  dialog.setAttribute("aria-label", accept);
+  dialog.setAttribute("aria-labelledby", text.id);
   const buttons = document.createElement("div");
   buttons.className = "ask-buttons";
   buttons.append(answer(dialog, cancel, "cancel"), answer(dialog, accept, "accept"));

@@ -152,8 +152,10 @@ class Tabs {
     return tab.saved === null ? Object.keys(tab.workflow.nodes).length > 0 : json !== tab.saved;
   }
 
+  /** Whether a tab is empty and untouched, so opening a workflow may take it over. */
   isBlank(tab) {
-    return Object.keys(tab.workflow.nodes).length === 0 && !this.isUnsaved(tab) && !tab.history.past?.length;
+    const unsaved = this.isUnsaved(tab); // brings the active tab's copy up to date first
+    return !unsaved && Object.keys(tab.workflow.nodes).length === 0 && !tab.history.past?.length;
   }
 
   blank() {
