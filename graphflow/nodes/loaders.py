@@ -65,7 +65,11 @@ class LoadCheckpoint:
         path = resolve_checkpoint(ctx.settings.models_dir, checkpoint)
         ctx.log.info("loading %s", path)
         model, clip, vae = load_checkpoint(
-            path, device=ctx.settings.device, cache=ctx.models, prediction=None if prediction == "auto" else prediction
+            path,
+            device=ctx.settings.device,
+            cache=ctx.models,
+            prediction=None if prediction == "auto" else prediction,
+            **ctx.settings.load_options(),
         )
         if timesteps == "discrete":
             model = replace(model, sampling=model.sampling.with_discrete_timesteps())

@@ -45,15 +45,19 @@ def applied(module: torch.nn.Module, patches: Sequence[WeightPatch]) -> Iterator
     if not patches:
         yield module
         return
+    by_key: dict[str, list[WeightPatch]] = {}
+    for patch in patches:
+        by_key.setdefault(patch.key, []).append(patch)
     backup: dict[str, Tensor] = {}
     try:
         with torch.no_grad():
-            for patch in patches:
-                weight = _parameter(module, patch)
-                if patch.key not in backup:
-                    backup[patch.key] = weight.detach().clone()
-                delta = patch.delta(weight.detach().float()) * patch.strength
-                weight.add_(delta.reshape(weight.shape).to(weight.dtype))
+            for key, group in by_key.items():
+                weight = _parameter(module, group[0])
+                backup[key] = weight.detach().clone()
+                current = weight.detach().float()  # a weight's patches add up in float32, rounded to its dtype once
+                for patch in group:
+                    current = current + (patch.delta(current) * patch.strength).reshape(current.shape)
+                weight.copy_(current)
         yield module
     finally:
         with torch.no_grad():

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from graphflow.cache import ModelCache
 from graphflow.models.builtin import BUILTIN_PREFIX, builtin_models
-from graphflow.models.paths import MODEL_EXTENSIONS, list_models, model_folder
+from graphflow.models.paths import MODEL_EXTENSIONS, list_models, model_folder, model_folders
 from graphflow.text.embedding_syntax import PREFIX, weight_hint
 from graphflow.text.embeddings import Embedding, read_embedding
 
@@ -92,13 +92,12 @@ def _in_folder(models_dir: Path, name: str) -> Path | None:
     relative = PurePosixPath(name)
     if not name or relative.is_absolute() or ".." in relative.parts or "\\" in name:
         return None
-    folder = model_folder(models_dir, KIND)
     candidates = [name] if relative.suffix.lower() in MODEL_EXTENSIONS else []
     candidates += [name + suffix for suffix in SUFFIXES]
-    for candidate in candidates:
-        path = folder / candidate
-        if path.is_file() and path.resolve().is_relative_to(folder.resolve()):
-            return path
+    for folder in model_folders(models_dir, KIND):  # own folder, then extra folders; links are the owner's
+        for candidate in candidates:
+            if (folder / candidate).is_file():
+                return folder / candidate
     return None
 
 

@@ -49,10 +49,12 @@ async def keep_logs(app: web.Application) -> AsyncIterator[None]:
 @routes.get("/internal/folder_paths")
 async def folder_paths(request: web.Request) -> web.Response:
     """Each model folder kind and its folder(s)."""
-    from graphflow.models.paths import model_folder
+    from graphflow.models.paths import model_folders
 
     root = request.app[CONFIG].settings.models_dir
-    return web.json_response({kind: [str(model_folder(root, kind))] for kind in sorted(model_kind_folders())})
+    return web.json_response(
+        {kind: [str(f) for f in model_folders(root, kind)] for kind in sorted(model_kind_folders())}
+    )
 
 
 def _entries(request: web.Request) -> list[dict[str, str]]:

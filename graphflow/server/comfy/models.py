@@ -57,11 +57,14 @@ async def model_files(request: web.Request) -> web.Response:
 @routes.get("/experiment/models")
 async def library_folders(request: web.Request) -> web.Response:
     """The model library's folders: [{name, folders}]."""
-    from graphflow.models.paths import model_folder
+    from graphflow.models.paths import model_folders
 
     root = request.app[CONFIG].settings.models_dir
     return web.json_response(
-        [{"name": kind, "folders": [str(model_folder(root, kind))]} for kind in sorted(model_kind_folders())]
+        [
+            {"name": kind, "folders": [str(f) for f in model_folders(root, kind)]}
+            for kind in sorted(model_kind_folders())
+        ]
     )
 
 
