@@ -52,12 +52,17 @@ export const api = {
   saveWorkflow: (name, workflow, { overwrite = true } = {}) =>
     call("PUT", `workflows/user/${name.split("/").map(q).join("/")}?overwrite=${overwrite}`, workflow),
 
+  /** POST a form to `upload/image` or `upload/mask`; returns the stored file name (with subfolder). */
+  async upload(kind, form) {
+    const ref = await call("POST", `upload/${kind}`, form);
+    return ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+  },
+
   /** Upload an image file into the input folder; returns the stored file name (with subfolder). */
-  async uploadImage(file) {
+  uploadImage(file) {
     const form = new FormData();
     form.append("image", file, file.name);
-    const ref = await call("POST", "upload/image", form);
-    return ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+    return api.upload("image", form);
   },
 
   /** Convert a ComfyUI workflow file (JSON or PNG) to a graphflow workflow on the server. */

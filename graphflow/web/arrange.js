@@ -7,10 +7,10 @@ const SIZE = { x: "w", y: "h" };
 /** Each arrangement: its shortcut, its label, and how it moves boxes {id, x, y, w, h} (returns id -> [x, y]). */
 const ARRANGEMENTS = [
   { name: "left", keys: "Alt+ArrowLeft", label: "Align left edges", icon: "⇤", place: align("x", 0) },
-  { name: "centre", keys: "Alt+C", label: "Align centres on a vertical line", icon: "↔", place: align("x", 0.5) },
+  { name: "centre", keys: "Alt+Shift+C", label: "Align centres on a vertical line", icon: "↔", place: align("x", 0.5) },
   { name: "right", keys: "Alt+ArrowRight", label: "Align right edges", icon: "⇥", place: align("x", 1) },
   { name: "top", keys: "Alt+ArrowUp", label: "Align top edges", icon: "⤒", place: align("y", 0) },
-  { name: "middle", keys: "Alt+M", label: "Align middles on a horizontal line", icon: "↕", place: align("y", 0.5) },
+  { name: "middle", keys: "Alt+Shift+M", label: "Align middles on a horizontal line", icon: "↕", place: align("y", 0.5) },
   { name: "bottom", keys: "Alt+ArrowDown", label: "Align bottom edges", icon: "⤓", place: align("y", 1) },
   { name: "distribute-x", keys: "Alt+H", label: "Distribute horizontally (equal gaps)", icon: "⋯", place: distribute("x") },
   { name: "distribute-y", keys: "Alt+V", label: "Distribute vertically (equal gaps)", icon: "⋮", place: distribute("y") },

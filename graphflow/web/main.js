@@ -87,10 +87,6 @@ async function start() {
       $("#queue-count").textContent = `${pending} pending${running ? " · 1 running" : ""}`;
       panel.refresh();
     },
-    lightbox(url) {
-      $("#lightbox img").src = url;
-      $("#lightbox").hidden = false;
-    },
     uploadImage: (file) => api.uploadImage(file).catch((err) => toast(err.message, "error")),
     embeddingNames: () => api.models("embeddings").then((r) => embeddingNames(r.files)),
     viewUrl: api.viewUrl,
@@ -145,7 +141,6 @@ function bindToolbar(app, open) {
     const r = $("#canvas").getBoundingClientRect();
     app.openMenu(r.left + r.width / 3, r.top + r.height / 4);
   });
-  $("#lightbox").addEventListener("click", () => ($("#lightbox").hidden = true));
   $("#examples").addEventListener("change", async (e) => {
     const [source, ...rest] = e.target.value.split(":");
     e.target.value = "";

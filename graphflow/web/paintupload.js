@@ -1,14 +1,6 @@
 // Saving what the painter made into the server's input folder: a mask onto its picture, or a sketch.
 
-const token = new URLSearchParams(location.search).get("token");
-
-async function post(path, form) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  const response = await fetch(`api/${path}`, { method: "POST", headers, body: form });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.message || `the server answered ${response.status}`);
-  return data.subfolder ? `${data.subfolder}/${data.filename}` : data.filename;
-}
+import { api } from "./api.js";
 
 const pngOf = (canvas) => new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 
@@ -19,7 +11,7 @@ export async function saveMask(maskCanvas, ref) {
   const form = new FormData();
   form.append("image", await pngOf(maskCanvas), `${stem}-mask.png`);
   form.append("original_ref", JSON.stringify({ filename: ref.filename, subfolder: ref.subfolder ?? "", type: ref.type ?? "input" }));
-  return post("upload/mask", form);
+  return api.upload("mask", form);
 }
 
 /** Save a sketch canvas as a PNG in the input folder, named after the picture it was drawn over (if any); returns
@@ -28,5 +20,5 @@ export async function saveSketch(canvas, ref) {
   const form = new FormData();
   const stem = ref ? ref.filename.replace(/\.[^.]*$/, "").replace(/^sketch-/, "") : "blank";
   form.append("image", await pngOf(canvas), `sketch-${stem}.png`);
-  return post("upload/image", form);
+  return api.upload("image", form);
 }

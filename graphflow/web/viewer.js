@@ -5,12 +5,11 @@ const MAX_SCALE = 64;
 const STEP = 1.25; // one press of + or -
 const PIXELATED_ABOVE = 2; // scale beyond which pixels are drawn as squares rather than blurred
 
-/** Wire this concern into the editor: `app.openViewer(images, index, {compareWith})` and `app.lightbox(url)` show
- * pictures in the viewer, and clicking a node's output picture opens it there. */
+/** Wire this concern into the editor: `app.openViewer(images, index, {compareWith})` shows pictures in the viewer,
+ * and clicking a node's output picture opens it there. */
 export function installViewer(app) {
   const viewer = new Viewer(app);
   app.openViewer = (images, index = 0, options = {}) => viewer.open(images, index, options);
-  app.lightbox = (url) => viewer.open([url]);
   openNodePictures(app);
 }
 

@@ -76,8 +76,8 @@ class ServerThread:
         from graphflow.server.keys import DISPATCHER
 
         self.thread.start()
-        if not self.ready.wait(60):
-            raise RuntimeError("the graphflow test server did not start within 60 s")
+        if not self.ready.wait(180):
+            raise RuntimeError("the graphflow test server did not start within 180 s")
         asyncio.run_coroutine_threadsafe(self.app[DISPATCHER].workers.ready(), self.loop).result(300)
         return self
 

@@ -62,12 +62,12 @@ def test_png_with_a_plain_text_workflow_chunk_opens_too(editor):
     expect(editor.widget("seven", "value")).to_have_value("7")
 
 
-def test_png_without_a_workflow_is_refused_with_a_message(editor, page):
+def test_png_without_a_workflow_dropped_on_the_canvas_becomes_a_load_image_node(editor, page):
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buffer, format="PNG")
     editor.drop_file("holiday.png", buffer.getvalue(), "image/png")
-    expect(page.get_by_test_id("toast").last).to_contain_text("holiday.png: this PNG carries no workflow")
-    assert editor.node_ids() == []
+    page.wait_for_function("graphflow.graph.nodes.size === 1")
+    assert editor.workflow()["nodes"][editor.node_ids()[0]]["inputs"]["image"] == "holiday.png"
 
 
 def test_dropped_json_workflow_opens_and_saves_back_the_same_graph(editor):
