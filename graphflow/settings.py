@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from graphflow.cache import DEFAULT_MODEL_CACHE_BYTES
-from graphflow.models.paths import use_extra_model_paths
 from graphflow.resources import example_inputs_folder
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -124,30 +123,28 @@ class Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
-    def load_options(self) -> dict[str, Any]:
-        """The keyword arguments of `graphflow.models.loader.load_checkpoint` these settings ask for."""
-        from graphflow.models.speed import Speed
-
-        speed = Speed(
-            compile=self.compile_unet,
-            vram_budget_bytes=self.vram_budget_bytes,
-            compile_cache_dir=self.compile_cache_dir,
-        )
-        return {"precision": self.precision, "speed": speed}
-
     def _use_extra_model_paths(self) -> None:
-        from graphflow.models.extra_paths import check_source
-
         sources: Any = self.extra_model_paths  # a single folder or file is taken as one source
         paths = (Path(sources),) if isinstance(sources, str | os.PathLike) else tuple(Path(s) for s in sources)
         for source in paths:
-            check_source(source)
+            if not source.exists():
+                raise ValueError(f"extra model paths: {source} does not exist")
         object.__setattr__(self, "extra_model_paths", paths)
-        use_extra_model_paths(self.models_dir, paths)
+        _EXTRA_MODEL_SOURCES[Path(self.models_dir).resolve()] = paths
 
     def __reduce__(self) -> tuple[Any, ...]:
         # built again through __init__ where unpickled (a worker process), so the extra folders are registered there
         return (_rebuilt, (type(self), {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}))
+
+
+# models folder -> the extra sources the Settings using it named; nodes get only `models_dir`, so the model
+# listing (graphflow.models.paths) finds the extras here. Per models folder: two servers never share them.
+_EXTRA_MODEL_SOURCES: dict[Path, tuple[Path, ...]] = {}
+
+
+def extra_model_sources(models_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The extra model sources (yaml files or installations) registered for the models folder `models_dir`."""
+    return _EXTRA_MODEL_SOURCES.get(Path(models_dir).resolve(), ())
 
 
 def _rebuilt(cls: type[Settings], values: dict[str, Any]) -> Settings:

@@ -16,9 +16,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -46,11 +48,9 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 18
     raise SystemExit(f"graphflow serve did not answer at {url} within {seconds:.0f} s")
 
 
-def main() -> None:
-    """Run the example in the editor and save the screenshot."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "editor.png")
-    out = parser.parse_args().out
+@contextmanager
+def served_editor(seconds: float = 240) -> Iterator[tuple[str, Browser]]:
+    """`graphflow serve` on a free port with throwaway folders, and Chromium: (the editor's URL, the browser)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,20 +61,10 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_until_up(url, server)
+            wait_until_up(url, server, seconds)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page(viewport=VIEWPORT, reduced_motion="reduce")
-                page.goto(url)
-                page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-                page.get_by_test_id("examples").select_option(label="Example: txt2img.json")
-                page.get_by_test_id("btn-queue").click()
-                expect(page.get_by_test_id("image-save")).to_be_visible(timeout=600_000)  # a busy CPU is slow
-                expect(page.get_by_test_id("status")).to_contain_text("Finished")
-                page.get_by_role("tab", name="History").click()
-                expect(page.get_by_test_id("history-list").locator("img").first).to_be_visible(timeout=30_000)
-                expect(page.locator(".toast")).to_have_count(0, timeout=30_000)  # let "Queued #1" fade
-                page.screenshot(path=str(out))
+                yield url, browser
                 browser.close()
         finally:
             server.terminate()
@@ -82,6 +72,25 @@ def main() -> None:
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+def main() -> None:
+    """Run the example in the editor and save the screenshot."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "editor.png")
+    out = parser.parse_args().out
+    with served_editor() as (url, browser):
+        page = browser.new_page(viewport=VIEWPORT, reduced_motion="reduce")
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        page.get_by_test_id("examples").select_option(label="Example: txt2img.json")
+        page.get_by_test_id("btn-queue").click()
+        expect(page.get_by_test_id("image-save")).to_be_visible(timeout=600_000)  # a busy CPU is slow
+        expect(page.get_by_test_id("status")).to_contain_text("Finished")
+        page.get_by_role("tab", name="History").click()
+        expect(page.get_by_test_id("history-list").locator("img").first).to_be_visible(timeout=30_000)
+        expect(page.locator(".toast")).to_have_count(0, timeout=30_000)  # let "Queued #1" fade
+        page.screenshot(path=str(out))
     print(f"screenshot written to {out}")
 
 

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import subprocess
-import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from make_editor_screenshot import CHROMIUM, ROOT, free_port, wait_until_up
+from make_editor_screenshot import ROOT, served_editor
 from PIL import Image, ImageDraw, ImageFont
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 VIEWPORT = {"width": 1000, "height": 620}
 PANEL_HEIGHT = 420
@@ -112,24 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "mask_painting.png")
     out = parser.parse_args().out
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory() as tmp:
-        folders = [f"--{name}={Path(tmp) / name}" for name in ("output", "input", "user-dir")]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "graphflow.cli", "serve", "--port", str(port), *folders],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_until_up(url, server, seconds=240)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-                panels = draw_panels(browser.new_page(viewport=VIEWPORT, device_scale_factor=2), url)
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(30)
+    with served_editor() as (url, browser):
+        panels = draw_panels(browser.new_page(viewport=VIEWPORT, device_scale_factor=2), url)
     side_by_side(panels).save(out, optimize=True)
     print(f"picture written to {out}")
 

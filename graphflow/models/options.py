@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from graphflow.settings import PRECISIONS
+from graphflow.settings import PRECISIONS, Settings
 
 
 def add_model_folder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,3 +66,15 @@ def _model_source(text: str) -> Path:
     except ExtraModelPathsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return Path(text)
+
+
+def load_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of `graphflow.models.loader.load_checkpoint` that `settings` ask for."""
+    from graphflow.models.speed import Speed
+
+    speed = Speed(
+        compile=settings.compile_unet,
+        vram_budget_bytes=settings.vram_budget_bytes,
+        compile_cache_dir=settings.compile_cache_dir,
+    )
+    return {"precision": settings.precision, "speed": speed}

@@ -2,15 +2,16 @@
 
 The models folder is its owner's: symlinks inside it (to files or folders on other disks) are followed,
 unlike the input and output folders. Extra folders come from an `extra_model_paths.yaml` in the models
-folder and from the sources registered for it (`use_extra_model_paths`, from the settings); see
+folder and from the sources registered for it (`graphflow.settings.extra_model_sources`); see
 graphflow.models.extra_paths for what a source can be.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
+
+from graphflow.settings import extra_model_sources
 
 # kind -> subfolder name under the models root
 KINDS: dict[str, str] = {
@@ -49,14 +50,6 @@ def model_folder(root: str | os.PathLike[str], kind: str) -> Path:
 # kind -> the file that makes a folder one diffusers model (a pipeline, or a single model with its config)
 _FOLDER_MARKERS = {"checkpoints": "model_index.json", "diffusers": "model_index.json", "controlnet": "config.json"}
 EXTRA_PATHS_FILE = "extra_model_paths.yaml"
-_REGISTERED: dict[Path, tuple[Path, ...]] = {}
-
-
-def use_extra_model_paths(root: str | os.PathLike[str], sources: Iterable[str | os.PathLike[str]]) -> None:
-    """Read the models of the models folder `root` also from `sources` (yaml files or installations).
-
-    Registered per models folder, so two servers with different models folders never share their extras."""
-    _REGISTERED[Path(root).resolve()] = tuple(Path(source) for source in sources)
 
 
 def model_folders(root: str | os.PathLike[str], kind: str) -> list[Path]:
@@ -64,7 +57,7 @@ def model_folders(root: str | os.PathLike[str], kind: str) -> list[Path]:
     from .extra_paths import extra_folders  # yaml is only needed where extra folders are configured
 
     primary = model_folder(root, kind)
-    sources = [*_local_sources(root), *_REGISTERED.get(Path(root).resolve(), ())]
+    sources = [*_local_sources(root), *extra_model_sources(root)]
     extras = [folder for folder in extra_folders(sources, kind) if folder.resolve() != primary.resolve()]
     return [primary, *dict.fromkeys(extras)]
 

@@ -7,6 +7,7 @@ from graphflow.api import CLIP, MODEL, STRING, VAE, Context, Input, Output, Sett
 from graphflow.models.builtin import checkpoint_choices, resolve_checkpoint
 from graphflow.models.cache import file_identity
 from graphflow.models.loader import load_checkpoint, load_vae
+from graphflow.models.options import load_options
 from graphflow.models.paths import list_models, model_folder, resolve_model
 from graphflow.models.vae import Vae
 from graphflow.sampling.model import DiffusionModel
@@ -69,7 +70,7 @@ class LoadCheckpoint:
             device=ctx.settings.device,
             cache=ctx.models,
             prediction=None if prediction == "auto" else prediction,
-            **ctx.settings.load_options(),
+            **load_options(ctx.settings),
         )
         if timesteps == "discrete":
             model = replace(model, sampling=model.sampling.with_discrete_timesteps())

@@ -145,8 +145,9 @@ def test_a_symlink_loop_in_the_models_folder_is_listed_once(tmp_path: Path) -> N
 def test_a_broken_extra_model_paths_file_is_an_error_naming_it(tmp_path: Path, content: str, complaint: str) -> None:
     path = tmp_path / "extra_model_paths.yaml"
     path.write_text(content)
+    Settings(models_dir=tmp_path / "models", extra_model_paths=(path,))
     with pytest.raises(ExtraModelPathsError, match=complaint) as error:
-        Settings(models_dir=tmp_path / "models", extra_model_paths=(path,))
+        model_folders(tmp_path / "models", "checkpoints")
     assert str(path) in str(error.value)
 
 

@@ -5,6 +5,7 @@ import torch
 
 from graphflow.cache import ModelCache
 from graphflow.models.loader import load_checkpoint
+from graphflow.models.options import load_options
 from graphflow.models.precision import part_precision
 from graphflow.models.streaming import streamer_of
 from graphflow.settings import Settings
@@ -65,7 +66,7 @@ def test_the_precision_option_reaches_the_loader_through_the_settings(saved_tiny
 
     args = _parser().parse_args(["run", "w.json", "--precision", "bf16"])
     settings = Settings.from_environment({}, **model_settings(args))
-    model, _, _ = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", **settings.load_options())
+    model, _, _ = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", **load_options(settings))
     assert _dtypes(model.unet) == {torch.bfloat16}
     assert Settings.from_environment({"GRAPHFLOW_PRECISION": "fp16"}).precision == "fp16"
     with pytest.raises(ValueError, match="precision 'fp8'"):

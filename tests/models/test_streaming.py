@@ -6,6 +6,7 @@ import torch
 
 from graphflow.cache import ModelCache
 from graphflow.models.loader import load_checkpoint
+from graphflow.models.options import load_options
 from graphflow.models.speed import Speed, speed_up
 from graphflow.models.streaming import stream_weights, streamer_of
 
@@ -91,6 +92,4 @@ def test_the_compile_and_vram_options_reach_the_loader_options_through_the_setti
 
     args = _parser().parse_args(["serve", "--compile", "--vram-budget", "2G"])
     settings = Settings.from_environment({}, **model_settings(args, compile_cache_dir=tmp_path))
-    assert settings.load_options()["speed"] == Speed(
-        compile=True, vram_budget_bytes=2 << 30, compile_cache_dir=tmp_path
-    )
+    assert load_options(settings)["speed"] == Speed(compile=True, vram_budget_bytes=2 << 30, compile_cache_dir=tmp_path)
