@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from graphflow.sampling.conditioning import CondEntry, Conditioning
+from graphflow.sampling.flow import FlowSampling
 from graphflow.sampling.model import ModelSampling
 
 from .model import ControlModel
@@ -50,19 +49,9 @@ class Control:
             link = link.previous
         return tuple(reversed(chain))
 
-    def sigma_window(self, sampling: ModelSampling) -> tuple[float, float]:
+    def sigma_window(self, sampling: ModelSampling | FlowSampling) -> tuple[float, float]:
         """(highest, lowest) sigma at which this control is active."""
-        return percent_to_sigma(sampling, self.start_percent), percent_to_sigma(sampling, self.end_percent)
-
-
-def percent_to_sigma(sampling: ModelSampling, percent: float) -> float:
-    """The sigma reached after `percent` of the model's timestep range (0: infinity, 1: zero), as ComfyUI counts."""
-    if percent <= 0.0:
-        return math.inf
-    if percent >= 1.0:
-        return 0.0
-    last = len(sampling.sigmas) - 1
-    return float(sampling.sigma(torch.tensor((1.0 - percent) * last)))
+        return sampling.percent_to_sigma(self.start_percent), sampling.percent_to_sigma(self.end_percent)
 
 
 def image_to_hint(image: Tensor) -> Tensor:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from graphflow.control.control import percent_to_sigma
 from graphflow.control.residuals import ControlRun
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.sampling.model import DiffusionModel
@@ -74,7 +73,7 @@ class Composer:
                     entry,
                     region,
                     clamp(region.area, height, width),
-                    (percent_to_sigma(sampling, entry.start_percent), percent_to_sigma(sampling, entry.end_percent)),
+                    (sampling.percent_to_sigma(entry.start_percent), sampling.percent_to_sigma(entry.end_percent)),
                 )
                 for index, side in enumerate(placed)
                 for entry, region in side

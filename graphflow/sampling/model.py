@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
 
 from graphflow.patches import ModuleHook, WeightPatch, applied
 
-PredictionType = Literal["epsilon", "v_prediction"]
+if TYPE_CHECKING:
+    from graphflow.sampling.flow import FlowSampling
+
+PredictionType = Literal["epsilon", "v_prediction", "flow"]
 PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
 
 
@@ -64,7 +68,7 @@ LATENT_FORMATS: dict[str, LatentFormat] = {
 }
 
 
-def _per_sample(sigma: Tensor | float, like: Tensor) -> Tensor:
+def per_sample(sigma: Tensor | float, like: Tensor) -> Tensor:
     """Sigma (scalar or [B]) shaped to broadcast over `like` [B, ...]."""
     sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
     if sigma.ndim == 0:
@@ -168,13 +172,21 @@ class ModelSampling:
         weight = t - low
         return ((1 - weight) * log_sigmas[low] + weight * log_sigmas[high]).exp()
 
+    def percent_to_sigma(self, percent: float) -> float:
+        """The sigma reached after `percent` of the timestep range (0: infinity, 1: zero), as ComfyUI counts."""
+        if percent <= 0.0:
+            return math.inf
+        if percent >= 1.0:
+            return 0.0
+        return float(self.sigma(torch.tensor((1.0 - percent) * (len(self.sigmas) - 1))))
+
     def calculate_input(self, sigma: Tensor | float, x: Tensor) -> Tensor:
         """The UNet's input for a noisy latent x at sigma: x / sqrt(sigma^2 + 1)."""
-        return x / (_per_sample(sigma, x) ** 2 + 1) ** 0.5
+        return x / (per_sample(sigma, x) ** 2 + 1) ** 0.5
 
     def calculate_denoised(self, sigma: Tensor | float, model_output: Tensor, x: Tensor) -> Tensor:
         """The x0 estimate from the UNet output (epsilon or v) at noisy latent x."""
-        sigma = _per_sample(sigma, x)
+        sigma = per_sample(sigma, x)
         if self.prediction_type == "epsilon":
             return x - model_output * sigma
         return x / (sigma**2 + 1) - model_output * sigma / (sigma**2 + 1) ** 0.5
@@ -183,7 +195,7 @@ class ModelSampling:
         self, sigma: Tensor | float, noise: Tensor, latent_image: Tensor, max_denoise: bool = False
     ) -> Tensor:
         """Noisy start latent: latent + noise * sigma (noise * sqrt(1 + sigma^2) at full denoise)."""
-        sigma = _per_sample(sigma, noise)
+        sigma = per_sample(sigma, noise)
         scale = (1 + sigma**2) ** 0.5 if max_denoise else sigma
         return latent_image + noise * scale
 
@@ -194,14 +206,14 @@ class ModelSampling:
 
 @dataclass(frozen=True, eq=False)
 class DiffusionModel:
-    """A loaded diffusion model: diffusers UNet2DConditionModel plus how to sample it.
+    """A loaded diffusion model: a diffusers UNet2DConditionModel (or a flow transformer) plus how to sample it.
 
     `patches` (e.g. from LoRAs, merges) are applied to the UNet and `hooks` (e.g. hypernetworks) installed
     only while it samples (`active_unet`); the cached UNet itself is never changed.
     """
 
     unet: Any
-    sampling: ModelSampling
+    sampling: ModelSampling | FlowSampling
     family: str
     latent_format: LatentFormat
     device: torch.device

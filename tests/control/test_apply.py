@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from graphflow.control.control import Control, apply_control, fill_uncond, percent_to_sigma
+from graphflow.control.control import Control, apply_control, fill_uncond
 from graphflow.control.hint import fit_size, per_latent
 from graphflow.control.loader import load_control_model
 from graphflow.control.model import ControlModel
@@ -95,9 +95,9 @@ def test_entries_that_carried_the_same_control_share_one_new_control(controlnet)
 
 def test_percent_to_sigma_counts_the_timestep_range_as_comfyui_does(diffusion_model):
     sampling = diffusion_model.sampling
-    assert percent_to_sigma(sampling, 0.0) == float("inf") and percent_to_sigma(sampling, 1.0) == 0.0
-    assert percent_to_sigma(sampling, 0.25) == pytest.approx(float(sampling.sigma(torch.tensor(0.75 * 999))))
-    assert percent_to_sigma(sampling, 0.001) == pytest.approx(sampling.sigma_max, rel=0.01)
+    assert sampling.percent_to_sigma(0.0) == float("inf") and sampling.percent_to_sigma(1.0) == 0.0
+    assert sampling.percent_to_sigma(0.25) == pytest.approx(float(sampling.sigma(torch.tensor(0.75 * 999))))
+    assert sampling.percent_to_sigma(0.001) == pytest.approx(sampling.sigma_max, rel=0.01)
 
 
 def test_controlnet_residuals_scaled_by_strength_reach_the_unet_for_both_guidance_halves(diffusion_model, controlnet):

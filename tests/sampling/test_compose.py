@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphflow.control.control import Control, percent_to_sigma
+from graphflow.control.control import Control
 from graphflow.control.model import ControlModel
 from graphflow.control.tiny import controlnet_from_unet
 from graphflow.sampling.conditioning import Area, CondEntry
@@ -118,7 +118,7 @@ def test_equal_area_crops_share_one_unet_call(model: DiffusionModel) -> None:
 
 def test_an_entry_outside_its_timestep_range_is_skipped(model: DiffusionModel) -> None:
     x, early, late = _x(), text(1), text(2, start_percent=0.5)
-    switch = percent_to_sigma(model.sampling, 0.5)
+    switch = model.sampling.percent_to_sigma(0.5)
     high, low = torch.full((2,), switch * 1.5), torch.full((2,), switch / 1.5)
     both = cfg_denoiser(model, (early, late), (), 1.0)
     assert torch.allclose(both(x, high), cfg_denoiser(model, (early,), (), 1.0)(x, high), atol=1e-5)
@@ -127,7 +127,7 @@ def test_an_entry_outside_its_timestep_range_is_skipped(model: DiffusionModel) -
 
 def test_a_side_with_no_active_entry_predicts_zero(model: DiffusionModel) -> None:
     x, late = _x(), text(1, start_percent=0.9)
-    high = torch.full((2,), percent_to_sigma(model.sampling, 0.9) * 2)
+    high = torch.full((2,), model.sampling.percent_to_sigma(0.9) * 2)
     assert torch.equal(cfg_denoiser(model, (late,), (), 1.0)(x, high), torch.zeros_like(x))
 
 
