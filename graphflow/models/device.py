@@ -42,6 +42,12 @@ def pick_device(preference: str = "auto") -> tuple[torch.device, torch.dtype]:
     raise ValueError(f"unknown device preference {preference!r}; use one of auto, cpu, cuda, mps")
 
 
+def cpu_computes_bf16_fast() -> bool:
+    """Whether this CPU has bf16 matrix units (Intel AMX): bf16 convolutions then run several times fp32's speed."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe is not None and probe())
+
+
 def place(module: M, device: torch.device | str, dtype: torch.dtype) -> M:
     """Move `module` to `device`, casting only when its dtype differs (diffusers warns on every cast)."""
     module = module.to(device)

@@ -27,8 +27,10 @@ class Vae:
     ) -> None:
         if dtype == torch.float16 and getattr(model.config, "force_upcast", False):
             dtype = torch.float32  # e.g. the SDXL VAE overflows in fp16
-        self.model = place(model, device, dtype).eval()
         self.device = torch.device(device)
+        # oneDNN's convolutions run faster on channels-last tensors (bf16 ones ~3x; fp32 ~1.2x at 512 px)
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.model = place(model, device, dtype).to(memory_format=self.memory_format).eval()
         self.dtype = dtype
         self.scaling_factor = float(scaling_factor if scaling_factor is not None else model.config.scaling_factor)
         self.shift_factor = float(getattr(model.config, "shift_factor", None) or 0.0)
@@ -83,14 +85,15 @@ class Vae:
 
     def _encode(self, pixels: Tensor) -> Tensor:
         with torch.no_grad():
-            x = pixels.to(self.device, self.dtype) * 2 - 1
+            x = pixels.to(self.device, self.dtype, memory_format=self.memory_format) * 2 - 1
             latent = self.model.encode(x).latent_dist.mode()
-        return ((latent.float() - self.shift_factor) * self.scaling_factor).cpu()
+        return ((latent.float() - self.shift_factor) * self.scaling_factor).cpu().contiguous()
 
     def _decode(self, samples: Tensor) -> Tensor:
         with torch.no_grad():
             z = samples.to(self.device, self.dtype) / self.scaling_factor + self.shift_factor
-            return self.model.decode(z).sample.float().cpu()
+            decoded = self.model.decode(z.contiguous(memory_format=self.memory_format)).sample
+            return decoded.float().cpu().contiguous()
 
     @staticmethod
     def _to_image(decoded: Tensor) -> Tensor:
