@@ -21,6 +21,7 @@ from graphflow.control.residuals import ControlRun, check_controls
 from graphflow.sampling.compose import Composer
 from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.sampling.model import DiffusionModel, ModelSampling
+from graphflow.sampling.transformer_call import check_flow_conditioning, is_flow_transformer
 from graphflow.sampling.unclip import REVISION_MERGE_LEVEL, UNCLIP_MERGE_LEVEL, unclip_adm
 from graphflow.sampling.unet_call import batchable, config_value, unet_x0, uses_class_labels, uses_size_conditioning
 
@@ -32,6 +33,9 @@ def check_conditioning(model: DiffusionModel, conditioning: Conditioning, name: 
     """Raise a clear error if `conditioning` cannot drive this model (empty, wrong width, missing parts)."""
     if not conditioning:
         raise ValueError(f"{name} conditioning is empty: connect a text encoding (or a zeroed one)")
+    if is_flow_transformer(model):
+        check_flow_conditioning(model, conditioning, name)
+        return
     width = config_value(model, "cross_attention_dim")
     for entry in conditioning:
         if isinstance(width, int) and entry.width != width:

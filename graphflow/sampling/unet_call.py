@@ -1,12 +1,15 @@
 """One batched UNet call for several conditioning entries: their inputs stacked, x0 estimates out.
 
-Contexts of different token counts are repeated to their least common multiple (which leaves attention
-unchanged). Entries carrying a ControlNet or T2I-Adapter add its residuals to their rows; an entry with
-GLIGEN boxes runs with the GLIGEN modules attached to the UNet for its call.
+Contexts of different token counts are repeated to their least common multiple (which leaves cross-attention
+unchanged; a flow transformer's joint attention would change, so it gets one call per token count instead).
+Entries carrying a ControlNet or T2I-Adapter add its residuals to their rows; an entry with GLIGEN boxes runs
+with the GLIGEN modules attached to the UNet for its call. Flow transformers (SD3, Flux) are called through
+graphflow.sampling.transformer_call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +20,7 @@ from torch import Tensor
 from graphflow.control.residuals import ControlRun, UnetInputs
 from graphflow.sampling.conditioning import CondEntry
 from graphflow.sampling.model import DiffusionModel, attached
+from graphflow.sampling.transformer_call import flux_guidance, is_flow_transformer, transformer_velocity
 
 # Repeating a context more than this many times to batch it costs more than a separate call.
 MAX_CONTEXT_REPEAT = 4
@@ -82,36 +86,63 @@ def unet_x0(
     controls: ControlRun | None = None,
     latent_size: tuple[int, int] | None = None,
 ) -> Tensor:
-    """x0 estimates for every entry in one UNet call: [len(entries) * B, C, h, w], entry-major.
+    """x0 estimates for every entry in one UNet (or flow transformer) call: [len(entries) * B, C, h, w], entry-major.
 
     `inputs` holds each entry's noisy latent (all of one shape: the whole latent, or equal crops of it);
     `latent_size` is the whole latent's (height, width) in cells, for SDXL's default size hints.
     """
-    batch, count = inputs[0].shape[0], len(entries)
-    height, width = latent_size or tuple(inputs[0].shape[-2:])
-    device, dtype = model.device, model.dtype
+    flow = is_flow_transformer(model)
+    if flow and len({entry.context.shape[1] for entry in entries}) > 1:
+        # A transformer's joint attention would weigh repeated text tokens more: one call per entry instead.
+        return torch.cat([unet_x0(model, [entry], [x], sigma) for entry, x in zip(entries, inputs, strict=True)])
+    batch = inputs[0].shape[0]
     tokens = math.lcm(*(entry.context.shape[1] for entry in entries))
     context = torch.cat([_per_batch(e.context.repeat(1, tokens // e.context.shape[1], 1), batch) for e in entries])
-    x_all, sigma_all = torch.cat(list(inputs)), sigma.repeat(count)
-    x_in = model.sampling.calculate_input(sigma_all, x_all)
+    x_all, sigma_all = torch.cat(list(inputs)), sigma.repeat(len(entries))
+    x_in = model.sampling.calculate_input(sigma_all, x_all).to(model.device, model.dtype)
+    timestep = model.sampling.timestep(sigma_all).to(model.device)
+    hidden = context.to(model.device, model.dtype)
+    if flow:
+        output = _transformer_output(model, entries, x_in, timestep, hidden, batch)
+    else:
+        size = latent_size or (x_all.shape[-2], x_all.shape[-1])
+        unet_inputs = UnetInputs(x_in, timestep, hidden, {}, batch)
+        output = _unet_output(model, entries, unet_inputs, float(sigma_all[0]), size, controls)
+    return model.sampling.calculate_denoised(sigma_all, output.to(x_all), x_all)
+
+
+def _transformer_output(
+    model: DiffusionModel, entries: Sequence[CondEntry], x: Tensor, timestep: Tensor, context: Tensor, batch: int
+) -> Tensor:
+    pooled = torch.cat([_per_batch(e.pooled, batch) for e in entries if e.pooled is not None])
+    guidance = torch.tensor([flux_guidance(e) for e in entries for _ in range(batch)])
+    return transformer_velocity(
+        model, x, timestep, context, pooled.to(x.device, x.dtype), guidance.to(x.device, torch.float32)
+    )
+
+
+def _unet_output(
+    model: DiffusionModel,
+    entries: Sequence[CondEntry],
+    inputs: UnetInputs,
+    sigma: float,
+    latent_size: tuple[int, int],
+    controls: ControlRun | None,
+) -> Tensor:
+    device, dtype, batch = model.device, model.dtype, inputs.batch
     kwargs: dict[str, Any] = {}
     if uses_size_conditioning(model):
         pooled = torch.cat([_per_batch(e.pooled, batch) for e in entries if e.pooled is not None])
-        hints = torch.tensor([_size_hints(e, height, width) for e in entries for _ in range(batch)])
+        hints = torch.tensor([_size_hints(e, *latent_size) for e in entries for _ in range(batch)])
         kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(device, dtype), "time_ids": hints.to(device, dtype)}
     if uses_class_labels(model):
         labels = torch.cat([_per_batch(e.class_labels, batch) for e in entries if e.class_labels is not None])
         kwargs["class_labels"] = labels.to(device, dtype if labels.is_floating_point() else labels.dtype)
-    sample = x_in.to(device, dtype)
-    timestep = model.sampling.timestep(sigma_all).to(device)
-    hidden = context.to(device, dtype)
     if controls is not None:
-        unet_inputs = UnetInputs(sample, timestep, hidden, dict(kwargs), batch)
-        kwargs |= controls.unet_kwargs(entries, unet_inputs, float(sigma_all[0]))
-    grounding = entries[0].gligen if count == 1 else None
+        kwargs |= controls.unet_kwargs(entries, dataclasses.replace(inputs, extra=dict(kwargs)), sigma)
+    grounding = entries[0].gligen if len(entries) == 1 else None
     modules: dict[str, Any] = {}
     if grounding is not None:
-        modules, kwargs["cross_attention_kwargs"] = grounding.unet_patch(model.unet, batch, *x_all.shape[-2:])
-    with attached(model.unet, modules):
-        output = model.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
-    return model.sampling.calculate_denoised(sigma_all, output.to(x_all), x_all)
+        modules, kwargs["cross_attention_kwargs"] = grounding.unet_patch(model.unet, batch, *inputs.x.shape[-2:])
+    with attached(model.unet, modules) as unet:
+        return unet(inputs.x, inputs.timestep, encoder_hidden_states=inputs.context, return_dict=False, **kwargs)[0]
