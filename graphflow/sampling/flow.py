@@ -28,6 +28,8 @@ FLUX_SHIFT = 1.15
 FLUX_BASE_SHIFT = 0.5
 # Token counts between which Flux's shift grows linearly (ComfyUI's ModelSamplingFlux node, diffusers' FluxPipeline).
 FLUX_BASE_TOKENS, FLUX_MAX_TOKENS = 256, 4096
+# Per kind: default shift, timestep multiplier and table size (ComfyUI's ModelSamplingDiscreteFlow, ModelSamplingFlux).
+_DEFAULTS: dict[str, tuple[float, float, int]] = {"sd3": (SD3_SHIFT, 1000.0, 1000), "flux": (FLUX_SHIFT, 1.0, 10000)}
 
 
 def snr_shift(shift: float, t: Tensor) -> Tensor:
@@ -51,29 +53,43 @@ def flux_shift_for_size(
 
 
 class FlowSampling:
-    """Sigma view of a flow-matching model; `kind` "sd3" (shift on t, timestep sigma * multiplier) or "flux".
+    """Sigma view of a flow-matching model; `kind` "sd3" (shift on t) or "flux" (mu = `shift`).
 
     `sigmas` is the table of the model's times 1/N .. 1 (N = `timesteps`), shifted; the schedules read it as
-    they read a discrete model's table.
+    they read a discrete model's table. Left out, shift, multiplier and table size are the kind's as ComfyUI
+    sets them: SD3 3.0, 1000, 1000 (ModelSamplingDiscreteFlow); Flux 1.15, 1, 10000 (ModelSamplingFlux).
     """
 
     prediction_type = "flow"
     discrete_timesteps = False
 
-    def __init__(self, kind: str = "sd3", shift: float = SD3_SHIFT, multiplier: float = 1000.0, timesteps: int = 1000):
-        if kind not in ("sd3", "flux"):
+    def __init__(
+        self,
+        kind: str = "sd3",
+        shift: float | None = None,
+        multiplier: float | None = None,
+        timesteps: int | None = None,
+    ):
+        if kind not in _DEFAULTS:
             raise ValueError(f"unknown flow model sampling {kind!r}: expected 'sd3' or 'flux'")
+        default_shift, default_multiplier, default_timesteps = _DEFAULTS[kind]
+        shift = default_shift if shift is None else float(shift)
+        multiplier = default_multiplier if multiplier is None else float(multiplier)
+        timesteps = default_timesteps if timesteps is None else timesteps
         if not math.isfinite(shift) or (shift <= 0 and kind == "sd3"):
             raise ValueError(f"the shift must be a positive number, got {shift}")
         if multiplier <= 0 or timesteps < 2:
             raise ValueError(f"multiplier must be positive and timesteps at least 2, got {multiplier}, {timesteps}")
-        self.kind, self.shift, self.multiplier, self.timesteps = kind, float(shift), float(multiplier), timesteps
+        self.kind, self.shift, self.multiplier, self.timesteps = kind, shift, multiplier, timesteps
         self.sigmas = self.sigma(torch.arange(1, timesteps + 1, dtype=torch.float64) / timesteps * multiplier).float()
         self.log_sigmas = self.sigmas.log()
 
-    def with_shift(self, shift: float) -> FlowSampling:
-        """The same model sampling with another shift (ComfyUI's ModelSamplingSD3 / ModelSamplingFlux nodes)."""
-        return FlowSampling(self.kind, shift, self.multiplier, self.timesteps)
+    def with_shift(self, shift: float, kind: str | None = None) -> FlowSampling:
+        """The same model sampling with another shift, and optionally the other `kind` of shift (ComfyUI's
+        ModelSamplingSD3 / ModelSamplingFlux nodes); the model's timestep multiplier is kept either way."""
+        if kind is None or kind == self.kind:
+            return FlowSampling(self.kind, shift, self.multiplier, self.timesteps)
+        return FlowSampling(kind, shift, self.multiplier)
 
     def with_discrete_timesteps(self) -> FlowSampling:
         """Flow models take continuous times: the same sampling."""
