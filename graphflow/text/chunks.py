@@ -1,4 +1,4 @@
-"""Weighted prompt -> fixed-length CLIP token chunks (BOS + up to 75 tokens + EOS + padding).
+"""Weighted prompt -> fixed-length token chunks (CLIP: BOS + up to 75 tokens + EOS + padding; T5: no BOS).
 
 An `embedding:name` takes as many token positions as the embedding has vectors; those positions
 hold a placeholder id and are listed in the chunk's `slots`, for the encoder to fill in.
@@ -48,15 +48,20 @@ class TokenChunk:
 
 
 def tokenize_weighted(
-    text: str, tokenizer: Tokenizer, embedding_lengths: Mapping[str, int] | None = None
+    text: str,
+    tokenizer: Tokenizer,
+    embedding_lengths: Mapping[str, int] | None = None,
+    max_length: int | None = None,
 ) -> list[TokenChunk]:
     """Tokenize a prompt with weights into chunks; an empty prompt gives one empty chunk.
 
-    `embedding_lengths` gives the number of vectors of each embedding the prompt names.
+    `embedding_lengths` gives the number of vectors of each embedding the prompt names (0 leaves it out).
+    `max_length` is the chunk length, the tokenizer's by default.
     """
-    capacity = tokenizer.max_length - 2
+    length = max_length or tokenizer.max_length
+    capacity = length - _specials(tokenizer)
     if capacity < 1:
-        raise ValueError(f"tokenizer max_length {tokenizer.max_length} leaves no room between BOS and EOS")
+        raise ValueError(f"chunks of {length} tokens leave no room between the start and end tokens")
     rows: list[list[tuple[Token, float]]] = [[]]
     for word in _weighted_words(text, tokenizer, embedding_lengths or {}):
         if word is None:
@@ -71,12 +76,17 @@ def tokenize_weighted(
             word = word[room:]
             if word:
                 rows.append(row := [])
-    return [_pad(row, tokenizer) for row in rows]
+    return [_pad(row, tokenizer, length) for row in rows]
 
 
-def empty_chunk(tokenizer: Tokenizer) -> TokenChunk:
+def empty_chunk(tokenizer: Tokenizer, max_length: int | None = None) -> TokenChunk:
     """The chunk of the empty prompt: BOS, EOS, padding (the reference point for weighting)."""
-    return _pad([], tokenizer)
+    return _pad([], tokenizer, max_length or tokenizer.max_length)
+
+
+def _specials(tokenizer: Tokenizer) -> int:
+    """Special tokens around a chunk's text: BOS and EOS, or EOS alone for a tokenizer without BOS (T5)."""
+    return 1 if tokenizer.bos_id is None else 2
 
 
 def _weighted_words(
@@ -103,21 +113,24 @@ def _length(name: str, embedding_lengths: Mapping[str, int]) -> int:
     return embedding_lengths[name]
 
 
-def _pad(row: list[tuple[Token, float]], tokenizer: Tokenizer) -> TokenChunk:
-    """Wrap tokens in BOS/EOS, pad to the tokenizer's max_length, and note the embedding slots.
+def _pad(row: list[tuple[Token, float]], tokenizer: Tokenizer, length: int) -> TokenChunk:
+    """Wrap tokens in BOS (when the tokenizer has one) and EOS, pad to `length`, and note the embedding slots.
 
     A slot's id is BOS: never the EOS id, and below it in CLIP's vocabulary, so CLIP's pooling
     (at the first EOS id, or at the highest id in older configs) still finds the end of the text.
     """
-    padding = tokenizer.max_length - len(row) - 2
-    ids = [tokenizer.bos_id]
+    padding = length - len(row) - _specials(tokenizer)
+    bos = tokenizer.bos_id
+    ids = [] if bos is None else [bos]
     slots: list[EmbeddingSlot] = []
-    for position, (token, _) in enumerate(row, start=1):
+    for position, (token, _) in enumerate(row, start=len(ids)):
         if isinstance(token, tuple):
+            if bos is None:
+                raise ValueError("embeddings need a tokenizer with a start token to mark their places")
             slots.append(EmbeddingSlot(position, *token))
-            ids.append(tokenizer.bos_id)
+            ids.append(bos)
         else:
             ids.append(token)
     ids += [tokenizer.eos_id] + [tokenizer.pad_id] * padding
-    weights = (1.0, *(w for _, w in row), 1.0) + (1.0,) * padding
+    weights = (1.0,) * (1 if bos is not None else 0) + (*(w for _, w in row), 1.0) + (1.0,) * padding
     return TokenChunk(ids=tuple(ids), weights=weights, slots=tuple(slots))

@@ -1,4 +1,4 @@
-"""The CLIP value on edges: one or two CLIP text models with tokenizers, turning prompts into conditioning.
+"""The CLIP value on edges: text models (CLIP, and T5 for the flow families) turning prompts into conditioning.
 
 Family rules (as ComfyUI and the original Stable Diffusion code apply them):
 
@@ -7,9 +7,11 @@ Family rules (as ComfyUI and the original Stable Diffusion code apply them):
   with the final layer norm; pad with 0 (the tokenizer's pad_id says which).
 - sdxl: `clip_l` and `clip_g`, both penultimate layer without the final layer norm, joined
   along features (l first); pooled = clip_g's projected pooled output of the first chunk.
+- sd3, flux, flow-demo: CLIP and T5 parts joined as `graphflow.text.flow_families` describes.
 
 `clip_skip` follows ComfyUI's CLIPSetLastLayer: -1 = last layer, -2 = penultimate, ...; it
-replaces the family's default layer and keeps the family's final-norm rule.
+replaces the family's default layer and keeps the family's final-norm rule. It applies to CLIP parts
+only: T5 always gives its last layer, as in diffusers.
 
 Textual-inversion embeddings (`embedding:name` in a prompt) reach the model through a forward hook
 on its token-embedding layer, registered for one row at a time: the cached model is never changed.
@@ -24,28 +26,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import CLIPTextModel, CLIPTextModelWithProjection
+from transformers import CLIPTextModel, CLIPTextModelWithProjection, T5EncoderModel
 
 from graphflow.patches import WeightPatch, applied
 from graphflow.sampling.conditioning import CondEntry, Conditioning
+from graphflow.text import flow_families as flow
 from graphflow.text.chunks import TokenChunk, empty_chunk, tokenize_weighted
 from graphflow.text.embedding_syntax import PREFIX, embedding_names
 from graphflow.text.embeddings import Embedding
+from graphflow.text.t5 import T5_PART
 from graphflow.text.tokenizers import Tokenizer
 
 EmbeddingLookup = Callable[[str], Embedding]
 """Gives the embedding a prompt names (e.g. graphflow.text.embedding_library.EmbeddingLoader)."""
 
-PART_NAMES = ("clip_l", "clip_h", "clip_g")
+PART_NAMES = ("clip_l", "clip_h", "clip_g", T5_PART)
 
 _LAYOUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "sd1": (("clip_l",),),
     "demo": (("clip_l",),),
     "sd2": (("clip_h",), ("clip_l",)),
     "sdxl": (("clip_l", "clip_g"),),
+    **flow.LAYOUTS,
 }
-_DEFAULT_LAYER = {"sd1": -1, "demo": -1, "sd2": -2, "sdxl": -2}
-_FINAL_NORM = {"sd1": True, "demo": True, "sd2": True, "sdxl": False}
+_DEFAULT_LAYER = {"sd1": -1, "demo": -1, "sd2": -2, "sdxl": -2, **flow.DEFAULT_LAYER}
+_FINAL_NORM = {"sd1": True, "demo": True, "sd2": True, "sdxl": False, **flow.FINAL_NORM}
 FAMILIES = tuple(_LAYOUTS)
 
 
@@ -55,10 +60,10 @@ class TextEncoderError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class ClipPart:
-    """One CLIP text model with its tokenizer; `name` is "clip_l", "clip_h" or "clip_g"."""
+    """One text model with its tokenizer; `name` is "clip_l", "clip_h", "clip_g" or "t5xxl" (a T5EncoderModel)."""
 
     name: str
-    model: CLIPTextModel | CLIPTextModelWithProjection
+    model: CLIPTextModel | CLIPTextModelWithProjection | T5EncoderModel
     tokenizer: Tokenizer
     patches: tuple[WeightPatch, ...] = ()
     """Weight patches (e.g. a LoRA's text-encoder part), applied only while this part encodes."""
@@ -82,11 +87,19 @@ class TextEncoder:
     family: str
     clip_skip: int | None = None
     """ComfyUI's stop_at_clip_layer (-1 last, -2 penultimate, ...); None = the family's default."""
+    t5_length: int | None = None
+    """Tokens per T5 row; None = the family's (SD3 256, Flux 512; Flux schnell pipelines use 256)."""
+    missing_widths: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Widths of the zeros that stand in for missing SD3 parts, by part name; the real models' for any not given."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", _check_parts(tuple(self.parts), self.family))
+        object.__setattr__(self, "missing_widths", {**flow.REAL_WIDTHS, **self.missing_widths})
         for part in self.parts:
-            _check_layer(self.layer, part)
+            if part.name != T5_PART:
+                _check_layer(self.layer, part)
+        if self.t5_length is not None and self.t5_length < 2:
+            raise TextEncoderError(f"t5_length must be at least 2 (a token and the end token), got {self.t5_length}")
 
     @property
     def layer(self) -> int:
@@ -96,11 +109,21 @@ class TextEncoder:
     @property
     def context_dim(self) -> int:
         """Width D of the context this encoder produces (what the UNet's cross-attention expects)."""
-        return sum(part.width for part in self.parts)
+        widths = {part.name: part.width for part in self.parts}
+        if self.family == "sd3":
+            return widths.get(T5_PART, self.missing_widths[T5_PART])
+        if self.family == "flux":
+            return widths[T5_PART]
+        return sum(widths.values())
 
     @property
     def pooled_dim(self) -> int | None:
-        """Width of the pooled output (SDXL), or None when this family gives none."""
+        """Width of the pooled output (SDXL and the flow families), or None when this family gives none."""
+        if self.family == "sd3":
+            found = {part.name: _pooled_width(part, projected=True) for part in self.parts}
+            return sum(found.get(name, self.missing_widths[name]) for name in ("clip_l", "clip_g"))
+        if self.family in ("flux", "flow-demo"):
+            return _pooled_width(self.parts[0], projected=False)
         return int(self.parts[-1].model.config.projection_dim) if self.family == "sdxl" else None
 
     def with_clip_skip(self, layer: int) -> TextEncoder:
@@ -116,36 +139,57 @@ class TextEncoder:
         return dataclasses.replace(self, parts=parts)
 
     def encode(self, text: str, embeddings: EmbeddingLookup | None = None) -> Conditioning:
-        """Encode a prompt: context [1, 77*k, D] (k chunks), plus pooled [1, P] for SDXL.
+        """Encode a prompt: context [1, 77*k, D] (k chunks; flow families as flow_families says), plus pooled.
 
         `embeddings` finds the embeddings the prompt names (`embedding:name`); a prompt naming one
-        without it is an error.
+        without it is an error. Only CLIP parts take embeddings: T5 reads the prompt without them.
         """
         found = _embeddings_named(text, embeddings)
-        vectors = [{name: e.for_part(part.name, part.width) for name, e in found.items()} for part in self.parts]
+        vectors = [
+            {} if part.name == T5_PART else {name: e.for_part(part.name, part.width) for name, e in found.items()}
+            for part in self.parts
+        ]
+        skipped = {name: 0 for name in found}
         with ExitStack() as stack:
             for part in self.parts:
                 stack.enter_context(applied(part.model, part.patches))
-            return self._encode(text, vectors)
+            return self._encode(text, vectors, skipped)
 
-    def _encode(self, text: str, vectors: Sequence[Mapping[str, torch.Tensor]]) -> Conditioning:
+    def _encode(
+        self, text: str, vectors: Sequence[Mapping[str, torch.Tensor]], skipped: Mapping[str, int]
+    ) -> Conditioning:
         token_rows = [
-            tokenize_weighted(text, part.tokenizer, {name: len(v) for name, v in part_vectors.items()})
+            tokenize_weighted(
+                text,
+                part.tokenizer,
+                skipped if part.name == T5_PART else {name: len(v) for name, v in part_vectors.items()},
+                max_length=self._row_length(part),
+            )
             for part, part_vectors in zip(self.parts, vectors, strict=True)
         ]
-        count = max(len(rows) for rows in token_rows)
-        contexts: list[torch.Tensor] = []
-        pooled: torch.Tensor | None = None
+        clip_rows = [rows for part, rows in zip(self.parts, token_rows, strict=True) if part.name != T5_PART]
+        count = max(map(len, clip_rows), default=0)
+        outputs: dict[str, flow.PartOutput] = {}
         for part, rows, part_vectors in zip(self.parts, token_rows, vectors, strict=True):
-            rows = rows + [empty_chunk(part.tokenizer)] * (count - len(rows))
+            empty = empty_chunk(part.tokenizer, self._row_length(part))
+            if part.name != T5_PART:
+                rows = rows + [empty] * (count - len(rows))
             hidden, first_pooled = self._run(part, rows, part_vectors)
             if any(row.weighted for row in rows):
-                empty, _ = self._run(part, [empty_chunk(part.tokenizer)])
-                hidden = _apply_weights(hidden, empty[0], rows)
-            contexts.append(hidden.reshape(1, -1, part.width))
-            if part.name == "clip_g" and self.family == "sdxl":
-                pooled = first_pooled
-        return (CondEntry(context=torch.cat(contexts, dim=-1), pooled=pooled),)
+                reference, _ = self._run(part, [empty])
+                hidden = _apply_weights(hidden, reference[0], rows)
+            outputs[part.name] = (hidden.reshape(1, -1, part.width), first_pooled)
+        if self.family in flow.FLOW_FAMILIES:
+            context, pooled = flow.join(self.family, outputs, self.missing_widths)
+            return (CondEntry(context=context, pooled=pooled, extras=flow.extras(self.family)),)
+        sdxl_pooled = outputs["clip_g"][1] if self.family == "sdxl" else None
+        return (CondEntry(context=torch.cat([hidden for hidden, _ in outputs.values()], dim=-1), pooled=sdxl_pooled),)
+
+    def _row_length(self, part: ClipPart) -> int:
+        """Tokens per row for a part: its tokenizer's (CLIP: 77), or the family's T5 length."""
+        if part.name != T5_PART:
+            return part.tokenizer.max_length
+        return self.t5_length or flow.T5_LENGTH.get(self.family, part.tokenizer.max_length)
 
     def _run(
         self, part: ClipPart, rows: Sequence[TokenChunk], vectors: Mapping[str, torch.Tensor] | None = None
@@ -170,8 +214,13 @@ class TextEncoder:
                 f"{part.name}: the tokenizer gives id {int(ids.max())} but the text model has only {vocab} "
                 "token embeddings; the tokenizer does not belong to this text model"
             )
+        ids = ids.to(part.model.device)
+        if part.name == T5_PART:
+            with torch.no_grad():
+                return part.model(input_ids=ids).last_hidden_state.float().cpu(), None
         with torch.no_grad(), _slot_vectors(part.model, row, vectors):
-            out = part.model(input_ids=ids.to(part.model.device), output_hidden_states=True)
+            # The text transformer itself, for the pooler output that CLIPTextModelWithProjection does not return.
+            out = getattr(part.model, "text_model", part.model)(input_ids=ids, output_hidden_states=True)
             norm = _FINAL_NORM[self.family]
             if self.layer == -1 and norm:
                 hidden = out.last_hidden_state
@@ -179,7 +228,12 @@ class TextEncoder:
                 hidden = out.hidden_states[self.layer]
                 if norm:
                     hidden = _final_layer_norm(part.model)(hidden)
-        pooled = getattr(out, "text_embeds", None)
+            pooled: torch.Tensor | None = out.pooler_output
+            projection = getattr(part.model, "text_projection", None)
+            if self.family not in flow.FLOW_FAMILIES:  # SD1/SD2/SDXL: only a projected pooled output
+                pooled = None if projection is None else projection(pooled)
+            elif flow.PROJECTED_POOLED[self.family] and projection is not None:
+                pooled = projection(pooled)
         return hidden.float().cpu(), None if pooled is None else pooled.float().cpu()
 
     def __repr__(self) -> str:
@@ -241,6 +295,12 @@ def _check_parts(parts: tuple[ClipPart, ...], family: str) -> tuple[ClipPart, ..
         wanted = " or ".join(" + ".join(order) for order in _LAYOUTS[family])
         raise TextEncoderError(f"a {family} text encoder needs {wanted}; got {' + '.join(names) or 'no parts'}")
     for part in parts:
+        if part.name == T5_PART:
+            if not isinstance(part.model, T5EncoderModel):
+                raise TextEncoderError(f"t5xxl must be a transformers T5EncoderModel, not {type(part.model).__name__}")
+            if not isinstance(part.tokenizer, Tokenizer) or part.tokenizer.bos_id is not None:
+                raise TextEncoderError(f"t5xxl needs a T5 tokenizer (no start token), not {part.tokenizer!r}")
+            continue
         if not isinstance(part.model, (CLIPTextModel, CLIPTextModelWithProjection)):
             raise TextEncoderError(
                 f"{part.name} must be a transformers CLIPTextModel or CLIPTextModelWithProjection, "
@@ -262,6 +322,12 @@ def _check_parts(parts: tuple[ClipPart, ...], family: str) -> tuple[ClipPart, ..
             )
     by_name = {part.name: part for part in parts}
     return tuple(by_name[name] for name in layout)
+
+
+def _pooled_width(part: ClipPart, projected: bool) -> int:
+    """Width of a CLIP part's pooled vector: its projection's output when `projected` and it has one."""
+    projection = getattr(part.model, "text_projection", None)
+    return int(projection.out_features) if projected and projection is not None else part.width
 
 
 def _check_layer(layer: int, part: ClipPart) -> None:

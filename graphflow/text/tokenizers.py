@@ -21,7 +21,8 @@ CLIP_EOS = 49407
 class Tokenizer(Protocol):
     """What a text encoder needs from a tokenizer: special ids, chunk length and text -> ids."""
 
-    bos_id: int
+    bos_id: int | None
+    """The start token; None for a tokenizer without one (T5)."""
     eos_id: int
     pad_id: int
     max_length: int
