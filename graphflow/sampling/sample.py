@@ -12,6 +12,7 @@ from torch import Tensor
 
 from graphflow.sampling.conditioning import Conditioning
 from graphflow.sampling.denoiser import cfg_denoiser, masked_denoiser
+from graphflow.sampling.flow_samplers import sampler_for
 from graphflow.sampling.latent import Latent, resize_noise_mask
 from graphflow.sampling.model import DiffusionModel
 from graphflow.sampling.noise import BrownianTreeNoiseSampler, prepare_noise, seeded_noise_sampler
@@ -146,6 +147,7 @@ def sample_sigmas(
     latent_image = _model_latent(model, latent.samples).float()
     if len(sigmas) < 2:
         return Sampled(latent_image.cpu().clone(), None)
+    sampler = sampler_for(model.sampling, sampler, sigmas)
     if noise is None and add_noise:
         noise = prepare_noise(Latent(latent_image, batch_index=latent.batch_index), seed)
     elif noise is None:

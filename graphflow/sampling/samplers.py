@@ -30,37 +30,41 @@ from graphflow.sampling.stepping import SamplerFunction, SamplingCancelled, canc
 from graphflow.sampling.unipc import sample_uni_pc, sample_uni_pc_bh2
 
 NoiseKind = Literal["none", "gaussian", "brownian"]
+FlowForm = Literal["ode", "rf", "ve_view"]
 
 __all__ = ["SAMPLER_NAMES", "SamplerSpec", "SamplingCancelled", "cancellable", "get_sampler", "get_sampler_spec"]
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """A sampler function and the noise it draws: none, per-step Gaussian, or a Brownian tree."""
+    """A sampler function, the noise it draws (none, per-step Gaussian, or a Brownian tree), and the form it takes
+    on flow models (`flow_samplers.sampler_for`): as it is ("ode"), its RF step ("rf"), or in k-diffusion's view
+    of the straight path ("ve_view")."""
 
     name: str
     function: SamplerFunction
     noise: NoiseKind
+    on_flow: FlowForm
 
 
 _SPECS = (
-    SamplerSpec("euler", sample_euler, "none"),
-    SamplerSpec("euler_ancestral", sample_euler_ancestral, "gaussian"),
-    SamplerSpec("heun", sample_heun, "none"),
-    SamplerSpec("dpm_2", sample_dpm_2, "none"),
-    SamplerSpec("dpm_2_ancestral", sample_dpm_2_ancestral, "gaussian"),
-    SamplerSpec("lms", sample_lms, "none"),
-    SamplerSpec("dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, "gaussian"),
-    SamplerSpec("dpmpp_sde", sample_dpmpp_sde, "brownian"),
-    SamplerSpec("dpmpp_2m", sample_dpmpp_2m, "none"),
-    SamplerSpec("dpmpp_2m_sde", sample_dpmpp_2m_sde, "brownian"),
-    SamplerSpec("dpmpp_3m_sde", sample_dpmpp_3m_sde, "brownian"),
-    SamplerSpec("ddpm", sample_ddpm, "gaussian"),
-    SamplerSpec("lcm", sample_lcm, "gaussian"),
+    SamplerSpec("euler", sample_euler, "none", "ode"),
+    SamplerSpec("euler_ancestral", sample_euler_ancestral, "gaussian", "rf"),
+    SamplerSpec("heun", sample_heun, "none", "ode"),
+    SamplerSpec("dpm_2", sample_dpm_2, "none", "ode"),
+    SamplerSpec("dpm_2_ancestral", sample_dpm_2_ancestral, "gaussian", "rf"),
+    SamplerSpec("lms", sample_lms, "none", "ode"),
+    SamplerSpec("dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, "gaussian", "rf"),
+    SamplerSpec("dpmpp_sde", sample_dpmpp_sde, "brownian", "ve_view"),
+    SamplerSpec("dpmpp_2m", sample_dpmpp_2m, "none", "ode"),
+    SamplerSpec("dpmpp_2m_sde", sample_dpmpp_2m_sde, "brownian", "ve_view"),
+    SamplerSpec("dpmpp_3m_sde", sample_dpmpp_3m_sde, "brownian", "ve_view"),
+    SamplerSpec("ddpm", sample_ddpm, "gaussian", "ve_view"),
+    SamplerSpec("lcm", sample_lcm, "gaussian", "ve_view"),
     # DDIM (eta 0) is the Euler method in the sigma view; ComfyUI maps it the same way.
-    SamplerSpec("ddim", sample_euler, "none"),
-    SamplerSpec("uni_pc", sample_uni_pc, "none"),
-    SamplerSpec("uni_pc_bh2", sample_uni_pc_bh2, "none"),
+    SamplerSpec("ddim", sample_euler, "none", "ode"),
+    SamplerSpec("uni_pc", sample_uni_pc, "none", "ode"),
+    SamplerSpec("uni_pc_bh2", sample_uni_pc_bh2, "none", "ode"),
 )
 SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in _SPECS}
 SAMPLER_NAMES: list[str] = list(SAMPLERS)

@@ -14,8 +14,10 @@ from graphflow.sampling.stepping import (
     Denoiser,
     StepCallback,
     Stepper,
+    ancestral_split,
     ancestral_step,
     lambda_of,
+    log_midpoint,
     sigma_of,
     to_d,
 )
@@ -45,22 +47,24 @@ def sample_dpmpp_2s_ancestral(
     s_noise: float = 1.0,
     noise_sampler: NoiseSampler | None = None,
     seed: int | None = None,
+    flow: bool = False,
 ) -> Tensor:
-    """Single-step second-order DPM-Solver++(2S) down to sigma_down, then ancestral noise."""
+    """Single-step second-order DPM-Solver++(2S) down to sigma_down, then ancestral noise (`flow`: on a flow
+    model's path, whose first-order step is the same and whose midpoint is taken in its own log-SNR)."""
     noise_sampler = noise_sampler or seeded_noise_sampler(x, seed)
     step = Stepper(model, x, extra_args, callback)
     for i in range(len(sigmas) - 1):
         denoised = step(x, sigmas[i])
         step.report(i, x, sigmas[i], denoised)
-        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        sigma_down, sigma_up, scale = ancestral_split(sigmas[i], sigmas[i + 1], eta, flow)
         if sigma_down == 0:
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
         else:
-            sigma_mid = sigma_of((lambda_of(sigmas[i]) + lambda_of(sigma_down)) / 2)
+            sigma_mid = log_midpoint(sigmas[i], sigma_down, flow)
             x_mid = _first_order(x, sigmas[i], sigma_mid, denoised)
             x = _first_order(x, sigmas[i], sigma_down, step(x_mid, sigma_mid))
         if sigmas[i + 1] > 0:
-            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+            x = scale * x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
 

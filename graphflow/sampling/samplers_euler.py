@@ -12,7 +12,7 @@ from numpy.polynomial import polynomial
 from torch import Tensor
 
 from graphflow.sampling.noise import NoiseSampler, seeded_noise_sampler
-from graphflow.sampling.stepping import Denoiser, StepCallback, Stepper, ancestral_step, to_d
+from graphflow.sampling.stepping import Denoiser, StepCallback, Stepper, ancestral_split, to_d
 
 
 def sample_euler(
@@ -43,17 +43,18 @@ def sample_euler_ancestral(
     s_noise: float = 1.0,
     noise_sampler: NoiseSampler | None = None,
     seed: int | None = None,
+    flow: bool = False,
 ) -> Tensor:
-    """Euler step down to sigma_down, then fresh noise back up to the next sigma."""
+    """Euler step down to sigma_down, then fresh noise back up to the next sigma (`flow`: on a flow model's path)."""
     noise_sampler = noise_sampler or seeded_noise_sampler(x, seed)
     step = Stepper(model, x, extra_args, callback)
     for i in range(len(sigmas) - 1):
         denoised = step(x, sigmas[i])
         step.report(i, x, sigmas[i], denoised)
-        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        sigma_down, sigma_up, scale = ancestral_split(sigmas[i], sigmas[i + 1], eta, flow)
         x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
         if sigmas[i + 1] > 0:
-            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+            x = scale * x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
 
@@ -121,20 +122,21 @@ def sample_dpm_2_ancestral(
     s_noise: float = 1.0,
     noise_sampler: NoiseSampler | None = None,
     seed: int | None = None,
+    flow: bool = False,
 ) -> Tensor:
-    """DPM-2 midpoint step down to sigma_down, then fresh noise up to the next sigma."""
+    """DPM-2 midpoint step down to sigma_down, then fresh noise up to the next sigma (`flow`: on a flow path)."""
     noise_sampler = noise_sampler or seeded_noise_sampler(x, seed)
     step = Stepper(model, x, extra_args, callback)
     for i in range(len(sigmas) - 1):
         denoised = step(x, sigmas[i])
         step.report(i, x, sigmas[i], denoised)
-        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
+        sigma_down, sigma_up, scale = ancestral_split(sigmas[i], sigmas[i + 1], eta, flow)
         d = to_d(x, sigmas[i], denoised)
         if sigma_down == 0:
             x = x + d * (sigma_down - sigmas[i])
         else:
             x = _dpm_2_step(step, x, sigmas[i], sigma_down, d)
-            x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
+            x = scale * x + noise_sampler(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
 

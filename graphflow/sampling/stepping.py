@@ -11,6 +11,9 @@ from torch import Tensor
 Denoiser = Callable[..., Tensor]
 """model(x, sigma[B], **extra_args) -> denoised x0 estimate, like k-diffusion's wrapped models."""
 
+# The largest sigma at which a flow model's half-log-SNR log((1 - sigma) / sigma) is finite enough to step with.
+FLOW_SIGMA_BELOW_ONE = 0.9999
+
 StepCallback = Callable[[dict[str, Any]], None]
 """Receives {x, i, sigma, sigma_hat, denoised} once per step."""
 
@@ -79,6 +82,23 @@ def ancestral_step(sigma_from: Tensor, sigma_to: Tensor, eta: float = 1.0) -> tu
     return sigma_down, sigma_up
 
 
+def flow_ancestral_step(sigma_from: Tensor, sigma_to: Tensor, eta: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """The ancestral split on a flow model's straight path x = (1 - sigma) * x0 + sigma * noise (ComfyUI's RF
+    samplers): step down to sigma_down, scale by (1 - sigma_to) / (1 - sigma_down), add noise of size sigma_up."""
+    sigma_down = sigma_to * (1 + (sigma_to / sigma_from - 1) * eta)
+    scale = (1 - sigma_to) / (1 - sigma_down)
+    sigma_up = (sigma_to**2 - (sigma_down * scale) ** 2).clamp_min(0) ** 0.5
+    return sigma_down, sigma_up, scale
+
+
+def ancestral_split(sigma_from: Tensor, sigma_to: Tensor, eta: float, flow: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(sigma_down, sigma_up, scale) of an ancestral step: x_next = scale * x(sigma_down) + sigma_up * noise."""
+    if flow:
+        return flow_ancestral_step(sigma_from, sigma_to, eta)
+    sigma_down, sigma_up = ancestral_step(sigma_from, sigma_to, eta)
+    return sigma_down, sigma_up, torch.ones_like(sigma_to)
+
+
 def lambda_of(sigma: Tensor) -> Tensor:
     """Log signal-to-noise half-ratio used by DPM-Solver: -log(sigma) (inf at sigma 0)."""
     return -sigma.log()
@@ -87,3 +107,13 @@ def lambda_of(sigma: Tensor) -> Tensor:
 def sigma_of(lam: Tensor) -> Tensor:
     """Inverse of lambda_of."""
     return (-lam).exp()
+
+
+def log_midpoint(sigma: Tensor, sigma_to: Tensor, flow: bool) -> Tensor:
+    """The sigma halfway from sigma to sigma_to in half-log-SNR: log(1/sigma), or log((1 - sigma)/sigma) on a flow
+    model's path (from sigma 1, where that is -inf, the midpoint is 0.9999 as in ComfyUI's RF sampler)."""
+    if not flow:
+        return sigma_of((lambda_of(sigma) + lambda_of(sigma_to)) / 2)
+    if sigma >= 1:
+        return torch.full_like(sigma, FLOW_SIGMA_BELOW_ONE)
+    return torch.sigmoid((torch.logit(sigma) + torch.logit(sigma_to)) / 2)
