@@ -31,6 +31,7 @@ _PREDICTION_ALIASES = {
     "v-prediction": "v_prediction",
 }
 _METADATA_KEYS = ("modelspec.prediction_type", "prediction_type")
+_CONFIG_FOLDERS = {"flux": "flux-dev"}  # a family whose configs are one variant's
 
 
 class UnknownModelLayoutError(ValueError):
@@ -98,7 +99,7 @@ class Detection:
 def family_config(family: str, component: str) -> dict[str, Any]:
     """The shipped (published) config of `component` ("unet", "vae", "text_encoder", ...) of `family`."""
     name = "scheduler_config.json" if component == "scheduler" else "config.json"
-    path = CONFIG_ROOT / family / component / name
+    path = CONFIG_ROOT / _CONFIG_FOLDERS.get(family, family) / component / name
     if not path.is_file():
         raise ValueError(f"no {component} config for family {family!r}")
     return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
@@ -149,7 +150,7 @@ def detect_state_dict(
         levels, layout = _levels_diffusers(unet), "diffusers"
     family = _family(state_dict, unet, layout)
     text_configs = {
-        part: _text_config(state_dict, part, prefix, source)
+        part: text_config_from_weights(state_dict, part, prefix, source)
         for part, prefix in CLIP_PREFIXES[family].items()
         if _has_prefix(state_dict, prefix)
     }
@@ -318,12 +319,17 @@ def vae_config_from_ldm(family: str, state_dict: Mapping[str, torch.Tensor]) -> 
         "layers_per_block": _count_indices(vae, "encoder.down.0.block."),
         "down_block_types": ["DownEncoderBlock2D"] * levels,
         "up_block_types": ["UpDecoderBlock2D"] * levels,
+        "use_quant_conv": "quant_conv.weight" in vae,  # SD3's and Flux's VAEs have none
+        "use_post_quant_conv": "post_quant_conv.weight" in vae,
     }
 
 
-def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str, source: str) -> dict[str, Any]:
+def text_config_from_weights(
+    state_dict: Mapping[str, torch.Tensor], part: str, prefix: str, source: str
+) -> dict[str, Any]:
+    """A CLIP text `part`'s config: its family's published one, with the sizes read off the weights under `prefix`."""
     config = family_config(*_TEXT_BASE[part])
-    if part in OPENCLIP_PARTS:
+    if part in OPENCLIP_PARTS and prefix + "token_embedding.weight" in state_dict:  # else transformers' names
         token = _weight(state_dict, prefix + "token_embedding.weight", part, source)
         positions = _weight(state_dict, prefix + "positional_embedding", part, source).shape[0]
         layers = _count_indices(state_dict, prefix + "transformer.resblocks.")
@@ -337,6 +343,9 @@ def _text_config(state_dict: Mapping[str, torch.Tensor], part: str, prefix: str,
         positions = _weight(state_dict, inner + "embeddings.position_embedding.weight", part, source).shape[0]
         layers = _count_indices(state_dict, inner + "encoder.layers.")
         intermediate = _weight(state_dict, inner + "encoder.layers.0.mlp.fc1.weight", part, source).shape[0]
+        projection = state_dict.get(prefix + "text_projection.weight")
+        if projection is not None:
+            config["projection_dim"] = int(projection.shape[0])
     hidden = int(token.shape[1])
     return config | {
         "vocab_size": int(token.shape[0]),

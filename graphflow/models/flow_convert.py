@@ -224,18 +224,22 @@ def to_original(family: str, state_dict: Mapping[str, torch.Tensor], prefix: str
 
 
 def from_original(
-    family: str, checkpoint: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], source: str
+    family: str,
+    checkpoint: Mapping[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    source: str,
+    prefix: str = "",
 ) -> StateDict:
     """The weights `target` (a diffusers model's state dict, e.g. on the meta device) names, read from an
-    original-layout `checkpoint` (without its prefix); joined weights are split by `target`'s shapes.
+    original-layout `checkpoint` (names under `prefix`); joined weights are split by `target`'s shapes.
 
-    Each original tensor is read once and dropped from the result's sources as it is split."""
+    Each original tensor is read once (a lazy `checkpoint` reads it then) and freed once split."""
     last = _last_block(target)
     wanted: dict[str, list[tuple[int, str, bool]]] = defaultdict(list)
     for name in target:
         place = _place(family, name, last)
         wanted[place.original].append((place.position, name, place.swapped))
-    missing = [original for original in wanted if original not in checkpoint]
+    missing = [prefix + original for original in wanted if prefix + original not in checkpoint]
     if missing:
         raise ValueError(
             f"{source}: the file does not match the expected architecture ({len(missing)} missing weights, "
@@ -243,7 +247,7 @@ def from_original(
         )
     out: StateDict = {}
     for original, parts in wanted.items():
-        tensor = checkpoint[original]
+        tensor = checkpoint[prefix + original]
         parts.sort()
         if parts[0][2]:
             tensor = _swap_halves(tensor)

@@ -109,6 +109,10 @@ def load_checkpoint(
     speed = speed or Speed()
     key = ("checkpoint", *file_identity(path), str(device), str(dtype), precision, speed, prediction)
     plan = lambda vae_needs_fp32: part_precision(device, precision, dtype, vae_needs_fp32)
+    from .flow_loader import is_flow_checkpoint, load_flow_checkpoint  # it builds on this module
+
+    if is_flow_checkpoint(path):
+        return cached(cache, key, lambda: load_flow_checkpoint(path, device, precision, dtype, speed))
     load = (
         (lambda: _load_folder(path, device, plan, prediction, speed))
         if path.is_dir()

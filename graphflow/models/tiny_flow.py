@@ -79,7 +79,7 @@ def _clip(width: int, projection: bool, act: str = "quick_gelu", demo: bool = Fa
             **vocab,
             "hidden_size": width,
             "intermediate_size": 2 * width,
-            "num_attention_heads": 2,
+            "num_attention_heads": 1,  # as loaders infer for widths under 64
             "num_hidden_layers": 2,
             "hidden_act": act,
             "projection_dim": width,
@@ -112,7 +112,7 @@ def build_tiny_flow(variant: str = "sd3", seed: int = 0) -> TinyFlow:
                     "num_attention_heads": 2,
                     "joint_attention_dim": FLUX_T5_WIDTH,
                     "pooled_projection_dim": CLIP_L_WIDTH,
-                    "axes_dims_rope": (2, 2, 4),
+                    "axes_dims_rope": (4, 2, 2),
                 }
             )
             texts: dict[str, Any] = {
@@ -213,16 +213,21 @@ def text_encoder_state(models: TinyFlow, part: str, prefix: str = "") -> dict[st
     return {prefix + k: v.detach().contiguous() for k, v in weights.items()}
 
 
-def save_tiny_flow_checkpoint(models: TinyFlow, path: str | Path, text_encoders: bool = True) -> Path:
+def save_tiny_flow_checkpoint(
+    models: TinyFlow, path: str | Path, text_encoders: bool = True, tokenizer: bool = True
+) -> Path:
     """SD3's all-in-one single file: model.diffusion_model.*, first_stage_model.* and (optionally)
-    text_encoders.{clip_l,clip_g,t5xxl}.transformer.*."""
+    text_encoders.{clip_l,clip_g,t5xxl}.transformer.*, with T5's tokenizer beside it (`tokenizer`)."""
     if models.family != "sd3":
         raise ValueError(f"only SD3 ships as one file with its VAE and text encoders, not {models.variant}")
     state = transformer_state(models) | vae_state(models)
     if text_encoders:
         for part in models.text_models:
             state |= text_encoder_state(models, part, TEXT_ENCODER_PREFIX.format(part=part))
-    return _save(state, path)
+    path = _save(state, path)
+    if text_encoders and tokenizer:
+        save_t5_tokenizer(path.parent)
+    return path
 
 
 def save_tiny_flow_transformer(
