@@ -90,7 +90,9 @@ class TextEncoder:
     t5_length: int | None = None
     """Tokens per T5 row; None = the family's (SD3 256, Flux 512; Flux schnell pipelines use 256)."""
     missing_widths: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    """Widths of the zeros that stand in for missing SD3 parts, by part name; the real models' for any not given."""
+    """Widths of the zeros that stand in for missing SD3 parts, by part name; the real models' for any not given.
+
+    One width per CLIP part serves its hidden states and its pooled vector (equal in the real models)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", _check_parts(tuple(self.parts), self.family))
@@ -111,7 +113,7 @@ class TextEncoder:
         """Width D of the context this encoder produces (what the UNet's cross-attention expects)."""
         widths = {part.name: part.width for part in self.parts}
         if self.family == "sd3":
-            return widths.get(T5_PART, self.missing_widths[T5_PART])
+            return self._zero_widths()[T5_PART]
         if self.family == "flux":
             return widths[T5_PART]
         return sum(widths.values())
@@ -120,8 +122,7 @@ class TextEncoder:
     def pooled_dim(self) -> int | None:
         """Width of the pooled output (SDXL and the flow families), or None when this family gives none."""
         if self.family == "sd3":
-            found = {part.name: _pooled_width(part, projected=True) for part in self.parts}
-            return sum(found.get(name, self.missing_widths[name]) for name in ("clip_l", "clip_g"))
+            return sum(self._zero_widths()[name] for name in ("clip_l", "clip_g"))
         if self.family in ("flux", "flow-demo"):
             return _pooled_width(self.parts[0], projected=False)
         return int(self.parts[-1].model.config.projection_dim) if self.family == "sdxl" else None
@@ -144,20 +145,39 @@ class TextEncoder:
         `embeddings` finds the embeddings the prompt names (`embedding:name`); a prompt naming one
         without it is an error. Only CLIP parts take embeddings: T5 reads the prompt without them.
         """
-        found = _embeddings_named(text, embeddings)
+        return self.encode_parts({part.name: text for part in self.parts}, embeddings)
+
+    def encode_parts(self, texts: Mapping[str, str | None], embeddings: EmbeddingLookup | None = None) -> Conditioning:
+        """Encode each part's own prompt (ComfyUI's CLIPTextEncodeSD3/Flux), by part name.
+
+        An SD3 part whose text is None is left out, as if it were missing (see flow_families).
+        """
+        names = [part.name for part in self.parts]
+        if sorted(texts) != sorted(names):
+            raise TextEncoderError(
+                f"this {self.family} CLIP takes prompts for {', '.join(names)}, got {', '.join(texts)}"
+            )
+        if self.family != "sd3" and any(text is None for text in texts.values()):
+            raise TextEncoderError(f"every part of a {self.family} CLIP needs a prompt")
+        active = tuple(part for part in self.parts if texts[part.name] is not None)
+        found = _embeddings_named(" ".join(text for text in texts.values() if text), embeddings)
         vectors = [
             {} if part.name == T5_PART else {name: e.for_part(part.name, part.width) for name, e in found.items()}
-            for part in self.parts
+            for part in active
         ]
-        skipped = {name: 0 for name in found}
         with ExitStack() as stack:
-            for part in self.parts:
+            for part in active:
                 stack.enter_context(applied(part.model, part.patches))
-            return self._encode(text, vectors, skipped)
+            return self._encode(active, [str(texts[part.name]) for part in active], vectors, dict.fromkeys(found, 0))
 
     def _encode(
-        self, text: str, vectors: Sequence[Mapping[str, torch.Tensor]], skipped: Mapping[str, int]
+        self,
+        parts: Sequence[ClipPart],
+        texts: Sequence[str],
+        vectors: Sequence[Mapping[str, torch.Tensor]],
+        skipped: Mapping[str, int],
     ) -> Conditioning:
+        """Encode active parts; `skipped` gives each named embedding 0 tokens, for T5."""
         token_rows = [
             tokenize_weighted(
                 text,
@@ -165,12 +185,12 @@ class TextEncoder:
                 skipped if part.name == T5_PART else {name: len(v) for name, v in part_vectors.items()},
                 max_length=self._row_length(part),
             )
-            for part, part_vectors in zip(self.parts, vectors, strict=True)
+            for part, text, part_vectors in zip(parts, texts, vectors, strict=True)
         ]
-        clip_rows = [rows for part, rows in zip(self.parts, token_rows, strict=True) if part.name != T5_PART]
+        clip_rows = [rows for part, rows in zip(parts, token_rows, strict=True) if part.name != T5_PART]
         count = max(map(len, clip_rows), default=0)
         outputs: dict[str, flow.PartOutput] = {}
-        for part, rows, part_vectors in zip(self.parts, token_rows, vectors, strict=True):
+        for part, rows, part_vectors in zip(parts, token_rows, vectors, strict=True):
             empty = empty_chunk(part.tokenizer, self._row_length(part))
             if part.name != T5_PART:
                 rows = rows + [empty] * (count - len(rows))
@@ -180,10 +200,15 @@ class TextEncoder:
                 hidden = _apply_weights(hidden, reference[0], rows)
             outputs[part.name] = (hidden.reshape(1, -1, part.width), first_pooled)
         if self.family in flow.FLOW_FAMILIES:
-            context, pooled = flow.join(self.family, outputs, self.missing_widths)
+            context, pooled = flow.join(self.family, outputs, self._zero_widths())
             return (CondEntry(context=context, pooled=pooled, extras=flow.extras(self.family)),)
         sdxl_pooled = outputs["clip_g"][1] if self.family == "sdxl" else None
         return (CondEntry(context=torch.cat([hidden for hidden, _ in outputs.values()], dim=-1), pooled=sdxl_pooled),)
+
+    def _zero_widths(self) -> dict[str, int]:
+        """Widths for the zeros of parts left out: a present part's own (CLIP: pooled), else missing_widths."""
+        own = {p.name: p.width if p.name == T5_PART else _pooled_width(p, projected=True) for p in self.parts}
+        return {**self.missing_widths, **own}
 
     def _row_length(self, part: ClipPart) -> int:
         """Tokens per row for a part: its tokenizer's (CLIP: 77), or the family's T5 length."""

@@ -99,6 +99,8 @@ def _join_sd3(outputs: Mapping[str, PartOutput], widths: Mapping[str, int]) -> t
         pieces.append(torch.nn.functional.pad(joined, (0, t5_width - joined.shape[-1])))
     if T5_PART in outputs:
         pieces.append(outputs[T5_PART][0])
+    if not pieces:  # every part left out: ComfyUI's zero context of 77 tokens
+        pieces.append(torch.zeros(1, 77, t5_width))
     return torch.cat(pieces, dim=1), pooled
 
 
