@@ -132,6 +132,16 @@ CLIP_VISION_OUTPUT = ValueType(
 GLIGEN = ValueType(
     "GLIGEN", description="a GLIGEN box-grounding model", python_class="graphflow.models.gligen:GligenModel"
 )
+GUIDER = ValueType(
+    "GUIDER",
+    description="what guides sampling: a model, its prompts and the guidance scale (for the advanced custom sampler)",
+    python_class="graphflow.sampling.denoiser:Guider",
+)
+NOISE = ValueType(
+    "NOISE",
+    description="the start noise of a sampling run: a seed, or none (for the advanced custom sampler)",
+    python_class="graphflow.sampling.denoiser:StartNoise",
+)
 
 _LINKED = (
     LATENT,
@@ -148,6 +158,8 @@ _LINKED = (
     CLIP_VISION,
     CLIP_VISION_OUTPUT,
     GLIGEN,
+    GUIDER,
+    NOISE,
 )
 BUILTIN_TYPES: dict[str, ValueType] = {t.name: t for t in (INT, FLOAT, STRING, BOOLEAN, *_LINKED)}
 

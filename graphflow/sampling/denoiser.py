@@ -5,12 +5,16 @@ their predictions averaged weighted by strength, as ComfyUI does. When an entry 
 mask, within a timestep range or with GLIGEN boxes, the predictions are composed per cell instead
 (graphflow.sampling.compose). unCLIP image embeddings become the model's class labels (SD 2.1 unCLIP) or its
 pooled input (SDXL "revision") before sampling starts (graphflow.sampling.unclip).
+
+`Guider` and `StartNoise` are the GUIDER and NOISE values of the advanced custom sampler: what this denoiser
+is made of, and the seed sampling starts from.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,6 +31,24 @@ from graphflow.sampling.unet_call import batchable, config_value, unet_x0, uses_
 
 Denoise = Callable[..., Tensor]
 """denoise(x [B, C, h, w], sigma [B]) -> x0 estimate [B, C, h, w]."""
+
+
+@dataclass(frozen=True, eq=False)
+class Guider:
+    """The GUIDER value: a model, its prompts and the classifier-free guidance scale (cfg 1 needs no negative)."""
+
+    model: DiffusionModel
+    positive: Conditioning
+    negative: Conditioning = ()
+    cfg: float = 1.0
+
+
+@dataclass(frozen=True)
+class StartNoise:
+    """The NOISE value: the seed that draws the start noise (and a sampler's own noise); `add` False starts clean."""
+
+    seed: int = 0
+    add: bool = True
 
 
 def check_conditioning(model: DiffusionModel, conditioning: Conditioning, name: str) -> None:

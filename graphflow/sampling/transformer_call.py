@@ -44,6 +44,11 @@ def flux_guidance(entry: CondEntry) -> float:
     return float(entry.extras.get("guidance", FLUX_GUIDANCE))
 
 
+def with_flux_guidance(conditioning: Conditioning, guidance: float) -> Conditioning:
+    """Every entry set to ask a guidance-distilled Flux model for `guidance` (FluxGuidance, CLIPTextEncodeFlux)."""
+    return tuple(entry.replace(extras={**entry.extras, "guidance": float(guidance)}) for entry in conditioning)
+
+
 def _padded(x: Tensor) -> Tensor:
     pad_h, pad_w = (-x.shape[-2]) % PATCH, (-x.shape[-1]) % PATCH
     return F.pad(x, (0, pad_w, 0, pad_h), mode="circular") if pad_h or pad_w else x

@@ -10,14 +10,14 @@ from graphflow.sampling.conditioning import Area
 from graphflow.sampling.denoiser import cfg_denoiser
 from graphflow.sampling.transformer_call import pack, patch_ids, unpack
 from graphflow.sampling.unet_call import unet_x0
-from tests.sampling.conftest_flow import CONTEXT_WIDTH, flow_model, flow_text, tiny_flux, tiny_sd3
+from tests.sampling.conftest_flow import flow_model, flow_text
 
 SIGMA = torch.tensor([0.7])
 
 
-@pytest.fixture(scope="module", params=["sd3", "flux"])
+@pytest.fixture(scope="module", params=["sd3", "flux-dev"])
 def model(request):
-    return flow_model(tiny_sd3() if request.param == "sd3" else tiny_flux(), request.param)
+    return flow_model(request.param)
 
 
 def _latent(height: int = 8, width: int = 12, batch: int = 1, seed: int = 3) -> torch.Tensor:
@@ -41,7 +41,7 @@ def test_flux_patch_positions_are_row_and_column_of_each_patch():
 
 
 def test_an_odd_sized_latent_is_padded_around_for_the_call_and_the_prediction_cut_back(model):
-    x, entry = _latent(7, 9), flow_text(1)
+    x, entry = _latent(7, 9), flow_text(model, 1)
     ours = unet_x0(model, [entry], [x], SIGMA)
     wrapped = F.pad(x, (0, 1, 0, 1), mode="circular")
     expected = unet_x0(model, [entry], [wrapped], SIGMA)[..., :7, :9]
@@ -50,7 +50,7 @@ def test_an_odd_sized_latent_is_padded_around_for_the_call_and_the_prediction_cu
 
 
 def test_entries_batched_in_one_call_predict_as_they_do_alone(model):
-    x, entries = _latent(batch=2), [flow_text(1), flow_text(2)]
+    x, entries = _latent(batch=2), [flow_text(model, 1), flow_text(model, 2)]
     sigma = SIGMA.expand(2)
     together = unet_x0(model, entries, [x, x], sigma)
     alone = torch.cat([unet_x0(model, [entry], [x], sigma) for entry in entries])
@@ -58,31 +58,31 @@ def test_entries_batched_in_one_call_predict_as_they_do_alone(model):
 
 
 def test_contexts_of_different_lengths_are_not_repeated_into_the_joint_attention(model):
-    x, entries = _latent(), [flow_text(1, tokens=3), flow_text(2, tokens=6)]
+    x, entries = _latent(), [flow_text(model, 1, tokens=3), flow_text(model, 2, tokens=6)]
     together = unet_x0(model, entries, [x, x], SIGMA)
     alone = torch.cat([unet_x0(model, [entry], [x], SIGMA) for entry in entries])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
 
 
 def test_a_flux_entry_without_guidance_gets_3_5_and_the_value_steers_a_distilled_model():
-    model, x = flow_model(tiny_flux(guidance_embeds=True), "flux"), _latent()
-    default = unet_x0(model, [flow_text(1)], [x], SIGMA)
-    explicit = unet_x0(model, [flow_text(1, extras={"guidance": 3.5})], [x], SIGMA)
-    other = unet_x0(model, [flow_text(1, extras={"guidance": 8.0})], [x], SIGMA)
+    model, x = flow_model("flux-dev"), _latent()
+    default = unet_x0(model, [flow_text(model, 1)], [x], SIGMA)
+    explicit = unet_x0(model, [flow_text(model, 1, extras={"guidance": 3.5})], [x], SIGMA)
+    other = unet_x0(model, [flow_text(model, 1, extras={"guidance": 8.0})], [x], SIGMA)
     assert torch.equal(default, explicit)
     assert (default - other).abs().max() > 1e-4
 
 
 def test_flux_guidance_is_ignored_by_a_model_without_guidance_embeddings():
-    model, x = flow_model(tiny_flux(guidance_embeds=False), "flux"), _latent()
-    low = unet_x0(model, [flow_text(1, extras={"guidance": 1.0})], [x], SIGMA)
-    high = unet_x0(model, [flow_text(1, extras={"guidance": 8.0})], [x], SIGMA)
+    model, x = flow_model("flux-schnell"), _latent()
+    low = unet_x0(model, [flow_text(model, 1, extras={"guidance": 1.0})], [x], SIGMA)
+    high = unet_x0(model, [flow_text(model, 1, extras={"guidance": 8.0})], [x], SIGMA)
     assert torch.equal(low, high)
 
 
 def test_an_area_entry_acts_only_on_its_area_of_a_flow_model(model):
     x = _latent()
-    whole, left = flow_text(1), flow_text(2, area=Area(height=8, width=5))
+    whole, left = flow_text(model, 1), flow_text(model, 2, area=Area(height=8, width=5))
     composed = cfg_denoiser(model, (whole, left), (), cfg=1.0)(x, SIGMA)
     plain = cfg_denoiser(model, (whole,), (), cfg=1.0)(x, SIGMA)
     torch.testing.assert_close(composed[..., 5:], plain[..., 5:], rtol=1e-5, atol=1e-5)
@@ -90,18 +90,20 @@ def test_an_area_entry_acts_only_on_its_area_of_a_flow_model(model):
 
 
 @pytest.mark.parametrize(
-    ("entry", "message"),
+    ("changes", "message"),
     [
-        (flow_text(1).replace(context=torch.zeros(1, 6, 8)), f"positive conditioning has width 8 .* {CONTEXT_WIDTH}"),
-        (flow_text(1).replace(pooled=None), "positive conditioning has no pooled text embedding"),
-        (flow_text(1).replace(pooled=torch.zeros(1, 5)), "pooled embedding of width 5 .* expects 24"),
+        ({"context": torch.zeros(1, 6, 8)}, "positive conditioning has width 8 but this .* model expects {context}"),
+        ({"pooled": None}, "positive conditioning has no pooled text embedding"),
+        ({"pooled": torch.zeros(1, 5)}, "positive conditioning has a pooled embedding of width 5 .* expects {pooled}"),
     ],
 )
-def test_conditioning_that_does_not_fit_the_transformer_is_refused_naming_the_input(model, entry, message):
-    with pytest.raises(ValueError, match=message):
-        cfg_denoiser(model, (entry,), (flow_text(2),), cfg=1.0)
+def test_conditioning_that_does_not_fit_the_transformer_is_refused_naming_the_input(model, changes, message):
+    config = model.unet.config
+    expected = message.format(context=config.joint_attention_dim, pooled=config.pooled_projection_dim)
+    with pytest.raises(ValueError, match=expected):
+        cfg_denoiser(model, (flow_text(model, 1).replace(**changes),), (flow_text(model, 2),), cfg=1.0)
 
 
 def test_a_misfit_negative_is_named_when_guidance_needs_it(model):
     with pytest.raises(ValueError, match="negative conditioning has no pooled"):
-        cfg_denoiser(model, (flow_text(1),), (flow_text(2).replace(pooled=None),), cfg=3.0)
+        cfg_denoiser(model, (flow_text(model, 1),), (flow_text(model, 2).replace(pooled=None),), cfg=3.0)
