@@ -6,11 +6,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from graphflow.control.control import Control
+from graphflow.control.model import ControlModel
+from graphflow.control.tiny import controlnet_from_unet
 from graphflow.sampling.conditioning import Area
 from graphflow.sampling.denoiser import cfg_denoiser
+from graphflow.sampling.latent import Latent
+from graphflow.sampling.sample import sample
+from graphflow.sampling.samplers import SAMPLER_NAMES
 from graphflow.sampling.transformer_call import pack, patch_ids, unpack
 from graphflow.sampling.unet_call import unet_x0
 from tests.sampling.conftest_flow import flow_model, flow_text
+from tests.sampling.helpers import tiny_unet
 
 SIGMA = torch.tensor([0.7])
 
@@ -80,9 +87,12 @@ def test_flux_guidance_is_ignored_by_a_model_without_guidance_embeddings():
     assert torch.equal(low, high)
 
 
-def test_an_area_entry_acts_only_on_its_area_of_a_flow_model(model):
-    x = _latent()
-    whole, left = flow_text(model, 1), flow_text(model, 2, area=Area(height=8, width=5))
+@pytest.mark.parametrize("place", ["area", "mask"])
+def test_an_entry_placed_on_the_left_acts_only_there_on_a_flow_model(model, place):
+    x, mask = _latent(), torch.zeros(1, 8, 12)
+    mask[..., :5] = 1.0
+    where = {"area": Area(height=8, width=5)} if place == "area" else {"mask": mask, "mask_bounds": True}
+    whole, left = flow_text(model, 1), flow_text(model, 2, **where)
     composed = cfg_denoiser(model, (whole, left), (), cfg=1.0)(x, SIGMA)
     plain = cfg_denoiser(model, (whole,), (), cfg=1.0)(x, SIGMA)
     torch.testing.assert_close(composed[..., 5:], plain[..., 5:], rtol=1e-5, atol=1e-5)
@@ -107,3 +117,30 @@ def test_conditioning_that_does_not_fit_the_transformer_is_refused_naming_the_in
 def test_a_misfit_negative_is_named_when_guidance_needs_it(model):
     with pytest.raises(ValueError, match="negative conditioning has no pooled"):
         cfg_denoiser(model, (flow_text(model, 1),), (flow_text(model, 2).replace(pooled=None),), cfg=3.0)
+
+
+@pytest.mark.parametrize("variant", ["sd3", "flux-dev"])
+def test_every_sampler_runs_on_the_tiny_transformers(variant):
+    model = flow_model(variant)
+    positive, negative = (flow_text(model, 1),), (flow_text(model, 2),)
+    for name in SAMPLER_NAMES:
+        out = sample(
+            model,
+            positive=positive,
+            negative=negative,
+            latent=Latent(torch.zeros(1, 16, 4, 6)),
+            seed=1,
+            steps=3,
+            cfg=2.0,
+            sampler_name=name,
+            scheduler="simple",
+        )
+        assert out.shape == (1, 16, 4, 6) and out.isfinite().all(), name
+
+
+def test_a_controlnet_on_a_flow_models_conditioning_is_refused_clearly(model):
+    module = controlnet_from_unet(tiny_unet(), seed=1, hint_channels=(4, 8, 8, 16))
+    control_model = ControlModel("controlnet", module, "sd1", "tiny", torch.device("cpu"), torch.float32)
+    entry = flow_text(model, 1, control=Control(control_model, torch.rand(1, 3, 64, 96)))
+    with pytest.raises(ValueError, match=r"positive conditioning carries a ControlNet, which .* models do not support"):
+        cfg_denoiser(model, (entry,), (), cfg=1.0)
