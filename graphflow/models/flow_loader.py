@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ import torch
 from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
 
+from graphflow.cache import ModelCache
 from graphflow.sampling.flow import FLUX_SHIFT, SD3_SHIFT, FlowSampling
 from graphflow.sampling.model import LATENT_FORMATS, DiffusionModel, LatentFormat
 from graphflow.text.encoder import ClipPart, TextEncoder
 from graphflow.text.t5 import T5_PART, t5_tokenizer_from_folder
 from graphflow.text.tokenizers import Tokenizer, tokenizer_from_folder
 
+from .cache import cached, file_identity
 from .convert import VAE_PREFIX, clip_from_ldm, load_clip_weights, load_exact
 from .detect import UnknownModelLayoutError, text_config_from_weights, vae_config_from_ldm
 from .files import WeightFile, open_weights
@@ -38,7 +41,7 @@ from .flow_detect import (
     text_kind,
     text_parts_in,
 )
-from .loader import _build, _build_vae, _default_tokenizer, _settings_fit, _text_part
+from .loader import _build, _build_vae, _default_tokenizer, _settings_fit, _text_part, resolve_device
 from .precision import PartPrecision, part_precision
 from .speed import Speed, speed_up
 from .streaming import stream_weights
@@ -401,3 +404,39 @@ def load_text_encoder_files(
         for weights, name in zip(files, names, strict=True)
     ]
     return TextEncoder(parts=tuple(parts), family=family)
+
+
+def load_flow_transformer(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    weight_dtype: str = "default",
+    precision: str = "auto",
+    cache: ModelCache | None = None,
+    speed: Speed | None = None,
+) -> DiffusionModel:
+    """`load_diffusion_model` through the model cache, for a device given as load_checkpoint takes it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"diffusion model not found: {path}")
+    chosen, _ = resolve_device(device, None)
+    key = ("diffusion_model", *file_identity(path), str(chosen), weight_dtype, precision, speed)
+    return cached(
+        cache, key, lambda: load_diffusion_model(path, chosen, precision, None, weight_dtype, speed or Speed())
+    )
+
+
+def load_text_encoders(
+    paths: Sequence[str | os.PathLike[str]],
+    family: str,
+    device: torch.device | str | None = None,
+    precision: str = "auto",
+    cache: ModelCache | None = None,
+) -> TextEncoder:
+    """`load_text_encoder_files` through the model cache."""
+    files = [Path(p) for p in paths]
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"text encoder not found: {path}")
+    chosen, _ = resolve_device(device, None)
+    key = ("text_encoders", family, *(file_identity(p) for p in files), str(chosen), precision)
+    return cached(cache, key, lambda: load_text_encoder_files(files, family, chosen, part_precision(chosen, precision)))

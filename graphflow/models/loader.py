@@ -153,6 +153,11 @@ def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str)
         )
     config = vae_config_from_ldm(family, shapes)
     check_inferred(str(path), "vae", config)
+    if (config["latent_channels"] == 16) != (family in ("sd3", "flux")):
+        raise UnknownModelLayoutError(
+            f"{path} is a {config['latent_channels']}-channel VAE, not a {family} one: choose its family "
+            "(sd3 or flux for 16 channels, which set its scaling)"
+        )
     dtype = torch.float32 if dtype == torch.float16 and config.get("force_upcast", True) else dtype
     placed = weights.placed(lambda _name: (device, dtype))
     state = {prefix + k: placed[k] for k in placed}

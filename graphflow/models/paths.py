@@ -23,6 +23,8 @@ KINDS: dict[str, str] = {
     "upscale_models": "upscale_models",
     "unet": "unet",
     "clip": "clip",
+    "diffusion_models": "diffusion_models",
+    "text_encoders": "text_encoders",
     "controlnet": "controlnet",
     "clip_vision": "clip_vision",
     "gligen": "gligen",
@@ -48,18 +50,27 @@ def model_folder(root: str | os.PathLike[str], kind: str) -> Path:
 
 
 # kind -> the file that makes a folder one diffusers model (a pipeline, or a single model with its config)
-_FOLDER_MARKERS = {"checkpoints": "model_index.json", "diffusers": "model_index.json", "controlnet": "config.json"}
+_FOLDER_MARKERS = {
+    "checkpoints": "model_index.json",
+    "diffusers": "model_index.json",
+    "controlnet": "config.json",
+    "diffusion_models": "config.json",  # a diffusers transformer folder
+}
 EXTRA_PATHS_FILE = "extra_model_paths.yaml"
+# ComfyUI renamed unet to diffusion_models and clip to text_encoders: either name reads both folders
+_SAME_KIND = {"diffusion_models": "unet", "unet": "diffusion_models", "text_encoders": "clip", "clip": "text_encoders"}
 
 
 def model_folders(root: str | os.PathLike[str], kind: str) -> list[Path]:
     """Every folder holding models of `kind`: `root`/<kind> first, then the extra folders in order."""
     from .extra_paths import extra_folders  # yaml is only needed where extra folders are configured
 
-    primary = model_folder(root, kind)
+    kinds = [kind, _SAME_KIND[kind]] if kind in _SAME_KIND else [kind]
+    primaries = [model_folder(root, name) for name in kinds]
     sources = [*_local_sources(root), *extra_model_sources(root)]
-    extras = [folder for folder in extra_folders(sources, kind) if folder.resolve() != primary.resolve()]
-    return [primary, *dict.fromkeys(extras)]
+    own = {folder.resolve() for folder in primaries}
+    extras = [folder for name in kinds for folder in extra_folders(sources, name) if folder.resolve() not in own]
+    return [*primaries, *dict.fromkeys(extras)]
 
 
 def _local_sources(root: str | os.PathLike[str]) -> list[Path]:

@@ -14,7 +14,7 @@ from graphflow.sampling.model import DiffusionModel
 from graphflow.text.encoder import TextEncoder
 
 PREDICTION = enum_type("PREDICTION", ["auto", "epsilon", "v_prediction"])
-FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl"])
+FAMILY = enum_type("MODEL_FAMILY", ["sd1", "sd2", "sdxl", "sd3", "flux"])
 TIMESTEPS = enum_type("TIMESTEPS", ["continuous", "discrete"])
 FIRST_PICTURE_CHECKPOINT = "builtin:shapes-demo"  # the shipped text-to-image model: a new loader can run as it is
 
