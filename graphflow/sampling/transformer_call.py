@@ -98,8 +98,9 @@ def transformer_velocity(
             encoder_hidden_states=context,
             pooled_projections=pooled,
             timestep=timestep,
-            img_ids=patch_ids(*x.shape[-2:]).to(x.device, x.dtype),
-            txt_ids=x.new_zeros(context.shape[1], 3),
+            # positions in float32 whatever the compute dtype: bfloat16 counts whole numbers exactly only to 256
+            img_ids=patch_ids(*x.shape[-2:]).to(x.device),
+            txt_ids=torch.zeros(context.shape[1], 3, device=x.device),
             guidance=guidance if uses_guidance else None,
             return_dict=False,
         )[0]
