@@ -19,12 +19,13 @@ from graphflow.sampling.conditioning import CondEntry, Conditioning
 from graphflow.sampling.model import DiffusionModel
 
 PATCH = 2
+_TEXT_ENCODERS = {"sd3": "CLIP-L + CLIP-G + T5-XXL", "flux": "CLIP-L + T5-XXL"}
 FLUX_GUIDANCE = 3.5
 """The guidance a Flux entry without FluxGuidance gets (ComfyUI's default)."""
 
 
 def transformer_kind(module: Any) -> str | None:
-    """ "sd3" for an SD3Transformer2DModel, "flux" for a FluxTransformer2DModel, None for anything else."""
+    """Which flow transformer `module` is: "sd3" (SD3Transformer2DModel), "flux" (FluxTransformer2DModel) or None."""
     from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
 
     if isinstance(module, SD3Transformer2DModel):
@@ -120,7 +121,7 @@ def check_flow_conditioning(model: DiffusionModel, conditioning: Conditioning, n
     """A clear error when `conditioning` cannot drive this flow transformer (widths, pooled text, add-ons)."""
     config = model.unet.config
     context_width, pooled_width = int(config.joint_attention_dim), int(config.pooled_projection_dim)
-    encoders = "CLIP-L + T5-XXL" if transformer_kind(model.unet) == "flux" else "CLIP-L + CLIP-G + T5-XXL"
+    encoders = _TEXT_ENCODERS.get(model.family, "the one that belongs to the model")
     for entry in conditioning:
         if entry.width != context_width:
             raise ValueError(
