@@ -1,4 +1,4 @@
-"""The optimisation loop shared by the demo's denoiser stages: lr schedule, v-loss, EMA, resumable checkpoint."""
+"""The optimisation loop shared by the demo's denoiser stages: lr schedule, v- and flow losses, EMA, checkpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from graphflow.demo.runlog import Budget, Progress, lr_factor, save_atomic
+from graphflow.sampling.flow import snr_shift
 
 
 class StepSettings(Protocol):
@@ -42,6 +43,25 @@ def v_prediction_loss(
     s = (1 - abar).sqrt().view(-1, 1, 1, 1)
     target = a * noise - s * latents  # v = sqrt(abar) * eps - sqrt(1 - abar) * x0
     return F.mse_loss(predict(a * latents + s * noise, timesteps.to(latents.device)), target)
+
+
+def flow_matching_loss(
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    latents: torch.Tensor,
+    generator: torch.Generator,
+    shift: float = 1.0,
+    logit_mean: float = 0.0,
+    logit_std: float = 1.0,
+) -> torch.Tensor:
+    """MSE between predict(x_sigma, sigma) and v = noise - x0 on straight paths x_sigma = (1 - sigma) x0 + sigma noise.
+
+    sigma is SD3's logit-normal draw (sigmoid of a normal) moved by SD3's shift; drawn from the CPU generator.
+    """
+    normal = torch.randn(latents.shape[0], generator=generator)
+    sigma = snr_shift(shift, torch.sigmoid(logit_mean + logit_std * normal)).to(latents.device)
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    s = sigma.view(-1, 1, 1, 1)
+    return F.mse_loss(predict((1 - s) * latents + s * noise, sigma), noise - latents)
 
 
 @torch.no_grad()
