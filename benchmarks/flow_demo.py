@@ -1,6 +1,6 @@
 """The demo flow model (builtin:shapes-flow) scored through graphflow's executor and nodes.
 
-Run: .venv/bin/python benchmarks/flow_demo.py [--singles 100] [--steps 4 8 20] [--samplers euler heun]
+Run: .venv/bin/python benchmarks/flow_demo.py [--singles 100] [--pairs 0] [--steps 4 8 20] [--samplers euler heun]
      [--cfg 3] [--scheduler simple] [--json]
 
 Every picture is one run of graphflow/workflows/txt2img_flow.json as shipped (Load Checkpoint
@@ -24,6 +24,7 @@ from PIL import Image
 
 from graphflow.demo.checker import score
 from graphflow.demo.evaluate import eval_prompts
+from graphflow.demo.flow_eval import markdown
 from graphflow.executor import Executor
 from graphflow.imaging.images import image_to_pils
 from graphflow.plugins import build_plugins
@@ -31,7 +32,6 @@ from graphflow.settings import Settings
 from graphflow.workflow import parse_workflow
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "graphflow" / "workflows" / "txt2img_flow.json"
-ATTRIBUTES = ("colour", "position", "shape", "size", "all")
 
 
 class FlowPainter:
@@ -61,10 +61,9 @@ class FlowPainter:
 
 
 def flow_scores(
-    singles: int, steps: Sequence[int], samplers: Sequence[str], cfg: float, scheduler: str
+    prompts: Sequence[str], steps: Sequence[int], samplers: Sequence[str], cfg: float, scheduler: str
 ) -> list[dict[str, Any]]:
-    """One row per sampler x step count: the checker's single-thing accuracies and the seconds taken."""
-    prompts = eval_prompts(singles, 0)
+    """One row per sampler x step count: the checker's accuracies and the seconds taken."""
     rows = []
     with tempfile.TemporaryDirectory() as root:
         painter = FlowPainter(Path(root))
@@ -79,19 +78,11 @@ def flow_scores(
     return rows
 
 
-def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a markdown table."""
-    lines = ["| sampler | steps | " + " | ".join(ATTRIBUTES) + " |", "|---|---|" + "---|" * len(ATTRIBUTES)]
-    lines += [
-        f"| {r['sampler']} | {r['steps']} | " + " | ".join(f"{r[a]:.2f}" for a in ATTRIBUTES) + " |" for r in rows
-    ]
-    return "\n".join(lines)
-
-
 def main() -> None:
     """Score the cells asked for and print them as JSON lines and a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--singles", type=int, default=100, help="single-thing prompts (evaluate.eval_prompts)")
+    parser.add_argument("--pairs", type=int, default=0, help="two-thing prompts as well (scored as two_*)")
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 20])
     parser.add_argument("--samplers", nargs="+", default=["euler", "heun"])
     parser.add_argument("--cfg", type=float, default=3.0)
@@ -99,8 +90,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list at the end")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    rows = flow_scores(args.singles, args.steps, args.samplers, args.cfg, args.scheduler)
-    print(json.dumps(rows, indent=2) if args.json else table(rows))
+    rows = flow_scores(eval_prompts(args.singles, args.pairs), args.steps, args.samplers, args.cfg, args.scheduler)
+    print(json.dumps(rows, indent=2) if args.json else markdown(rows))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from graphflow.sampling.flow import FlowSampling
 from graphflow.sampling.samplers import get_sampler_spec
 from graphflow.sampling.schedules import calculate_sigmas
 
-ATTRIBUTES = ("colour", "position", "shape", "size", "all")
+ATTRIBUTES = ("colour", "position", "shape", "size", "all", "two_colour")
 
 
 class FlowDemo:
@@ -100,10 +100,14 @@ def score_table(
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """The rows as a markdown table of the single-thing accuracies."""
+    """The rows as a markdown table: single-thing accuracies, and two-thing colours where scored."""
     lines = ["| sampler | steps | " + " | ".join(ATTRIBUTES) + " |", "|---|---|" + "---|" * len(ATTRIBUTES)]
     for row in rows:
-        lines.append(f"| {row['sampler']} | {row['steps']} | " + " | ".join(f"{row[a]:.2f}" for a in ATTRIBUTES) + " |")
+        lines.append(
+            f"| {row['sampler']} | {row['steps']} | "
+            + " | ".join(f"{row[a]:.2f}" if a in row else "-" for a in ATTRIBUTES)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -116,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--shift", type=float, help="override the scheduler's shift")
     parser.add_argument("--singles", type=int, default=100)
+    parser.add_argument("--pairs", type=int, default=0, help="two-thing prompts as well (scored as two_*)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     model = FlowDemo(args.model, args.shift)
-    rows = score_table(model, eval_prompts(args.singles, 0), args.steps, args.samplers, args.guidance)
-    print(f"shift {model.sampling.shift}, guidance {args.guidance}, {args.singles} prompts\n{markdown(rows)}")
+    rows = score_table(model, eval_prompts(args.singles, args.pairs), args.steps, args.samplers, args.guidance)
+    print(f"shift {model.sampling.shift}, guidance {args.guidance}, {args.singles} + {args.pairs} prompts")
+    print(markdown(rows))
     return 0
 
 

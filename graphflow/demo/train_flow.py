@@ -61,7 +61,7 @@ class FlowConfig:
     logit_std: float = 1.0
     train_shift: float = 1.0
     # The sampling shift saved in the scheduler config (picked by measurement, see TRAINING.md).
-    shift: float = 1.0
+    shift: float = 0.5
     images: int | None = None  # dataset size; None: the base model's
     checkpoint_minutes: float = 5.0
 
