@@ -112,6 +112,16 @@ def register_nodes(register):
 '''
 
 
+@pytest.fixture(autouse=True)
+def cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests compute alike on every CPU: auto precision acts as on one without AMX (its bf16 VAE is tested alone)."""
+    try:
+        import graphflow.models.precision as precision
+    except ImportError:  # the engine tests run without torch
+        return
+    monkeypatch.setattr(precision, "cpu_computes_bf16_fast", lambda: False)
+
+
 @pytest.fixture
 def plugin_dir(tmp_path: Path) -> Callable[[str, str], Path]:
     """Write plugin modules into a fresh local plugins folder; returns a writer(name, source)."""

@@ -10,17 +10,21 @@ from typing import Any
 
 from .embedded import CONFIGS_KEY
 
-FAMILY_SIZES = {"sd1": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024}
+FAMILY_SIZES = {"sd1": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024, "flow": 1024}  # flow: SD3/SD3.5 and Flux
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 _SDXL_PREFIXES = ("conditioner.embedders.1.", "model.diffusion_model.label_emb.")
 _SD2_PREFIX = "cond_stage_model.model."
+_FLOW_MARKS = ("joint_blocks.", "double_blocks.", "context_embedder.")  # SD3/Flux transformers, either layout
 
 
 def native_size(path: Path) -> int | None:
     """The side in pixels a checkpoint (diffusers folder or .safetensors file) makes best, or None when unknown."""
     try:
         if path.is_dir():
-            return _from_configs(_read(path / "unet" / "config.json"), _read(path / "vae" / "config.json"))
+            denoiser = path / "unet" / "config.json"
+            if not denoiser.is_file():
+                denoiser = path / "transformer" / "config.json"  # SD3, Flux and the flow demo
+            return _from_configs(_read(denoiser), _read(path / "vae" / "config.json"))
         if path.suffix.lower() in (".safetensors", ".sft"):
             return _from_header(_safetensors_header(path))
     except (OSError, ValueError, KeyError, TypeError, struct.error):
@@ -35,9 +39,11 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _from_configs(unet: Mapping[str, Any], vae: Mapping[str, Any]) -> int:
-    """U-Net latent side times the VAE's downscale (2 per level after the first)."""
-    return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+def _from_configs(denoiser: Mapping[str, Any], vae: Mapping[str, Any]) -> int:
+    """The denoiser's latent side times the VAE's downscale (2 per level after the first)."""
+    if "sample_size" not in denoiser:  # Flux's transformer config names no size
+        return FAMILY_SIZES["flow"]
+    return int(denoiser["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
 
 
 def _safetensors_header(path: Path) -> dict[str, Any]:
@@ -56,6 +62,8 @@ def _from_header(header: Mapping[str, Any]) -> int:
     if CONFIGS_KEY in metadata:
         configs = json.loads(metadata[CONFIGS_KEY])
         return _from_configs(configs["unet"], configs["vae"])
+    if any(mark in key for key in header for mark in _FLOW_MARKS):
+        return FAMILY_SIZES["flow"]
     if any(key.startswith(_SDXL_PREFIXES) for key in header):
         return FAMILY_SIZES["sdxl"]
     if any(key.startswith(_SD2_PREFIX) for key in header):

@@ -52,6 +52,20 @@ def test_a_text_encoder_stored_in_fp16_encodes_as_the_fp32_one_within_fp16_round
     torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-2)
 
 
+def test_on_a_cpu_with_bf16_units_auto_runs_the_vae_in_bf16_within_a_shade_of_fp32(saved_tiny, monkeypatch) -> None:
+    import graphflow.models.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_computes_bf16_fast", lambda: True)
+    model, _, fast = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", cache=ModelCache())
+    _, _, exact = load_checkpoint(saved_tiny["sd1"].checkpoint, device="cpu", precision="fp32", cache=ModelCache())
+    assert _dtypes(fast.model) == {torch.bfloat16} and _dtypes(model.unet) == {torch.float32}
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    pixels, reference = fast.decode(latent), exact.decode(latent)
+    assert pixels.dtype == torch.float32 and pixels.is_contiguous()
+    assert (pixels - reference).abs().mean() < 4 / 255
+    assert part_precision(torch.device("cpu"), "fp32").vae == torch.float32  # an explicit precision wins
+
+
 def test_on_a_gpu_auto_is_fp16_with_an_fp32_vae_where_its_config_asks() -> None:
     cuda = torch.device("cuda")
     plain = part_precision(cuda)

@@ -187,7 +187,7 @@ async def test_system_stats_embeddings_and_model_lists_offer_the_shipped_models_
     assert await (await client.get("/models/upscale_models")).json() == upscalers
     checkpoints = await (await client.get("/models/checkpoints")).json()
     offered = (await (await client.get("/object_info/CheckpointLoaderSimple")).json())["CheckpointLoaderSimple"]
-    assert checkpoints[:2] == ["builtin:shapes-demo", "builtin:shapes-class"]
+    assert checkpoints[:3] == ["builtin:shapes-demo", "builtin:shapes-flow", "builtin:shapes-class"]
     assert checkpoints == offered["input"]["required"]["ckpt_name"][0]
     assert "checkpoints" in await (await client.get("/models")).json()
     assert (await client.get("/models/nope")).status == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 
+from graphflow.models.builtin import builtin_models
 from graphflow.models.native import native_size
 
 
@@ -24,7 +25,7 @@ async def test_a_new_checkpoint_loader_starts_on_the_shipped_text_to_image_model
     body = await (await client.get("/api/nodes")).json()
     checkpoint = _schema(body, "graphflow.loaders.checkpoint")["inputs"][0]
     assert checkpoint["default"] == checkpoint["choices"][0] == "builtin:shapes-demo"
-    assert checkpoint["choices"][1] == "builtin:shapes-class"
+    assert checkpoint["choices"][1:3] == ["builtin:shapes-flow", "builtin:shapes-class"]  # text-to-image first
     info = (await (await client.get("/object_info/CheckpointLoaderSimple")).json())["CheckpointLoaderSimple"]
     assert info["input"]["required"]["ckpt_name"][0][0] == "builtin:shapes-demo"
 
@@ -60,4 +61,15 @@ def test_native_size_of_a_single_file_follows_its_family_and_prediction(tmp_path
     assert native_size(file(["cond_stage_model.transformer.x"])) == 512
     assert native_size(file(["cond_stage_model.model.x"], {"modelspec.prediction_type": "v"})) == 768
     assert native_size(file(["conditioner.embedders.1.model.x"])) == 1024
+    assert native_size(file(["model.diffusion_model.joint_blocks.0.x"])) == 1024  # SD3
+    assert native_size(file(["double_blocks.0.img_attn.qkv.weight"])) == 1024  # Flux
+
+
+def test_native_size_of_a_flow_pipeline_folder_comes_from_its_transformer(tmp_path):
+    assert native_size(builtin_models("checkpoints")["builtin:shapes-flow"]) == 64
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "transformer" / "config.json").write_text('{"_class_name": "FluxTransformer2DModel"}')
+    (tmp_path / "vae" / "config.json").write_text('{"block_out_channels": [1, 2, 3, 4]}')
+    assert native_size(tmp_path) == 1024
     assert native_size(tmp_path / "missing.safetensors") is None

@@ -139,8 +139,10 @@ def test_sdxl_clip_g_without_projection_is_rejected(sd1_part, make_clip):
 
 
 def test_unknown_family_lists_the_known_ones(sd1_part):
-    with pytest.raises(TextEncoderError, match="unknown model family 'sd3'; known: sd1, demo, sd2, sdxl"):
-        TextEncoder([sd1_part], "sd3")
+    with pytest.raises(
+        TextEncoderError, match="unknown model family 'sd4'; known: sd1, demo, sd2, sdxl, sd3, flux, flow-demo"
+    ):
+        TextEncoder([sd1_part], "sd4")
 
 
 def test_tokenizer_bigger_than_the_model_vocabulary_is_reported(make_clip):
