@@ -12,7 +12,8 @@ Run: nice -n 19 .venv/bin/python benchmarks/speed_memory.py [--model sd15|sdxl|t
    executor (the first run loads and warms up; the second, with another seed, is the warm one: its
    prompt encodings come from the output cache, as in ComfyUI). Every U-Net call of the warm run is
    recorded and then replayed alone: that time is the floor. Printed: warm whole prompt / floor.
-4. U-Net variants on the CPU: one call at the smallest size in fp32, fp32 channels-last and bf16.
+4. U-Net variants on the CPU: one call at the smallest size in fp32, fp32 channels-last, bf16 and bf16
+   channels-last.
 5. `--device cuda`: it/s of graphflow's U-Net loop at 512 and 1024 px (sd15 and sdxl) in fp16 and fp32,
    with and without torch.compile, against diffusers' StableDiffusion(XL)Pipeline built from the same
    modules (output_type="latent", so neither decodes).
@@ -135,7 +136,7 @@ def load_child(path: Path, device: str) -> dict[str, Any]:
 def prompt_child(models: Path, size: int, steps: int) -> dict[str, Any]:
     """A warm txt2img prompt's wall time against the replayed time of its U-Net calls (the floor)."""
     import torch
-    from diffusers import UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
 
     from graphflow.cli import apply_overrides
     from graphflow.executor import Executor
@@ -175,7 +176,14 @@ def prompt_child(models: Path, size: int, steps: int) -> dict[str, Any]:
     def after(*_: Any) -> None:
         inside[-1] += time.perf_counter()
 
-    handles = [unet.register_forward_pre_hook(before, with_kwargs=True), unet.register_forward_hook(after)]
+    decoder = next(o for o in gc.get_objects() if isinstance(o, AutoencoderKL)).decoder
+    decoding: list[float] = []
+    handles = [
+        unet.register_forward_pre_hook(before, with_kwargs=True),
+        unet.register_forward_hook(after),
+        decoder.register_forward_pre_hook(lambda *_: decoding.append(-time.perf_counter())),
+        decoder.register_forward_hook(lambda *_: decoding.append(decoding.pop() + time.perf_counter())),
+    ]
     warm, warm_cpu = run(2, steps)
     for handle in handles:
         handle.remove()
@@ -194,6 +202,7 @@ def prompt_child(models: Path, size: int, steps: int) -> dict[str, Any]:
         "cold_1_step_s": cold,
         "warm_s": warm,
         "unet_inside_s": sum(inside),
+        "vae_decode_s": sum(decoding),
         "floor_s": floor,
         "warm_over_floor": warm / floor,
     }
@@ -227,6 +236,7 @@ def variants_child(path: Path, size: int) -> dict[str, Any]:
         ("fp32", torch.float32, torch.contiguous_format),
         ("fp32_channels_last", torch.float32, torch.channels_last),
         ("bf16", torch.bfloat16, torch.contiguous_format),
+        ("bf16_channels_last", torch.bfloat16, torch.channels_last),
     ):
         unet.to(dtype=dtype, memory_format=memory_format)
         x = latent.to(dtype=dtype, memory_format=memory_format)
@@ -375,7 +385,8 @@ def report(args: argparse.Namespace, path: Path, models: Path) -> None:
             f"{size} px, {steps} steps, {row['unet_calls']} U-Net calls: warm prompt {row['warm_s']:.1f} s, "
             f"U-Net floor {row['floor_s']:.1f} s, ratio {row['warm_over_floor']:.3f} (CPU time: "
             f"{row['warm_cpu_s']:.1f} s / {row['floor_cpu_s']:.1f} s = {row['warm_over_floor_cpu']:.3f}; "
-            f"U-Net time inside the prompt {row['unet_inside_s']:.1f} s; first 1-step prompt, with loading, "
+            f"U-Net time inside the prompt {row['unet_inside_s']:.1f} s; VAE decode {row['vae_decode_s']:.1f} s; "
+            f"first 1-step prompt, with loading, "
             f"{row['cold_1_step_s']:.1f} s)",
             flush=True,
         )
@@ -383,7 +394,8 @@ def report(args: argparse.Namespace, path: Path, models: Path) -> None:
         variants = child("variants", str(path), str(min(args.sizes)))
         print(
             f"U-Net call at {variants['size']} px, batch 2: fp32 {variants['fp32_s']:.2f} s, fp32 channels-last "
-            f"{variants['fp32_channels_last_s']:.2f} s, bf16 {variants['bf16_s']:.2f} s",
+            f"{variants['fp32_channels_last_s']:.2f} s, bf16 {variants['bf16_s']:.2f} s, bf16 channels-last "
+            f"{variants['bf16_channels_last_s']:.2f} s",
             flush=True,
         )
 
