@@ -22,6 +22,12 @@ WORKFLOWS = ROOT / "graphflow" / "workflows"
 INPUTS = WORKFLOWS / "inputs"
 GAP = 8
 SIDE = 128  # every panel is shown at 128x128
+FLOW_PROMPTS = (
+    "a large red triangle at the top",
+    "a small blue circle on the left",
+    "a large green square at the bottom",
+    "a small orange triangle on the right",
+)
 
 
 def run(workflow: Path, output: Path, *sets: str) -> Path:
@@ -60,6 +66,18 @@ def row(images: list[Image.Image], side: int = SIDE, gap: int = GAP) -> Image.Im
     sheet = Image.new("RGB", (len(images) * side + (len(images) - 1) * gap, side), "white")
     for i, image in enumerate(images):
         sheet.paste(image, (i * (side + gap), 0))
+    return sheet
+
+
+def column(images: list[Image.Image], gap: int = GAP) -> Image.Image:
+    """Pictures one above the other on white."""
+    sheet = Image.new(
+        "RGB", (max(i.width for i in images), sum(i.height for i in images) + (len(images) - 1) * gap), "white"
+    )
+    top = 0
+    for image in images:
+        sheet.paste(image, (0, top))
+        top += image.height + gap
     return sheet
 
 
@@ -119,6 +137,17 @@ def main() -> None:
             wide = Image.open(run(WORKFLOWS / f"{name}.json", work)).convert("RGB")
             wide.resize((wide.width * 2, wide.height * 2), Image.NEAREST).save(out / f"{name}.png")
         panel(Image.open(run(WORKFLOWS / "merge.json", work))).save(out / "merge.png")  # the picture, not the file
+        flow = WORKFLOWS / "txt2img_flow.json"
+        rows = [
+            row(
+                [
+                    panel(Image.open(run(flow, work, f"prompt.text={text}", f"sampler.steps={steps}")))
+                    for text in FLOW_PROMPTS
+                ]
+            )
+            for steps in (4, 20)
+        ]
+        column(rows).save(out / "txt2img_flow.png")
     print(f"pictures written to {out}")
 
 
