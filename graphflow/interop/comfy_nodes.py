@@ -53,12 +53,18 @@ __all__ = [
     "widget_names",
 ]
 from graphflow.interop.comfy_nodes_classic import CLASSIC_TABLE
+from graphflow.interop.comfy_nodes_flow import FLOW_TABLE
+
+_VAE_WORDS = (("flux", "flux"), ("sd3", "sd3"), ("xl", "sdxl"))  # words in a VAE's path -> its family
 
 
 def _vae_family(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """ComfyUI reads a VAE's kind from its weights; graphflow is told. SDXL VAEs are named so."""
-    name = str(inputs.get("vae_name", "")).lower()
-    return {"family": "sdxl" if "xl" in name else "sd1"}
+    """ComfyUI reads a VAE's kind from its weights; graphflow is told, here by the file's path: Flux's is
+    ae.safetensors, SD3/SDXL ones are named so, anything else is SD1's."""
+    path = str(inputs.get("vae_name", "")).lower().replace("\\", "/")
+    if path.rsplit("/", 1)[-1] == "ae.safetensors":
+        return {"family": "flux"}
+    return {"family": next((family for word, family in _VAE_WORDS if word in path), "sd1")}
 
 
 # ComfyUI's DESCRIPTIONs (nodes.py); PreviewImage and LoraLoaderModelOnly inherit theirs from their base classes.
@@ -636,7 +642,7 @@ _TABLE = (
     ),
 )
 
-_TABLE = (*_TABLE, *CLASSIC_TABLE)
+_TABLE = (*_TABLE, *CLASSIC_TABLE, *FLOW_TABLE)
 NODE_MAPS: dict[str, NodeMap] = {entry.comfy: entry for entry in _TABLE}
 
 # LoadImageMask becomes graphflow's Load Image (its MASK output is 1 - alpha, as in ComfyUI) for the
