@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from graphflow.sampling.model import per_sample
+from graphflow.sampling.model import SigmaTable, per_sample
 
 SD3_SHIFT = 3.0
 FLUX_SHIFT = 1.15
@@ -52,7 +52,7 @@ def flux_shift_for_size(
     return (width * height / (8 * 8 * 2 * 2)) * slope + base_shift - slope * FLUX_BASE_TOKENS
 
 
-class FlowSampling:
+class FlowSampling(SigmaTable):
     """Sigma view of a flow-matching model; `kind` "sd3" (shift on t) or "flux" (mu = `shift`).
 
     `sigmas` is the table of the model's times 1/N .. 1 (N = `timesteps`), shifted; the schedules read it as
@@ -94,16 +94,6 @@ class FlowSampling:
     def with_discrete_timesteps(self) -> FlowSampling:
         """Flow models take continuous times: the same sampling."""
         return self
-
-    @property
-    def sigma_min(self) -> float:
-        """Smallest sigma of the table (the first time step)."""
-        return float(self.sigmas[0])
-
-    @property
-    def sigma_max(self) -> float:
-        """Largest sigma of the table (1: pure noise)."""
-        return float(self.sigmas[-1])
 
     def timestep(self, sigma: Tensor | float) -> Tensor:
         """The time the model is called with at `sigma`: sigma * multiplier (ComfyUI's convention)."""

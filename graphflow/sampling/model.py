@@ -131,7 +131,23 @@ def per_sample(sigma: Tensor | float, like: Tensor) -> Tensor:
     return sigma.reshape(-1, *([1] * (like.ndim - 1)))
 
 
-class ModelSampling:
+class SigmaTable:
+    """A model's table of noise levels, lowest first; the schedules read it."""
+
+    sigmas: Tensor
+
+    @property
+    def sigma_min(self) -> float:
+        """Smallest sigma of the table."""
+        return float(self.sigmas[0])
+
+    @property
+    def sigma_max(self) -> float:
+        """Largest sigma of the table."""
+        return float(self.sigmas[-1])
+
+
+class ModelSampling(SigmaTable):
     """Noise table of a discrete-time (DDPM-trained) model in the k-diffusion sigma view.
 
     sigma_t = sqrt((1 - alphas_cumprod[t]) / alphas_cumprod[t]); x_sigma = x0 + sigma * noise.
@@ -187,16 +203,6 @@ class ModelSampling:
             num_timesteps=int(config.get("num_train_timesteps", 1000)),
             prediction_type=prediction_type,
         )
-
-    @property
-    def sigma_min(self) -> float:
-        """Smallest sigma of the table (timestep 0)."""
-        return float(self.sigmas[0])
-
-    @property
-    def sigma_max(self) -> float:
-        """Largest sigma of the table (last timestep)."""
-        return float(self.sigmas[-1])
 
     def with_discrete_timesteps(self) -> ModelSampling:
         """A copy whose timestep() rounds to the nearest training timestep (ComfyUI's behaviour)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from graphflow.text.tokenizers import TransformersTokenizer
 
 T5_PART = "t5xxl"
 """The part name of a T5 encoder in a TextEncoder (ComfyUI's name)."""
@@ -16,10 +17,8 @@ TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 """What makes a folder a T5 tokenizer folder: the fast tokenizer's JSON, or the SentencePiece model."""
 
 
-class T5PromptTokenizer:
+class T5PromptTokenizer(TransformersTokenizer):
     """A T5 tokenizer: no start token, ends with EOS (id 1), pads with <pad> (id 0)."""
-
-    bos_id: int | None = None
 
     def __init__(self, hf_tokenizer: Any, source: str, max_length: int = T5_MAX_LENGTH) -> None:
         eos, pad = hf_tokenizer.eos_token_id, hf_tokenizer.pad_token_id
@@ -28,23 +27,7 @@ class T5PromptTokenizer:
                 f"the T5 tokenizer in {source} has no end or padding token: set eos_token and pad_token "
                 "in tokenizer_config.json"
             )
-        self._hf = hf_tokenizer
-        self.source = source
-        self.eos_id = int(eos)
-        self.pad_id = int(pad)
-        self.max_length = max_length
-        self.vocab_size = len(hf_tokenizer)
-
-    def ids(self, text: str) -> list[int]:
-        """Token ids of `text`, without the closing EOS."""
-        return [int(i) for i in self._hf(text, add_special_tokens=False)["input_ids"]]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """Text of a sequence of token ids, special tokens left out."""
-        return str(self._hf.decode([int(i) for i in ids], skip_special_tokens=True))
-
-    def __repr__(self) -> str:
-        return f"T5PromptTokenizer({self.source!r})"
+        super().__init__(hf_tokenizer, source, None, int(eos), int(pad), max_length)
 
 
 def find_t5_tokenizer_folder(*folders: str | Path) -> Path:

@@ -60,8 +60,32 @@ class ClipBpeTokenizer:
         return f"ClipBpeTokenizer(pad_id={self.pad_id})"
 
 
-class FolderTokenizer:
-    """A transformers tokenizer loaded from a local folder (e.g. a diffusers `tokenizer/` folder)."""
+class TransformersTokenizer:
+    """A transformers tokenizer object behind the `Tokenizer` protocol (ids without special tokens)."""
+
+    def __init__(self, hf_tokenizer: Any, source: str, bos: int | None, eos: int, pad: int, max_length: int) -> None:
+        self._hf = hf_tokenizer
+        self.source = source
+        self.bos_id = bos
+        self.eos_id = eos
+        self.pad_id = pad
+        self.max_length = max_length
+        self.vocab_size = len(hf_tokenizer)
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of `text`, without start/end tokens."""
+        return [int(i) for i in self._hf(text, add_special_tokens=False)["input_ids"]]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of a sequence of token ids, special tokens left out."""
+        return str(self._hf.decode([int(i) for i in ids], skip_special_tokens=True))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.source!r})"
+
+
+class FolderTokenizer(TransformersTokenizer):
+    """A CLIP tokenizer loaded from a local folder (e.g. a diffusers `tokenizer/` folder)."""
 
     def __init__(self, hf_tokenizer: Any, source: str, max_length: int = CLIP_MAX_LENGTH) -> None:
         bos, eos = hf_tokenizer.bos_token_id, hf_tokenizer.eos_token_id
@@ -70,25 +94,8 @@ class FolderTokenizer:
                 f"the tokenizer in {source} has no start/end-of-text tokens (bos/eos); "
                 "a CLIP text encoder needs both: set bos_token and eos_token in tokenizer_config.json"
             )
-        self._hf = hf_tokenizer
-        self.source = source
-        self.bos_id = int(bos)
-        self.eos_id = int(eos)
         pad = hf_tokenizer.pad_token_id
-        self.pad_id = self.eos_id if pad is None else int(pad)
-        self.max_length = max_length
-        self.vocab_size = len(hf_tokenizer)
-
-    def ids(self, text: str) -> list[int]:
-        """Token ids of `text`, without BOS/EOS."""
-        return [int(i) for i in self._hf(text, add_special_tokens=False)["input_ids"]]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """Text of a sequence of token ids, special tokens left out."""
-        return str(self._hf.decode([int(i) for i in ids], skip_special_tokens=True))
-
-    def __repr__(self) -> str:
-        return f"FolderTokenizer({self.source!r})"
+        super().__init__(hf_tokenizer, source, int(bos), int(eos), int(eos) if pad is None else int(pad), max_length)
 
 
 def clip_bpe_tokenizer(pad_with_end: bool = True) -> Tokenizer:
