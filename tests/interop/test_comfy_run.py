@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.interop.conftest import DATA, NAMES, example, overrides
+from tests.interop.conftest import DATA, FLOW_NAMES, NAMES, example, overrides
 
 # upscale_model: x2 by the model, then x0.5 (API file) or scaled to 96 (UI file)
 EXPECTED_SIZE = {
@@ -17,6 +17,9 @@ EXPECTED_SIZE = {
     "hires_fix": 96,
     "upscale_model": 64,
     "lora_controlnet": 64,
+    "flux_dev": 64,
+    "flux_schnell": 64,
+    "sd3": 64,
 }
 
 
@@ -50,11 +53,12 @@ def test_import_writes_a_graphflow_workflow_that_validates(graphflow_cli, tmp_pa
     assert graphflow_cli("validate", out).status == 0
 
 
-def test_the_same_seed_gives_the_same_picture_from_both_formats(graphflow_cli, tmp_path):
+@pytest.mark.parametrize("name", ["txt2img", *FLOW_NAMES])
+def test_the_same_seed_gives_the_same_picture_from_both_formats(graphflow_cli, tmp_path, name):
     pictures = []
     for fmt in ("api", "workflow"):
-        sets = [a for key, value in overrides("txt2img", fmt).items() for a in ("--set", f"{key}={value}")]
-        run = graphflow_cli("run", example("txt2img", fmt), "--output", tmp_path / fmt, "--quiet", *sets)
+        sets = [a for key, value in overrides(name, fmt).items() for a in ("--set", f"{key}={value}")]
+        run = graphflow_cli("run", example(name, fmt), "--output", tmp_path / fmt, "--quiet", *sets)
         with Image.open(run.saved[0]) as image:
             pictures.append(image.tobytes())
     assert pictures[0] == pictures[1]
