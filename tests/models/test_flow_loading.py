@@ -158,8 +158,12 @@ def test_fp16_text_encoders_are_kept_in_fp16_and_computed_in_fp32_on_the_cpu(tin
         for part in flux.text_models
     ]
     clip = load_text_encoders(paths, "flux", device="cpu")
-    assert {p.dtype for part in clip.parts for p in part.model.parameters()} == {torch.float16}
+    # T5's `wo` is read in fp32, as transformers keeps it for a folder: T5 casts its input to that weight's dtype
+    stored = {(".wo." in name, p.dtype) for part in clip.parts for name, p in part.model.named_parameters()}
+    assert stored == {(False, torch.float16), (True, F32)}
     assert all(streamer_of(part.model).dtype == F32 for part in clip.parts)
+    (entry,) = clip.encode("a cat")
+    assert entry.context.dtype == F32 and torch.isfinite(entry.context).all()
 
 
 def test_the_16_channel_vae_file_takes_its_familys_scaling(tiny, tmp_path: Path):
