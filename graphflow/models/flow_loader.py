@@ -349,14 +349,16 @@ def text_part(
     shapes = {k: v for k, v in weights.shapes().items() if k.startswith(prefix)}
     source = f"{weights.path}" + (f" ({prefix.rstrip('.')})" if prefix else "")
     kind, root = text_kind(shapes, source)
-    # T5 casts its input to `wo`'s stored dtype (transformers keeps it in fp32, as from_pretrained does for a folder);
-    # where the text encoders are cast on use, read it in the compute dtype, or its input and weight would differ
-    kept = set(T5EncoderModel._keep_in_fp32_modules or ()) if kind == "t5" and precision.text_cast_on_use else set()
+    # T5-XXL's feed-forward output overflows fp16, so transformers keeps `wo` in fp32 (as from_pretrained does for a
+    # folder) and T5 casts that layer's input to it; a file's T5 is read the same way
+    kept = (
+        set(T5EncoderModel._keep_in_fp32_modules or ()) if kind == "t5" and precision.text == torch.float16 else set()
+    )
 
     def placement(name: str) -> tuple[torch.device | None, torch.dtype | None]:
         if not name.startswith(prefix):
             return None, None
-        return device, precision.text_compute if kept.intersection(name.split(".")) else precision.text
+        return device, torch.float32 if kept.intersection(name.split(".")) else precision.text
 
     placed = weights.placed(placement)
     if (kind == "t5") != (part == T5_PART):

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from graphflow.models.detect import UnknownModelLayoutError
-from graphflow.models.flow_loader import load_flow_transformer, load_text_encoders
+from graphflow.models.flow_loader import load_flow_transformer, load_text_encoder_files, load_text_encoders
 from graphflow.models.loader import load_checkpoint, load_vae
+from graphflow.models.precision import PartPrecision
 from graphflow.models.streaming import streamer_of
 from graphflow.models.tiny_flow import (
     TinyFlow,
@@ -164,6 +165,16 @@ def test_fp16_text_encoders_are_kept_in_fp16_and_computed_in_fp32_on_the_cpu(tin
     assert all(streamer_of(part.model).dtype == F32 for part in clip.parts)
     (entry,) = clip.encode("a cat")
     assert entry.context.dtype == F32 and torch.isfinite(entry.context).all()
+
+
+def test_a_t5_file_in_fp16_throughout_keeps_its_feed_forward_output_in_fp32_as_transformers_does(tiny, tmp_path: Path):
+    flux = tiny["flux-dev"]
+    paths = [save_tiny_text_encoder(flux, part, tmp_path / f"{part}.safetensors") for part in flux.text_models]
+    half = PartPrecision(torch.float16, torch.float16, torch.float16, torch.float16)  # as on a GPU
+    clip = load_text_encoder_files(paths, "flux", torch.device("cpu"), half)
+    t5 = next(part for part in clip.parts if part.name == "t5xxl")
+    stored = {(".wo." in name, p.dtype) for name, p in t5.model.named_parameters()}
+    assert stored == {(False, torch.float16), (True, F32)} and streamer_of(t5.model) is None
 
 
 def test_the_16_channel_vae_file_takes_its_familys_scaling(tiny, tmp_path: Path):
