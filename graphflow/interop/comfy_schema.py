@@ -48,7 +48,8 @@ def _sections(mapping: NodeMap, schema: dict[str, Any]) -> dict[str, dict[str, A
     for section, names in (("required", mapping.inputs), ("optional", mapping.optional)):
         for name in names:
             if name in mapping.ignored:
-                sections[section][name] = ["INT", {"default": mapping.ignored[name]}]
+                default = mapping.ignored[name]  # a ComfyUI-only INT, or a combo shown with its default alone
+                sections[section][name] = [[default] if isinstance(default, str) else "INT", {"default": default}]
             elif name in fields:
                 option = mapping.widget_option(name)
                 flag = _WIDGET_FLAGS[option] if option else None

@@ -313,17 +313,18 @@ def load_flow_single_file(
             "its text encoders with the CLIP loaders and the VAE with Load VAE"
         )
     parts = text_parts_in(shapes)
-    if not parts:
-        raise UnknownModelLayoutError(
-            f"{path} holds no text encoders (text_encoders.clip_l/clip_g/t5xxl.transformer.*): load them from "
-            "models/text_encoders with the Dual or Triple CLIP Loader, and the model with Load Diffusion Model"
-        )
     transformer = load_transformer_file(weights, found, device, compute, None, speed)
     vae = load_vae_weights(weights, vae_prefix, found.family, device, precision.vae)
     texts = [
         text_part(weights, part, TEXT_PART_PREFIX.format(part=part), device, precision, [path.parent]) for part in parts
     ]
     model = _model(transformer, found.family, found.variant, None, vae, device, compute)
+    if not texts:  # as SD3.5's files: ComfyUI gives no CLIP, and its templates load them with TripleCLIPLoader
+        loader = (
+            "Triple CLIP Loader (TripleCLIPLoader)" if found.family == "sd3" else "Dual CLIP Loader (DualCLIPLoader)"
+        )
+        absent = f"{path.name} holds no text encoders: load them from models/text_encoders with the {loader}"
+        return model, TextEncoder(parts=(), family=found.family, absent=absent), vae
     return model, TextEncoder(parts=tuple(texts), family=found.family), vae
 
 

@@ -127,13 +127,16 @@ def load_vae(
     dtype: torch.dtype | None = None,
     family: str = "sd1",
     cache: ModelCache | None = None,
+    precision: str = "auto",
 ) -> Vae:
     """A VAE from a standalone file (original layout, optionally under first_stage_model.), a diffusers
-    vae folder or a diffusers pipeline folder. `family` gives the scaling factor where the file has none."""
+    vae folder or a diffusers pipeline folder. `family` gives the scaling factor where the file has none;
+    its dtype is a checkpoint's VAE's for `precision` (fp32 rather than fp16, which VAEs overflow)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"VAE not found: {path}")
-    device, dtype = resolve_device(device, dtype)
+    device, _ = resolve_device(device, None)
+    dtype = dtype or part_precision(device, precision, vae_needs_fp32=True).vae  # diffusers' force_upcast default
     key = ("vae", *file_identity(path), str(device), str(dtype), family)
     return cached(cache, key, lambda: _load_vae(path, device, dtype, family))
 

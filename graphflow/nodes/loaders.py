@@ -102,6 +102,7 @@ class LoadVae:
             device=ctx.settings.device,
             family=family,
             cache=ctx.models,
+            precision=ctx.settings.precision,
         )
 
 

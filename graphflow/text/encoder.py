@@ -93,8 +93,14 @@ class TextEncoder:
     """Widths of the zeros that stand in for missing SD3 parts, by part name; the real models' for any not given.
 
     One width per CLIP part serves its hidden states and its pooled vector (equal in the real models)."""
+    absent: str = ""
+    """Why this CLIP has no text models (a checkpoint that holds none: ComfyUI's CLIP None); using it says so."""
 
     def __post_init__(self) -> None:
+        if self.absent:
+            if self.parts or self.family not in _LAYOUTS:
+                raise TextEncoderError("an absent CLIP has no parts and a known family")
+            return
         object.__setattr__(self, "parts", _check_parts(tuple(self.parts), self.family))
         object.__setattr__(self, "missing_widths", {**flow.REAL_WIDTHS, **self.missing_widths})
         for part in self.parts:
@@ -108,9 +114,14 @@ class TextEncoder:
         """The hidden layer used, counted from the end (-1 = last)."""
         return _DEFAULT_LAYER[self.family] if self.clip_skip is None else self.clip_skip
 
+    def _require(self) -> None:
+        if self.absent:
+            raise TextEncoderError(self.absent)
+
     @property
     def context_dim(self) -> int:
         """Width D of the context this encoder produces (what the UNet's cross-attention expects)."""
+        self._require()
         widths = {part.name: part.width for part in self.parts}
         if self.family == "sd3":
             return self._zero_widths()[T5_PART]
@@ -121,6 +132,7 @@ class TextEncoder:
     @property
     def pooled_dim(self) -> int | None:
         """Width of the pooled output (SDXL and the flow families), or None when this family gives none."""
+        self._require()
         if self.family == "sd3":
             return sum(self._zero_widths()[name] for name in ("clip_l", "clip_g"))
         if self.family in ("flux", "flow-demo"):
@@ -133,6 +145,7 @@ class TextEncoder:
 
     def with_patches(self, patches: Mapping[str, Sequence[WeightPatch]]) -> TextEncoder:
         """A copy whose parts carry the given patches (by part name) after the ones they have."""
+        self._require()
         unknown = set(patches) - {part.name for part in self.parts}
         if unknown:
             raise TextEncoderError(f"no text encoder part {sorted(unknown)[0]!r} in this {self.family} CLIP")
@@ -152,6 +165,7 @@ class TextEncoder:
 
         An SD3 part whose text is None is left out, as if it were missing (see flow_families).
         """
+        self._require()
         names = [part.name for part in self.parts]
         if sorted(texts) != sorted(names):
             raise TextEncoderError(

@@ -141,7 +141,7 @@ def write_inputs(folder: Path) -> None:
 def write_flow_stand_ins(root: Path) -> None:
     """The SD3/Flux examples' files under ComfyUI's names, from the tiny flow models: Flux dev in pieces
     (transformer, T5 text encoder, ae.safetensors), Flux schnell as one fp8 file with its VAE and text encoders,
-    SD3's all-in-one file and its three text encoders. CLIP-L is SD3's and serves Flux too, as the real
+    SD3's all-in-one file, the same without text encoders (as SD3.5's files come) and its three text encoders. CLIP-L is SD3's and serves Flux too, as the real
     clip_l.safetensors does."""
     import torch
 
@@ -162,6 +162,7 @@ def write_flow_stand_ins(root: Path) -> None:
     save_tiny_text_encoder(sd3, "clip_g", encoders / "clip_g.safetensors")
     save_tiny_text_encoder(sd3, "t5xxl", encoders / "t5xxl_fp8_e4m3fn.safetensors", dtype=torch.float8_e4m3fn)
     save_tiny_flow_checkpoint(sd3, root / "checkpoints" / "sd3_medium_incl_clips.safetensors")
+    save_tiny_flow_checkpoint(sd3, root / "checkpoints" / "sd3.5_medium.safetensors", text_encoders=False)
     save_flux_checkpoint(flux_schnell, root / "checkpoints" / "flux1-schnell-fp8.safetensors")
 
 

@@ -81,3 +81,19 @@ def test_another_seed_gives_another_picture(graphflow_cli, tmp_path, name, seed)
     first = _run(graphflow_cli, example(name, "api"), tmp_path / "first", **{seed: 1})
     second = _run(graphflow_cli, example(name, "api"), tmp_path / "second", **{seed: 2})
     assert first != second
+
+
+def test_an_sd3_checkpoint_without_text_encoders_runs_beside_a_triple_clip_loader_as_in_comfyuis_sd35_template(
+    graphflow_cli, tmp_path
+):
+    prompt = json.loads(example("sd3", "api").read_text())
+    prompt["4"]["inputs"]["ckpt_name"] = "sd3.5_medium.safetensors"
+    path = tmp_path / "sd3_api.json"
+    path.write_text(json.dumps(prompt))
+    assert _run(graphflow_cli, path, tmp_path / "out")
+    prompt["71"]["inputs"]["clip"] = ["4", 1]  # the checkpoint's CLIP, which holds nothing
+    path.write_text(json.dumps(prompt))
+    sets = [a for key, value in overrides("sd3", "api").items() for a in ("--set", f"{key}={value}")]
+    run = graphflow_cli("run", path, "--output", tmp_path / "out", "--quiet", *sets)
+    assert run.status == 1 and "Traceback" not in run.stderr
+    assert "node '71'" in run.stderr and "sd3.5_medium.safetensors holds no text encoders" in run.stderr

@@ -67,8 +67,8 @@ def test_inputs_come_in_comfyuis_order_with_graphflow_only_inputs_optional_and_l
     assert not known & set(our_optional[len(comfy_optional) :])
 
 
-# ComfyUI-only inputs graphflow ignores are shown as INT inputs with ComfyUI's default (comfy_schema), but these are
-# combos in ComfyUI: the CLIP loaders' `device` ("default"/"cpu"). Checked on their own below, as a known bug.
+# ComfyUI-only inputs graphflow ignores keep ComfyUI's default (comfy_schema); these are combos in ComfyUI, the CLIP
+# loaders' `device` ("default"/"cpu"), shown as combos of their default.
 IGNORED_COMBOS = (("CLIPLoader", "device"), ("DualCLIPLoader", "device"))
 
 
@@ -76,8 +76,6 @@ IGNORED_COMBOS = (("CLIPLoader", "device"), ("DualCLIPLoader", "device"))
 def test_each_input_has_comfyuis_type_widget_options_and_default(info, name):
     for section in ("required", "optional"):
         for input_name, theirs in COMFYUI[name]["input"].get(section, {}).items():
-            if (name, input_name) in IGNORED_COMBOS:
-                continue
             ours = info[name]["input"][section][input_name]
             where = f"{name}.{input_name}"
             if _is_combo(theirs[0]):
@@ -90,7 +88,6 @@ def test_each_input_has_comfyuis_type_widget_options_and_default(info, name):
                 assert bool(_options(ours).get(option)) == bool(_options(theirs).get(option)), f"{where} {option}"
 
 
-@pytest.mark.xfail(strict=True, reason="comfy_schema writes every ignored input as ['INT', {default}]")
 @pytest.mark.parametrize(("name", "input_name"), IGNORED_COMBOS)
 def test_an_ignored_comfyui_combo_is_shown_as_a_combo_with_comfyuis_default(info, name, input_name):
     ours = info[name]["input"]["optional"][input_name]

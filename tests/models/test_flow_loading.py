@@ -22,6 +22,7 @@ from graphflow.models.tiny_flow import (
     save_tiny_flow_vae,
     save_tiny_text_encoder,
 )
+from graphflow.text.encoder import TextEncoderError
 
 F32 = torch.float32
 
@@ -79,10 +80,12 @@ def test_an_sd3_single_file_loads_its_transformer_vae_and_three_text_encoders(ti
         assert _same_weights(part.model, tiny["sd3"].text_models[part.name])
 
 
-def test_an_sd3_file_without_text_encoders_points_to_the_clip_loaders(tiny, tmp_path: Path):
+def test_an_sd3_file_without_text_encoders_gives_a_clip_that_points_to_the_clip_loaders(tiny, tmp_path: Path):
     path = save_tiny_flow_checkpoint(tiny["sd3"], tmp_path / "sd3_medium.safetensors", text_encoders=False)
-    with pytest.raises(UnknownModelLayoutError, match=r"sd3_medium\.safetensors holds no text encoders.*Triple CLIP"):
-        load_checkpoint(path, device="cpu")
+    whole, clip, vae = load_checkpoint(path, device="cpu")  # as ComfyUI, whose CLIP is then None
+    assert whole.family == "sd3" and vae.latent_channels == 16 and clip.parts == ()
+    with pytest.raises(TextEncoderError, match=r"sd3_medium\.safetensors holds no text encoders.*Triple CLIP"):
+        clip.encode("a cat")
     model = load_flow_transformer(path, device="cpu")  # Load Diffusion Model takes its transformer
     assert model.family == "sd3" and _same_weights(model.unet, tiny["sd3"].transformer)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphflow.cache import ModelCache
-from graphflow.models.loader import load_checkpoint
+from graphflow.models.loader import load_checkpoint, load_vae
 from graphflow.models.options import load_options
 from graphflow.models.precision import part_precision
 from graphflow.models.streaming import streamer_of
@@ -64,6 +64,17 @@ def test_on_a_cpu_with_bf16_units_auto_runs_the_vae_in_bf16_within_a_shade_of_fp
     assert pixels.dtype == torch.float32 and pixels.is_contiguous()
     assert (pixels - reference).abs().mean() < 4 / 255
     assert part_precision(torch.device("cpu"), "fp32").vae == torch.float32  # an explicit precision wins
+
+
+@pytest.mark.parametrize(
+    ("precision", "family", "dtype"),
+    [("bf16", "sd1", torch.bfloat16), ("fp16", "sd1", torch.float32), ("fp16", "sdxl", torch.float32)],
+)
+def test_a_standalone_vae_takes_the_precision_a_checkpoints_vae_would(
+    saved_tiny, precision: str, family: str, dtype: torch.dtype
+) -> None:
+    vae = load_vae(saved_tiny[family].checkpoint, device="cpu", family=family, precision=precision)
+    assert _dtypes(vae.model) == {dtype} and vae.dtype == dtype
 
 
 def test_on_a_gpu_auto_is_fp16_with_an_fp32_vae_where_its_config_asks() -> None:
