@@ -141,8 +141,8 @@ def write_inputs(folder: Path) -> None:
 def write_flow_stand_ins(root: Path) -> None:
     """The SD3/Flux examples' files under ComfyUI's names, from the tiny flow models: Flux dev in pieces
     (transformer, T5 text encoder, ae.safetensors), Flux schnell as one fp8 file with its VAE and text encoders,
-    SD3's all-in-one file, the same without text encoders (as SD3.5's files come) and its three text encoders. CLIP-L is SD3's and serves Flux too, as the real
-    clip_l.safetensors does."""
+    SD3's all-in-one file, the same without text encoders (as SD3.5's files come) and its three text encoders.
+    CLIP-L is SD3's and serves Flux too, as the real clip_l.safetensors does."""
     import torch
 
     from graphflow.models.tiny_flow import (
