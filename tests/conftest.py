@@ -15,7 +15,7 @@ except ImportError:  # the engine tests do not need torch
 
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,14 +112,19 @@ def register_nodes(register):
 '''
 
 
-@pytest.fixture(autouse=True)
-def cpu_without_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests compute alike on every CPU: auto precision acts as on one without AMX (its bf16 VAE is tested alone)."""
+@pytest.fixture(autouse=True, scope="session")
+def cpu_without_bf16_units() -> Iterator[None]:
+    """Tests compute alike on every CPU: auto precision acts as on one without AMX (its bf16 VAE is tested alone).
+
+    Session-wide, so that module-scoped fixtures loading models see it too."""
     try:
         import graphflow.models.precision as precision
     except ImportError:  # the engine tests run without torch
+        yield
         return
-    monkeypatch.setattr(precision, "cpu_computes_bf16_fast", lambda: False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(precision, "cpu_computes_bf16_fast", lambda: False)
+        yield
 
 
 @pytest.fixture

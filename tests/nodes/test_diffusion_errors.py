@@ -79,7 +79,7 @@ def test_a_width_that_is_not_a_multiple_of_8_names_the_nearest_good_ones(graphfl
 def test_decoding_a_4_channel_latent_with_a_16_channel_vae_is_refused(executor, wide_vae):
     nodes = {
         "latent": {"type": "graphflow.latent.empty", "inputs": {"width": 64, "height": 64}},
-        "vae": {"type": "graphflow.loaders.vae", "inputs": {"vae_name": wide_vae}},
+        "vae": {"type": "graphflow.loaders.vae", "inputs": {"vae_name": wide_vae, "family": "sd3"}},
         "decode": {
             "type": "graphflow.vae.decode",
             "links": {"latent": link("latent", "latent"), "vae": link("vae", "vae")},
@@ -99,7 +99,7 @@ def test_sampling_a_latent_from_another_vae_is_refused(executor, wide_vae, folde
             "links": {"clip": link("checkpoint", "clip")},
         },
         "image": {"type": "graphflow.image.load", "inputs": {"image": _write_image(folder_settings, "in.png")}},
-        "vae": {"type": "graphflow.loaders.vae", "inputs": {"vae_name": wide_vae}},
+        "vae": {"type": "graphflow.loaders.vae", "inputs": {"vae_name": wide_vae, "family": "sd3"}},
         "encode": {
             "type": "graphflow.vae.encode",
             "links": {"image": link("image", "pixels"), "vae": link("vae", "vae")},
