@@ -45,7 +45,7 @@ from .loader import _build, _build_vae, _default_tokenizer, _settings_fit, _text
 from .precision import PartPrecision, part_precision
 from .speed import Speed, speed_up
 from .streaming import stream_weights
-from .vae import Vae
+from .vae import Vae, vae_channels_last
 
 Loaded = tuple[DiffusionModel, TextEncoder, Vae]
 FLOW_PIPELINES = {"StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux", "GraphflowFlowDemo": "flow-demo"}
@@ -330,7 +330,10 @@ def load_flow_single_file(
 
 def load_vae_weights(weights: WeightFile, prefix: str, family: str, device: torch.device, dtype: torch.dtype) -> Vae:
     """A 16-channel original-layout VAE under `prefix` of a weight file, scaled as `family`'s."""
-    placed = weights.placed(lambda name: (device, dtype) if name.startswith(prefix) else (None, None))
+    placed = weights.placed(
+        lambda name: (device, dtype) if name.startswith(prefix) else (None, None),
+        channels_last=lambda name: name.startswith(prefix) and vae_channels_last(device),
+    )
     shapes = {VAE_PREFIX + k[len(prefix) :]: v for k, v in weights.shapes().items() if k.startswith(prefix)}
     config = vae_config_from_ldm(family, shapes)
     state = {name: placed[prefix + name[len(VAE_PREFIX) :]] for name in shapes}

@@ -50,7 +50,7 @@ from .files import StateDict, WeightFile, open_weights
 from .precision import PartPrecision, check_precision, part_precision
 from .speed import Speed, speed_up
 from .streaming import stream_weights
-from .vae import Vae
+from .vae import Vae, vae_channels_last
 
 M = TypeVar("M", bound=torch.nn.Module)
 Loaded = tuple[DiffusionModel, TextEncoder, Vae]
@@ -162,7 +162,7 @@ def _load_vae(path: Path, device: torch.device, dtype: torch.dtype, family: str)
             "(sd3 or flux for 16 channels, which set its scaling)"
         )
     dtype = torch.float32 if dtype == torch.float16 and config.get("force_upcast", True) else dtype
-    placed = weights.placed(lambda _name: (device, dtype))
+    placed = weights.placed(lambda _name: (device, dtype), channels_last=lambda _name: vae_channels_last(device))
     state = {prefix + k: placed[k] for k in placed}
     return Vae(_build_vae(state, config, path), device, dtype)
 
@@ -219,7 +219,10 @@ def _load_single_file(path: Path, device: torch.device, plan: Plan, prediction: 
         wanted = ", ".join(CLIP_PREFIXES[found.family][p] + "*" for p in missing)
         raise UnknownModelLayoutError(f"{path} ({found.family}) lacks its text encoder weights: {wanted}")
     precision = plan(bool(found.vae_config.get("force_upcast", True)))  # diffusers' default
-    state = weights.placed(_placement(found.family, device, precision, speed))
+    state = weights.placed(
+        _placement(found.family, device, precision, speed),
+        channels_last=lambda name: name.startswith(VAE_PREFIX) and vae_channels_last(device),
+    )
     embedded = CONFIGS_KEY in metadata
     with _settings_fit(path, "unet", embedded):
         unet = _build(lambda: UNet2DConditionModel(**found.unet_config))

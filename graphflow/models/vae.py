@@ -11,6 +11,12 @@ from graphflow.imaging.tiling import blend_tiles
 from .device import place
 
 
+def vae_channels_last(device: torch.device | str) -> bool:
+    """Whether a VAE on `device` keeps its tensors channels-last (on the CPU, where oneDNN's convolutions run faster
+    so: bf16 ones ~3x, fp32 ~1.2x at 512 px)."""
+    return torch.device(device).type == "cpu"
+
+
 class VaeSizeError(ValueError):
     """An image, latent or tile size the VAE cannot work with."""
 
@@ -28,8 +34,7 @@ class Vae:
         if dtype == torch.float16 and getattr(model.config, "force_upcast", False):
             dtype = torch.float32  # e.g. the SDXL VAE overflows in fp16
         self.device = torch.device(device)
-        # oneDNN's convolutions run faster on channels-last tensors (bf16 ones ~3x; fp32 ~1.2x at 512 px)
-        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.memory_format = torch.channels_last if vae_channels_last(self.device) else torch.contiguous_format
         self.model = place(model, device, dtype).to(memory_format=self.memory_format).eval()
         self.dtype = dtype
         self.scaling_factor = float(scaling_factor if scaling_factor is not None else model.config.scaling_factor)

@@ -42,6 +42,20 @@ def test_weights_are_converted_as_they_are_read_and_shapes_need_no_reading(tmp_p
     assert placed["i"].dtype == torch.int64  # integer tensors keep their type
 
 
+def test_converted_tensors_never_share_the_read_buffer_and_named_4d_ones_come_channels_last(tmp_path: Path) -> None:
+    stored = {"conv": torch.randn(8, 4, 3, 3), "one_by_one": torch.randn(8, 8, 1, 1), "bias": torch.randn(8)}
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.half() for k, v in stored.items()}, str(path))
+    weights = open_weights(path)
+    for dtype in (torch.float32, torch.float16):  # a dtype conversion, or only a layout change
+        placed = weights.placed(lambda _name, dtype=dtype: (None, dtype), channels_last=lambda name: name != "bias")
+        got = {name: placed[name] for name in stored}
+        assert got["conv"].is_contiguous(memory_format=torch.channels_last) and not got["conv"].is_contiguous()
+        assert len({t.untyped_storage().data_ptr() for t in got.values()}) == len(stored)
+        for name, tensor in stored.items():
+            assert got[name].dtype == dtype and torch.equal(got[name], tensor.half().to(dtype)), name
+
+
 def test_a_checkpoint_stored_in_fp16_loads_each_part_in_its_own_dtype(saved_tiny, tmp_path: Path) -> None:
     half = tmp_path / "half.safetensors"
     save_file(
@@ -51,6 +65,7 @@ def test_a_checkpoint_stored_in_fp16_loads_each_part_in_its_own_dtype(saved_tiny
     model, clip, vae = load_checkpoint(half, device="cpu", cache=ModelCache())
     assert {p.dtype for p in model.unet.parameters()} == {torch.float32}
     assert {p.dtype for p in vae.model.parameters()} == {torch.float32}
+    assert vae.model.decoder.conv_in.weight.is_contiguous(memory_format=torch.channels_last)  # as read, no copy
     assert {p.dtype for p in clip.parts[0].model.parameters()} == {torch.float16}
 
 
