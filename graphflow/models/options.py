@@ -30,8 +30,8 @@ def add_model_speed_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="dtype of the U-Net and VAE: auto (fp32 on the CPU, fp16 on a GPU, fp32 for a VAE that needs it), "
-        "fp32, bf16 or fp16 (default: GRAPHFLOW_PRECISION or auto)",
+        help="dtype of the U-Net and VAE: auto (on the CPU fp32, with a bf16 VAE where the CPU has bf16 units; "
+        "fp16 on a GPU, fp32 for a VAE that needs it), fp32, bf16 or fp16 (default: GRAPHFLOW_PRECISION or auto)",
     )
     group.add_argument(
         "--compile",
